@@ -1,0 +1,34 @@
+# Project-wide compile flags and the one test helper.
+
+function(fomoe_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_17)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+    if(FOMOE_WERROR)
+      target_compile_options(${target} PRIVATE -Werror)
+    endif()
+    if(FOMOE_SANITIZE)
+      target_compile_options(${target} PRIVATE -fsanitize=${FOMOE_SANITIZE} -fno-omit-frame-pointer)
+      target_link_options(${target} PRIVATE -fsanitize=${FOMOE_SANITIZE})
+    endif()
+  endif()
+endfunction()
+
+# fomoe_add_test(name SOURCES ... LIBS ... LABELS unit|net|gpu|slow|gui [TIMEOUT s])
+# One executable per module; each TEST becomes a CTest entry with the given labels.
+function(fomoe_add_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  fomoe_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
+  target_compile_definitions(${name} PRIVATE
+    FOMOE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    FOMOE_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    DISCOVERY_TIMEOUT 120)
+endfunction()

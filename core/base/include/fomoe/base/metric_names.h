@@ -1,0 +1,47 @@
+// Every metric name the engine emits, in one place. Per-layer metrics append ".L<layer>"
+// (see layer_metric). Producers (trainer, coordinator), the run store and the GUI all use these.
+#pragma once
+
+#include <string>
+
+namespace fomoe::metric {
+
+inline constexpr const char* kTrainLoss = "train/loss";           // cross-entropy, nats/token
+inline constexpr const char* kEvalLoss = "eval/loss";             // held-out cross-entropy, nats/token
+inline constexpr const char* kAuxLoss = "train/aux_loss";         // Switch/GShard load-balancing loss
+inline constexpr const char* kZLoss = "train/z_loss";             // router z-loss
+inline constexpr const char* kLearningRate = "train/lr";
+inline constexpr const char* kGradNorm = "train/grad_norm";       // before clipping
+inline constexpr const char* kTokensPerSecond = "perf/tokens_per_s";
+inline constexpr const char* kTokensSeen = "train/tokens";        // cumulative tokens
+inline constexpr const char* kRouterEntropy = "route/router_entropy";  // mean per-token H / log E
+inline constexpr const char* kLoadEntropy = "route/load_entropy";      // H(expert load) / log E
+inline constexpr const char* kSkipRate = "route/skip_rate";            // skipped picks / all picks
+inline constexpr const char* kDeadExperts = "route/dead_experts";      // experts with zero load
+inline constexpr const char* kTopkOverlap = "route/topk_overlap";      // probe-batch overlap between rounds
+inline constexpr const char* kRoundCompute = "round/compute_s";
+inline constexpr const char* kRoundComm = "round/comm_s";
+inline constexpr const char* kRoundWait = "round/wait_s";
+inline constexpr const char* kBytesSent = "net/bytes_sent";
+inline constexpr const char* kBytesReceived = "net/bytes_received";
+
+/// "route/skip_rate" + layer 3 -> "route/skip_rate.L3"
+inline std::string layer_metric(const char* base, int layer) {
+  return std::string(base) + ".L" + std::to_string(layer);
+}
+
+}  // namespace fomoe::metric
+
+namespace fomoe {
+
+/// One metric sample: the unit of the metric stream (trainer -> coordinator -> store / GUI).
+struct MetricPoint {
+  std::string name;
+  double value = 0.0;
+  long step = 0;      // global inner step
+  int round = -1;     // federation round; -1 for single-site training
+  int site = -1;      // -1 = global (coordinator / global model)
+  double wall_time = 0.0;  // seconds since run start
+};
+
+}  // namespace fomoe

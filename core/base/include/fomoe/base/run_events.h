@@ -1,0 +1,78 @@
+// The run event stream as plain structs, and RunSink, the one interface producers fan out to.
+// Producers: trainer (single site), coordinator (federation). Consumers: run store, ZMQ PUB, GUI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fomoe/base/metric_names.h"
+
+namespace fomoe {
+
+enum class RunStatus { Running, Finished, Failed, Interrupted, Cancelled };
+const char* run_status_name(RunStatus status);
+
+enum class Direction { Sent, Received };  // seen from the coordinator: Sent = coordinator -> site
+
+struct RunInfo {
+  std::string name;
+  std::string method;        // "single", "ddp", "diloco", "photon", "fomoe"
+  std::string config_text;   // the full experiment TOML as run
+  std::string git_revision;
+  int n_sites = 1;
+};
+
+struct LinkBytes {
+  int round = 0;
+  int site = 0;
+  Direction direction = Direction::Sent;
+  std::string msg_type;  // wire message type name, e.g. "pseudo_grad"
+  int64_t bytes = 0;
+  double seconds = 0.0;  // time the transfer took (emulated link time included)
+};
+
+struct PlacementEntry {
+  int round = 0;
+  int layer = 0;
+  int expert = 0;
+  int site = 0;
+};
+
+struct ExpertLoadEntry {
+  int round = 0;
+  int site = 0;
+  int layer = 0;
+  int expert = 0;
+  int64_t tokens = 0;  // token-slots routed to (and processed by) this expert in the round
+};
+
+struct RunEvent {
+  double time = 0.0;  // seconds since run start
+  int site = -1;      // -1 = coordinator
+  std::string kind;   // "round_started", "round_finished", "site_dead", "site_joined", "fault", ...
+  std::string text;
+};
+
+struct CheckpointEntry {
+  int round = 0;
+  long step = 0;
+  std::string path;
+};
+
+/// Receives a run's events. Calls come from the producer's thread; implementations must not block
+/// for long (the store queues to its writer thread, the GUI bridge posts to the GUI thread).
+class RunSink {
+ public:
+  virtual ~RunSink() = default;
+  virtual void on_run_started(int64_t run_id, const RunInfo& info) {}
+  virtual void on_metrics(const std::vector<MetricPoint>& points) {}
+  virtual void on_link_bytes(const std::vector<LinkBytes>& links) {}
+  virtual void on_placement(const std::vector<PlacementEntry>& placement) {}
+  virtual void on_expert_load(const std::vector<ExpertLoadEntry>& load) {}
+  virtual void on_event(const RunEvent& event) {}
+  virtual void on_checkpoint(const CheckpointEntry& checkpoint) {}
+  virtual void on_run_finished(RunStatus status, const std::string& message) {}
+};
+
+}  // namespace fomoe
