@@ -1,0 +1,119 @@
+// Experiment configuration: the TOML schema, its defaults (the only place they live) and
+// validation with errors that name the key and its line. Plain data; no torch, no Qt.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fomoe/base/expected.h"
+
+namespace fomoe {
+
+enum class Method { Single, Ddp, DiLoCo, Photon, FoMoE };
+enum class GateMode { Keep, Renormalize };  // skip-token: keep original gates or renormalise over resident picks
+enum class ShardSplit { Iid, NonIid };
+enum class PlacementPolicy { RoundRobin, LoadAware, Explicit };
+enum class ExpertWeighting { Tokens, Uniform };
+enum class WirePrecision { F32, BF16, F16 };
+
+const char* method_name(Method m);
+const char* wire_precision_name(WirePrecision p);
+
+struct RunSection {
+  std::string name = "run";
+  Method method = Method::Single;
+  uint64_t seed = 1234;
+  std::string device = "auto";  // auto | cpu | cuda
+  std::string db;               // "" = default run store path
+  std::string out_dir = "runs"; // checkpoints and logs
+};
+
+struct ModelSection {
+  int vocab_size = 1024;        // must equal the tokenizer's
+  int d_model = 128;
+  int n_layers = 4;
+  int n_heads = 4;
+  int seq_len = 128;
+  int n_experts = 8;
+  int top_k = 2;
+  int d_expert = 256;           // SwiGLU hidden width per expert
+  bool shared_expert = false;
+  int moe_every = 1;            // 1 = every layer is MoE, 2 = every other layer
+  double aux_loss_coef = 0.01;
+  double z_loss_coef = 0.001;
+  GateMode gate = GateMode::Keep;
+  double residency = 1.0;       // single-site: share of experts held per layer (first ones kept)
+};
+
+struct DataSection {
+  std::vector<std::string> sources = {"fortunes-en", "fortunes-de", "fortunes-es", "fortunes-it", "jargon"};
+  double heldout_fraction = 0.05;
+  int64_t max_bytes = 0;        // per source, 0 = all
+  ShardSplit split = ShardSplit::Iid;
+  std::string cache_dir = "data-cache";
+};
+
+struct TrainSection {
+  int steps = 200;              // inner steps per site for the whole run
+  int batch_size = 8;
+  double lr = 3e-3;
+  double min_lr_ratio = 0.1;
+  int warmup_steps = 20;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double grad_clip = 1.0;       // 0 = off
+  int eval_every = 50;          // steps; 0 = only at the end
+  int eval_batches = 8;
+  int log_every = 10;
+  int checkpoint_every = 0;     // steps; 0 = off
+  std::string inner_optimizer = "adamw";  // adamw | sgd (identity tests)
+};
+
+struct RemoteAgent {
+  std::string address;          // tcp://host:port
+  std::string public_key;       // Z85
+};
+
+struct FederationSection {
+  int sites = 4;                // K
+  int inner_steps = 32;         // H
+  int replication = 2;          // r: holders per expert (FoMoE)
+  PlacementPolicy placement = PlacementPolicy::RoundRobin;
+  std::vector<std::vector<std::vector<int>>> explicit_plan;  // [layer][expert] -> holder sites
+  ExpertWeighting expert_weighting = ExpertWeighting::Tokens;
+  double outer_lr = 0.7;
+  double outer_momentum = 0.9;
+  bool nesterov = true;
+  double photon_server_lr = 1.0;
+  double photon_server_momentum = 0.0;
+  bool stateless_clients = false;
+  WirePrecision precision = WirePrecision::F32;
+  int quorum = 1;               // minimum sites reporting for dense parameters
+  double round_timeout_s = 600.0;
+  double bandwidth_mbps = 0.0;  // link emulation, 0 = off
+  double latency_ms = 0.0;
+  std::string key_dir;          // CURVE keys; "" = generated per run
+  std::vector<RemoteAgent> agents;  // empty = start local agent processes
+};
+
+struct ExperimentConfig {
+  RunSection run;
+  ModelSection model;
+  DataSection data;
+  TrainSection train;
+  FederationSection federation;
+  std::string source_path;      // file it came from ("" for strings)
+  std::string source_text;      // the TOML as read: recorded with the run
+};
+
+/// Parses and validates. Errors name the file, the key and its line.
+Expected<ExperimentConfig> parse_experiment(const std::string& toml_text, const std::string& source_name);
+Expected<ExperimentConfig> load_experiment(const std::string& path);
+/// Cross-field validation (also run by parse); returns the first problem found.
+Status validate_experiment(const ExperimentConfig& cfg);
+/// Canonical TOML for a config (every key, defaults included): what the GUI saves.
+std::string to_toml(const ExperimentConfig& cfg);
+
+}  // namespace fomoe

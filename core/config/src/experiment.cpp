@@ -1,0 +1,350 @@
+#include "fomoe/config/experiment.h"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace fomoe {
+namespace {
+
+std::string where(const std::string& file, const toml::node& node) {
+  const auto& src = node.source();
+  std::ostringstream os;
+  os << file << ":" << src.begin.line;
+  return os.str();
+}
+
+// A key handler reads one TOML node into the config; it returns an error message or "".
+using Handler = std::function<std::string(const toml::node&, ExperimentConfig&)>;
+
+template <typename T>
+std::string read_int(const toml::node& n, T& out, int64_t lo, int64_t hi) {
+  auto v = n.value<int64_t>();
+  if (!n.is_integer() || !v) return "expects an integer";
+  if (*v < lo || *v > hi) return "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(*v);
+  out = static_cast<T>(*v);
+  return "";
+}
+
+std::string read_double(const toml::node& n, double& out, double lo, double hi) {
+  auto v = n.value<double>();  // integers convert too
+  if (!(n.is_floating_point() || n.is_integer()) || !v) return "expects a number";
+  if (!(*v >= lo && *v <= hi)) {
+    std::ostringstream os;
+    os << "must be in [" << lo << ", " << hi << "], got " << *v;
+    return os.str();
+  }
+  out = *v;
+  return "";
+}
+
+std::string read_bool(const toml::node& n, bool& out) {
+  if (!n.is_boolean()) return "expects true or false";
+  out = *n.value<bool>();
+  return "";
+}
+
+std::string read_string(const toml::node& n, std::string& out) {
+  if (!n.is_string()) return "expects a string";
+  out = *n.value<std::string>();
+  return "";
+}
+
+template <typename E>
+std::string read_enum(const toml::node& n, E& out, const std::map<std::string, E>& names) {
+  if (!n.is_string()) return "expects a string";
+  auto s = *n.value<std::string>();
+  auto it = names.find(s);
+  if (it == names.end()) {
+    std::string allowed;
+    for (auto& [k, _] : names) allowed += (allowed.empty() ? "" : ", ") + k;
+    return "unknown value \"" + s + "\" (allowed: " + allowed + ")";
+  }
+  out = it->second;
+  return "";
+}
+
+const std::map<std::string, Method> kMethods = {
+    {"single", Method::Single}, {"ddp", Method::Ddp}, {"diloco", Method::DiLoCo},
+    {"photon", Method::Photon}, {"fomoe", Method::FoMoE}};
+
+#define INT_KEY(sec, key, lo, hi) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_int(n, c.sec.key, lo, hi); }}
+#define DBL_KEY(sec, key, lo, hi) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_double(n, c.sec.key, lo, hi); }}
+#define BOOL_KEY(sec, key) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_bool(n, c.sec.key); }}
+#define STR_KEY(sec, key) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_string(n, c.sec.key); }}
+
+const std::map<std::string, std::map<std::string, Handler>>& schema() {
+  static const std::map<std::string, std::map<std::string, Handler>> s = {
+      {"run",
+       {STR_KEY(run, name),
+        {"method", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.run.method, kMethods); }},
+        INT_KEY(run, seed, 0, INT64_MAX),
+        {"device", [](const toml::node& n, ExperimentConfig& c) {
+           auto e = read_string(n, c.run.device);
+           if (e.empty() && c.run.device != "auto" && c.run.device != "cpu" && c.run.device != "cuda")
+             return std::string("unknown value \"" + c.run.device + "\" (allowed: auto, cpu, cuda)");
+           return e;
+         }},
+        STR_KEY(run, db), STR_KEY(run, out_dir)}},
+      {"model",
+       {INT_KEY(model, vocab_size, 2, 65535), INT_KEY(model, d_model, 8, 65536),
+        INT_KEY(model, n_layers, 1, 1024), INT_KEY(model, n_heads, 1, 1024),
+        INT_KEY(model, seq_len, 2, 1 << 20), INT_KEY(model, n_experts, 1, 4096),
+        INT_KEY(model, top_k, 1, 4096), INT_KEY(model, d_expert, 1, 1 << 20),
+        BOOL_KEY(model, shared_expert), INT_KEY(model, moe_every, 1, 2),
+        DBL_KEY(model, aux_loss_coef, 0.0, 10.0), DBL_KEY(model, z_loss_coef, 0.0, 10.0),
+        {"gate", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.model.gate, std::map<std::string, GateMode>{{"keep", GateMode::Keep}, {"renormalize", GateMode::Renormalize}});
+         }},
+        DBL_KEY(model, residency, 0.0, 1.0)}},
+      {"data",
+       {{"sources", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           auto* arr = n.as_array();
+           if (!arr || arr->empty()) return "expects a non-empty array of source names";
+           c.data.sources.clear();
+           for (auto& el : *arr) {
+             if (!el.is_string()) return "expects an array of strings";
+             c.data.sources.push_back(*el.value<std::string>());
+           }
+           return "";
+         }},
+        DBL_KEY(data, heldout_fraction, 0.001, 0.5), INT_KEY(data, max_bytes, 0, INT64_MAX),
+        {"split", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.data.split, std::map<std::string, ShardSplit>{{"iid", ShardSplit::Iid}, {"non_iid", ShardSplit::NonIid}});
+         }},
+        STR_KEY(data, cache_dir)}},
+      {"train",
+       {INT_KEY(train, steps, 1, 100000000), INT_KEY(train, batch_size, 1, 1 << 20),
+        DBL_KEY(train, lr, 0.0, 10.0), DBL_KEY(train, min_lr_ratio, 0.0, 1.0),
+        INT_KEY(train, warmup_steps, 0, 100000000), DBL_KEY(train, weight_decay, 0.0, 10.0),
+        DBL_KEY(train, beta1, 0.0, 0.999999), DBL_KEY(train, beta2, 0.0, 0.999999),
+        DBL_KEY(train, grad_clip, 0.0, 1e9), INT_KEY(train, eval_every, 0, 100000000),
+        INT_KEY(train, eval_batches, 1, 100000), INT_KEY(train, log_every, 1, 100000000),
+        INT_KEY(train, checkpoint_every, 0, 100000000),
+        {"inner_optimizer", [](const toml::node& n, ExperimentConfig& c) {
+           auto e = read_string(n, c.train.inner_optimizer);
+           if (e.empty() && c.train.inner_optimizer != "adamw" && c.train.inner_optimizer != "sgd")
+             return std::string("unknown value \"" + c.train.inner_optimizer + "\" (allowed: adamw, sgd)");
+           return e;
+         }}}},
+      {"federation",
+       {INT_KEY(federation, sites, 1, 1024), INT_KEY(federation, inner_steps, 1, 1000000),
+        INT_KEY(federation, replication, 1, 1024),
+        {"placement", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.federation.placement, std::map<std::string, PlacementPolicy>{
+               {"round_robin", PlacementPolicy::RoundRobin}, {"load_aware", PlacementPolicy::LoadAware}, {"explicit", PlacementPolicy::Explicit}});
+         }},
+        {"plan", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           // plan = [ [ [sites of expert 0], [sites of expert 1], ... ]  (layer 0), ... ]
+           auto* layers = n.as_array();
+           if (!layers) return "expects an array (per MoE layer) of arrays (per expert) of site arrays";
+           c.federation.explicit_plan.clear();
+           for (auto& l : *layers) {
+             auto* experts = l.as_array();
+             if (!experts) return "expects an array per layer";
+             std::vector<std::vector<int>> per_layer;
+             for (auto& e : *experts) {
+               auto* sites = e.as_array();
+               if (!sites) return "expects an array of site ids per expert";
+               std::vector<int> holders;
+               for (auto& s : *sites) {
+                 if (!s.is_integer()) return "site ids must be integers";
+                 holders.push_back(static_cast<int>(*s.value<int64_t>()));
+               }
+               per_layer.push_back(holders);
+             }
+             c.federation.explicit_plan.push_back(per_layer);
+           }
+           return "";
+         }},
+        {"expert_weighting", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.federation.expert_weighting, std::map<std::string, ExpertWeighting>{{"tokens", ExpertWeighting::Tokens}, {"uniform", ExpertWeighting::Uniform}});
+         }},
+        DBL_KEY(federation, outer_lr, 0.0, 100.0), DBL_KEY(federation, outer_momentum, 0.0, 0.999999),
+        BOOL_KEY(federation, nesterov), DBL_KEY(federation, photon_server_lr, 0.0, 100.0),
+        DBL_KEY(federation, photon_server_momentum, 0.0, 0.999999), BOOL_KEY(federation, stateless_clients),
+        {"precision", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.federation.precision, std::map<std::string, WirePrecision>{{"fp32", WirePrecision::F32}, {"bf16", WirePrecision::BF16}, {"fp16", WirePrecision::F16}});
+         }},
+        INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0.1, 1e7),
+        DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
+        STR_KEY(federation, key_dir),
+        {"agents", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           auto* arr = n.as_array();
+           if (!arr) return "expects an array of { address = \"tcp://host:port\", public_key = \"...\" }";
+           c.federation.agents.clear();
+           for (auto& el : *arr) {
+             auto* t = el.as_table();
+             if (!t) return "each agent must be a table { address = ..., public_key = ... }";
+             RemoteAgent a;
+             if (auto v = (*t)["address"].value<std::string>()) a.address = *v; else return "agent entry lacks address";
+             if (auto v = (*t)["public_key"].value<std::string>()) a.public_key = *v;
+             c.federation.agents.push_back(a);
+           }
+           return "";
+         }}}},
+  };
+  return s;
+}
+
+Error config_error(const std::string& place, const std::string& msg) {
+  return make_error(ErrorCode::InvalidArgument, place + ": " + msg);
+}
+
+}  // namespace
+
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::Single: return "single";
+    case Method::Ddp: return "ddp";
+    case Method::DiLoCo: return "diloco";
+    case Method::Photon: return "photon";
+    case Method::FoMoE: return "fomoe";
+  }
+  return "?";
+}
+
+const char* wire_precision_name(WirePrecision p) {
+  switch (p) {
+    case WirePrecision::F32: return "fp32";
+    case WirePrecision::BF16: return "bf16";
+    case WirePrecision::F16: return "fp16";
+  }
+  return "?";
+}
+
+Expected<ExperimentConfig> parse_experiment(const std::string& toml_text, const std::string& source_name) {
+  ExperimentConfig cfg;
+  cfg.source_path = source_name;
+  cfg.source_text = toml_text;
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column
+       << ": TOML syntax error: " << e.description();
+    return make_error(ErrorCode::InvalidArgument, os.str());
+  }
+  const auto& sch = schema();
+  for (auto& [sec_key, sec_node] : root) {
+    std::string sec(sec_key.str());
+    auto sit = sch.find(sec);
+    if (sit == sch.end()) {
+      std::string known;
+      for (auto& [k, _] : sch) known += (known.empty() ? "" : ", ") + k;
+      return config_error(where(source_name, sec_node), "unknown section [" + sec + "] (known: " + known + ")");
+    }
+    auto* table = sec_node.as_table();
+    if (!table) return config_error(where(source_name, sec_node), "\"" + sec + "\" must be a [section]");
+    for (auto& [key, node] : *table) {
+      std::string k(key.str());
+      auto kit = sit->second.find(k);
+      if (kit == sit->second.end()) {
+        std::string known;
+        for (auto& [kk, _] : sit->second) known += (known.empty() ? "" : ", ") + kk;
+        return config_error(where(source_name, node), "unknown key " + sec + "." + k + " (known: " + known + ")");
+      }
+      std::string err = kit->second(node, cfg);
+      if (!err.empty()) return config_error(where(source_name, node), sec + "." + k + " " + err);
+    }
+  }
+  Status st = validate_experiment(cfg);
+  if (!st) return make_error(st.error().code, source_name + ": " + st.error().message);
+  return cfg;
+}
+
+Expected<ExperimentConfig> load_experiment(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::NotFound, "cannot open experiment file " + path + " (check the path)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path);
+}
+
+Status validate_experiment(const ExperimentConfig& c) {
+  auto bad = [](const std::string& m) { return Status(make_error(ErrorCode::InvalidArgument, m)); };
+  const auto& m = c.model;
+  if (m.d_model % m.n_heads != 0)
+    return bad("model.d_model (" + std::to_string(m.d_model) + ") must be divisible by model.n_heads (" + std::to_string(m.n_heads) + ")");
+  if ((m.d_model / m.n_heads) % 2 != 0) return bad("model.d_model / model.n_heads must be even (rotary embeddings rotate pairs)");
+  if (m.top_k > m.n_experts)
+    return bad("model.top_k (" + std::to_string(m.top_k) + ") exceeds model.n_experts (" + std::to_string(m.n_experts) + ")");
+  const auto& t = c.train;
+  if (t.warmup_steps > t.steps) return bad("train.warmup_steps (" + std::to_string(t.warmup_steps) + ") exceeds train.steps (" + std::to_string(t.steps) + ")");
+  const auto& f = c.federation;
+  if (c.run.method != Method::Single) {
+    if (f.replication > f.sites)
+      return bad("federation.replication (" + std::to_string(f.replication) + ") exceeds federation.sites (" + std::to_string(f.sites) + "): every expert needs r distinct holders");
+    if (f.quorum > f.sites) return bad("federation.quorum exceeds federation.sites");
+    if (!f.agents.empty() && static_cast<int>(f.agents.size()) != f.sites)
+      return bad("federation.agents lists " + std::to_string(f.agents.size()) + " agents but federation.sites = " + std::to_string(f.sites));
+    if (f.placement == PlacementPolicy::Explicit && f.explicit_plan.empty())
+      return bad("federation.placement = \"explicit\" needs federation.plan");
+  }
+  return Status::ok();
+}
+
+std::string to_toml(const ExperimentConfig& c) {
+  auto str_arr = [](const std::vector<std::string>& v) {
+    toml::array a;
+    for (auto& s : v) a.push_back(s);
+    return a;
+  };
+  toml::table root{
+      {"run", toml::table{{"name", c.run.name}, {"method", method_name(c.run.method)}, {"seed", static_cast<int64_t>(c.run.seed)},
+                          {"device", c.run.device}, {"db", c.run.db}, {"out_dir", c.run.out_dir}}},
+      {"model", toml::table{{"vocab_size", c.model.vocab_size}, {"d_model", c.model.d_model}, {"n_layers", c.model.n_layers},
+                            {"n_heads", c.model.n_heads}, {"seq_len", c.model.seq_len}, {"n_experts", c.model.n_experts},
+                            {"top_k", c.model.top_k}, {"d_expert", c.model.d_expert}, {"shared_expert", c.model.shared_expert},
+                            {"moe_every", c.model.moe_every}, {"aux_loss_coef", c.model.aux_loss_coef},
+                            {"z_loss_coef", c.model.z_loss_coef}, {"gate", c.model.gate == GateMode::Keep ? "keep" : "renormalize"},
+                            {"residency", c.model.residency}}},
+      {"data", toml::table{{"sources", str_arr(c.data.sources)}, {"heldout_fraction", c.data.heldout_fraction},
+                           {"max_bytes", c.data.max_bytes}, {"split", c.data.split == ShardSplit::Iid ? "iid" : "non_iid"},
+                           {"cache_dir", c.data.cache_dir}}},
+      {"train", toml::table{{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"lr", c.train.lr},
+                            {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup_steps", c.train.warmup_steps},
+                            {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
+                            {"grad_clip", c.train.grad_clip}, {"eval_every", c.train.eval_every},
+                            {"eval_batches", c.train.eval_batches}, {"log_every", c.train.log_every},
+                            {"checkpoint_every", c.train.checkpoint_every}, {"inner_optimizer", c.train.inner_optimizer}}},
+  };
+  const auto& f = c.federation;
+  static const char* kPlacement[] = {"round_robin", "load_aware", "explicit"};
+  toml::table fed{{"sites", f.sites}, {"inner_steps", f.inner_steps}, {"replication", f.replication},
+                  {"placement", kPlacement[static_cast<int>(f.placement)]},
+                  {"expert_weighting", f.expert_weighting == ExpertWeighting::Tokens ? "tokens" : "uniform"},
+                  {"outer_lr", f.outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
+                  {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
+                  {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
+                  {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"bandwidth_mbps", f.bandwidth_mbps},
+                  {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}};
+  if (!f.explicit_plan.empty()) {
+    toml::array layers;
+    for (auto& l : f.explicit_plan) {
+      toml::array experts;
+      for (auto& e : l) {
+        toml::array sites;
+        for (int s : e) sites.push_back(s);
+        experts.push_back(sites);
+      }
+      layers.push_back(experts);
+    }
+    fed.insert("plan", layers);
+  }
+  if (!f.agents.empty()) {
+    toml::array agents;
+    for (auto& a : f.agents) agents.push_back(toml::table{{"address", a.address}, {"public_key", a.public_key}});
+    fed.insert("agents", agents);
+  }
+  root.insert("federation", fed);
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace fomoe
