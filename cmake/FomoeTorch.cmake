@@ -1,18 +1,45 @@
-# LibTorch from the project's virtual environment (scripts/install-deps puts the pip `torch`
-# wheel there). Wrapped once as the INTERFACE target fomoe::torch.
-if(NOT Torch_DIR AND NOT CMAKE_PREFIX_PATH MATCHES "torch")
-  set(_fomoe_py "${PROJECT_SOURCE_DIR}/.venv/bin/python")
-  if(EXISTS "${_fomoe_py}")
-    execute_process(COMMAND "${_fomoe_py}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
-      OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
+# LibTorch from the pip `torch` wheel (scripts/install-deps puts it in .venv/; on a GPU server
+# whatever python3 has torch). Wrapped once as the INTERFACE target fomoe::torch.
+#
+# Why not ${TORCH_LIBRARIES}: the wheel's CUDA libraries (cudart, NCCL, cuDNN, ...) live in
+# site-packages/nvidia/*/lib and libtorch_cuda.so carries no RUNPATH to them (Python preloads
+# them on import). TORCH_LIBRARIES would link the system CUDA toolkit's older copies instead.
+# So we link the torch libraries directly and give executables an RPATH (old dtags, so it also
+# serves libtorch_cuda's own dependencies) over torch/lib and the nvidia/*/lib folders.
+if(NOT Torch_DIR)
+  foreach(_py "${PROJECT_SOURCE_DIR}/.venv/bin/python" python3)
+    execute_process(COMMAND "${_py}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+      OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc ERROR_QUIET)
     if(_rc EQUAL 0)
       list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+      break()
     endif()
-  endif()
+  endforeach()
 endif()
 find_package(Torch REQUIRED)
+
+get_filename_component(_torch_root "${TORCH_INSTALL_PREFIX}" ABSOLUTE)
+set(_torch_lib "${_torch_root}/lib")
+get_filename_component(_site "${_torch_root}/.." ABSOLUTE)
+file(GLOB _nvidia_libdirs LIST_DIRECTORIES true "${_site}/nvidia/*/lib")
+set(FOMOE_TORCH_RPATH "${_torch_lib}" ${_nvidia_libdirs})
+
 add_library(fomoe_torch INTERFACE)
 add_library(fomoe::torch ALIAS fomoe_torch)
-target_link_libraries(fomoe_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(fomoe_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(fomoe_torch INTERFACE ${_torch_flags})
+# LibTorch >= 2.10 headers need C++20; our own code stays C++17, only torch users build as C++20.
+target_compile_features(fomoe_torch INTERFACE cxx_std_20)
+set(_libs "${_torch_lib}/libtorch.so" "${_torch_lib}/libtorch_cpu.so" "${_torch_lib}/libc10.so")
+if(EXISTS "${_torch_lib}/libtorch_cuda.so")
+  # Linked even when unused so the CUDA backend registers itself at start-up when a GPU is there.
+  list(APPEND _libs "-Wl,--no-as-needed,${_torch_lib}/libtorch_cuda.so,${_torch_lib}/libc10_cuda.so,--as-needed")
+  set(FOMOE_TORCH_HAS_CUDA ON)
+endif()
+target_link_libraries(fomoe_torch INTERFACE ${_libs} Threads::Threads)
+target_link_options(fomoe_torch INTERFACE "-Wl,--disable-new-dtags")
+foreach(_d ${FOMOE_TORCH_RPATH})
+  target_link_options(fomoe_torch INTERFACE "-Wl,-rpath,${_d}" "-Wl,-rpath-link,${_d}")
+endforeach()
+message(STATUS "fomoe: LibTorch ${Torch_VERSION} from ${_torch_root} (CUDA build: ${FOMOE_TORCH_HAS_CUDA})")

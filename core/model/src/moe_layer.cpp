@@ -1,0 +1,167 @@
+// MoE block: router, skip-token and the three dispatch paths (fast, masked baseline, reference).
+#include "fomoe/model/moe_layer.h"
+
+#include <ATen/ops/one_hot.h>
+#include <torch/nn/modules/linear.h>
+
+#include <cmath>
+
+namespace fomoe {
+
+SwiGluImpl::SwiGluImpl(int64_t d_model, int64_t d_hidden, double out_std) {
+  w_in = register_parameter("w_in", torch::randn({2 * d_hidden, d_model}) * 0.02);
+  w_out = register_parameter("w_out", torch::randn({d_model, d_hidden}) * out_std);
+}
+
+torch::Tensor SwiGluImpl::forward(const torch::Tensor& x_ND) {
+  auto h_N2F = at::linear(x_ND, w_in);
+  auto parts = h_N2F.chunk(2, /*dim=*/-1);
+  return at::linear(at::silu(parts[0]) * parts[1], w_out);
+}
+
+MoeLayerImpl::MoeLayerImpl(const MoeOptions& options, std::vector<int> resident_experts)
+    : options_(options), resident_(std::move(resident_experts)) {
+  const int64_t E = options_.n_experts();
+  const double out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(options_.n_layers_for_init()));
+  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(options_.d_model(), E).bias(false)));
+  slot_of_expert_.assign(static_cast<size_t>(E), -1);
+  auto mask = torch::zeros({E}, torch::kBool);
+  for (size_t i = 0; i < resident_.size(); ++i) {
+    const int e = resident_[i];
+    TORCH_CHECK(e >= 0 && e < E, "resident expert ", e, " out of range [0, ", E, ")");
+    slot_of_expert_[static_cast<size_t>(e)] = static_cast<int>(i);
+    mask[e] = true;
+    // Stable global name: the federation matches "…moe.expert_<e>.w_in" across sites.
+    experts_.push_back(register_module("expert_" + std::to_string(e), SwiGlu(options_.d_model(), options_.d_expert(), out_std)));
+  }
+  resident_mask_E_ = mask;  // not a buffer: Module::to(dtype) would convert it
+  if (options_.shared_expert())
+    shared = register_module("shared", SwiGlu(options_.d_model(), options_.d_expert(), out_std));
+}
+
+MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
+  const int64_t D = options_.d_model();
+  const int64_t E = options_.n_experts();
+  const int64_t K = options_.top_k();
+  auto x_ND = x_BTD.reshape({-1, D});
+  const int64_t N = x_ND.size(0);
+
+  // The router is dense and replicated: it scores all E experts whatever this site holds.
+  // Router math in at least fp32 (bf16 logits make top-k and the z-loss noisy); fp64 stays fp64.
+  auto logits_NE = router->forward(x_ND);
+  if (logits_NE.scalar_type() != torch::kDouble) logits_NE = logits_NE.to(torch::kFloat);
+  auto probs_NE = logits_NE.softmax(-1);
+  auto top = probs_NE.topk(K, -1);
+  auto gate_NK = std::get<0>(top);
+  auto idx_NK = std::get<1>(top);
+  if (resident_mask_E_.device() != idx_NK.device()) resident_mask_E_ = resident_mask_E_.to(idx_NK.device());
+  auto keep_NK = resident_mask_E_.index_select(0, idx_NK.reshape(-1)).view_as(idx_NK);
+  if (options_.renormalize_gates()) {
+    auto g = gate_NK * keep_NK.to(gate_NK.scalar_type());
+    gate_NK = g / g.sum(-1, /*keepdim=*/true).clamp_min(1e-9);
+  }
+  gate_NK = gate_NK.to(x_ND.scalar_type());
+
+  torch::Tensor y_ND;
+  switch (options_.dispatch()) {
+    case DispatchMode::Fast: y_ND = dispatch_fast(x_ND, idx_NK, gate_NK, keep_NK); break;
+    case DispatchMode::Masked: y_ND = dispatch_masked(x_ND, idx_NK, gate_NK, keep_NK); break;
+    case DispatchMode::Reference: y_ND = dispatch_reference(x_ND, idx_NK, gate_NK, keep_NK); break;
+  }
+  if (shared) y_ND = y_ND + shared->forward(x_ND);
+
+  // Aux losses on the full router distribution (non-resident experts included).
+  auto load_E = torch::bincount(idx_NK.reshape(-1), /*weights=*/{}, E);
+  auto frac_E = load_E.to(torch::kFloat) / static_cast<double>(N * K);
+  MoeOutput out;
+  out.aux_loss = static_cast<double>(E) * (frac_E * probs_NE.mean(0)).sum();
+  out.z_loss = logits_NE.logsumexp(-1).pow(2).mean();
+  out.y = y_ND.view(x_BTD.sizes());
+
+  if (collect_stats) {
+    torch::NoGradGuard no_grad;
+    stats_.load_E = load_E.to(torch::kCPU);
+    auto kept_idx = idx_NK.masked_select(keep_NK);
+    stats_.processed_E = torch::bincount(kept_idx, {}, E).to(torch::kCPU);
+    stats_.n_picks = N * K;
+    stats_.n_skipped = N * K - kept_idx.numel();
+    auto p = probs_NE.detach();
+    auto ent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean().item().toDouble();
+    stats_.router_entropy = E > 1 ? ent / std::log(static_cast<double>(E)) : 0.0;
+  }
+  return out;
+}
+
+torch::Tensor MoeLayerImpl::dispatch_fast(const torch::Tensor& x_ND, const torch::Tensor& idx_NK,
+                                          const torch::Tensor& gate_NK, const torch::Tensor& keep_NK) {
+  const int64_t K = options_.top_k();
+  const int64_t E = options_.n_experts();
+  // Flat token-slots s = n*K + k; keep only resident picks (skip-token), then group by expert.
+  auto kept_S = keep_NK.reshape(-1).nonzero().squeeze(1);
+  if (kept_S.numel() == 0) return torch::zeros_like(x_ND);
+  auto expert_S = idx_NK.reshape(-1).index_select(0, kept_S);
+  auto order = std::get<1>(expert_S.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  auto slot_M = kept_S.index_select(0, order);
+  auto token_M = slot_M.div(K, "floor");
+  auto counts = torch::bincount(expert_S, {}, E).to(torch::kCPU);
+  const int64_t* count_e = counts.data_ptr<int64_t>();
+
+  auto x_MD = x_ND.index_select(0, token_M);
+  std::vector<torch::Tensor> outs;
+  outs.reserve(experts_.size());
+  int64_t offset = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t c = count_e[e];
+    if (c == 0) continue;
+    const int slot = slot_of_expert_[static_cast<size_t>(e)];
+    TORCH_INTERNAL_ASSERT(slot >= 0, "kept a pick of non-resident expert ", e);
+    outs.push_back(experts_[static_cast<size_t>(slot)]->forward(x_MD.narrow(0, offset, c)));
+    offset += c;
+  }
+  auto y_MD = torch::cat(outs, 0) * gate_NK.reshape(-1).index_select(0, slot_M).unsqueeze(1);
+  return torch::zeros_like(x_ND).index_add(0, token_M, y_MD);
+}
+
+torch::Tensor MoeLayerImpl::dispatch_masked(const torch::Tensor& x_ND, const torch::Tensor& idx_NK,
+                                            const torch::Tensor& gate_NK, const torch::Tensor& keep_NK) {
+  // The usual eager implementation (HF Mixtral): one-hot mask, then for every expert a where()
+  // and a gather of its tokens.
+  const int64_t E = options_.n_experts();
+  auto mask_EKN = at::one_hot(idx_NK, E).permute({2, 1, 0});
+  auto y_ND = torch::zeros_like(x_ND);
+  for (int64_t e = 0; e < E; ++e) {
+    const int slot = slot_of_expert_[static_cast<size_t>(e)];
+    if (slot < 0) continue;  // skip-token
+    auto where = torch::where(mask_EKN[e]);
+    auto k_idx = where[0];
+    auto tok_idx = where[1];
+    if (tok_idx.numel() == 0) continue;
+    auto out = experts_[static_cast<size_t>(slot)]->forward(x_ND.index_select(0, tok_idx));
+    out = out * gate_NK.reshape(-1).index_select(0, tok_idx * options_.top_k() + k_idx).unsqueeze(1);
+    y_ND = y_ND.index_add(0, tok_idx, out);
+  }
+  return y_ND;
+}
+
+torch::Tensor MoeLayerImpl::dispatch_reference(const torch::Tensor& x_ND, const torch::Tensor& idx_NK,
+                                               const torch::Tensor& gate_NK, const torch::Tensor& keep_NK) {
+  // Token by token, pick by pick: obviously right, hopelessly slow. Tests compare against it.
+  const int64_t N = x_ND.size(0);
+  const int64_t K = options_.top_k();
+  auto idx = idx_NK.to(torch::kCPU);
+  auto keep = keep_NK.to(torch::kCPU);
+  std::vector<torch::Tensor> rows;
+  rows.reserve(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    auto row = torch::zeros({1, x_ND.size(1)}, x_ND.options());
+    for (int64_t k = 0; k < K; ++k) {
+      if (!keep[n][k].item().toBool()) continue;
+      const int slot = slot_of_expert_[static_cast<size_t>(idx[n][k].item().toLong())];
+      row = row + experts_[static_cast<size_t>(slot)]->forward(x_ND.narrow(0, n, 1)) * gate_NK[n][k];
+    }
+    rows.push_back(row);
+  }
+  return torch::cat(rows, 0);
+}
+
+}  // namespace fomoe
