@@ -1,0 +1,125 @@
+// Trainer: overfits a batch, leaves untouched experts untouched, resumes exactly.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fomoe/train/trainer.h"
+
+using namespace fomoe;
+
+namespace {
+
+ExperimentConfig tiny_config() {
+  ExperimentConfig c;
+  c.model.vocab_size = 64;
+  c.model.d_model = 32;
+  c.model.n_layers = 2;
+  c.model.n_heads = 2;
+  c.model.seq_len = 16;
+  c.model.n_experts = 4;
+  c.model.top_k = 2;
+  c.model.d_expert = 32;
+  c.train.steps = 40;
+  c.train.warmup_steps = 2;
+  c.train.lr = 1e-2;
+  c.train.batch_size = 4;
+  return c;
+}
+
+torch::Tensor batch(int seed) {
+  auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randint(0, 64, {4, 17}, g, torch::kLong);
+}
+
+TEST(Trainer, OverfitsOneBatch) {
+  Trainer t(tiny_config(), residency_from(tiny_config()), torch::kCPU);
+  auto b = batch(1);
+  const double first = t.train_step(b).loss;
+  double last = first;
+  for (int i = 0; i < 30; ++i) last = t.train_step(b).loss;
+  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(Trainer, LrScheduleWarmsUpThenDecays) {
+  Trainer t(tiny_config(), residency_from(tiny_config()), torch::kCPU);
+  EXPECT_NEAR(t.lr_at(0), 0.5e-2, 1e-12);
+  EXPECT_NEAR(t.lr_at(1), 1e-2, 1e-12);
+  EXPECT_NEAR(t.lr_at(2), 1e-2, 1e-12);
+  EXPECT_NEAR(t.lr_at(40), 1e-3, 1e-9);  // min_lr_ratio 0.1 at the end
+  EXPECT_GT(t.lr_at(10), t.lr_at(30));
+}
+
+TEST(Trainer, ExpertThatSawNoTokenIsNotUpdated) {
+  auto cfg = tiny_config();
+  Trainer t(cfg, residency_from(cfg), torch::kCPU);
+  // Force the router of layer 0 to never pick expert 3: a large negative bias via its weights
+  // is not possible without bias, so zero the routes by making expert 3's row huge negative
+  // against a constant input direction is fragile; instead check the invariant directly:
+  // after a step, every expert without processed tokens has an undefined gradient and is unchanged.
+  std::map<std::string, torch::Tensor> before;
+  for (auto& p : t.model()->named_parameters()) before[p.key()] = p.value().detach().clone();
+  auto s = t.train_step(batch(2).narrow(0, 0, 1).narrow(1, 0, 3));  // 2 tokens -> at most 4 picks per layer
+  int untouched = 0;
+  for (size_t l = 0; l < s.routing.size(); ++l)
+    for (int e = 0; e < 4; ++e) {
+      if (s.routing[l].processed[static_cast<size_t>(e)] != 0) continue;
+      const int block = static_cast<int>(l);  // moe_every = 1: block index == MoE layer index
+      for (const char* w : {"w_in", "w_out"}) {
+        const std::string name = "layers." + std::to_string(block) + ".moe.expert_" + std::to_string(e) + "." + w;
+        auto* p = t.model()->named_parameters().find(name);
+        ASSERT_NE(p, nullptr) << name;
+        EXPECT_FALSE(p->grad().defined()) << name;
+        EXPECT_TRUE(torch::equal(*p, before[name])) << name << " moved without tokens (weight decay or momentum)";
+        ++untouched;
+      }
+    }
+  EXPECT_GT(untouched, 0);
+}
+
+TEST(Trainer, CheckpointResumeGivesIdenticalNextLoss) {
+  auto cfg = tiny_config();
+  auto dir = std::filesystem::temp_directory_path() / "fomoe_test_ckpt";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "ckpt.pt").string();
+  Trainer a(cfg, residency_from(cfg), torch::kCPU);
+  for (int i = 0; i < 5; ++i) a.train_step(batch(10 + i));
+  ASSERT_TRUE(a.save_checkpoint(path, {{"sampler", 1234}}).is_ok());
+  const double expected = a.train_step(batch(99)).loss;
+
+  auto other = cfg;
+  other.run.seed = 777;  // different init: everything must come from the checkpoint
+  Trainer b(other, residency_from(other), torch::kCPU);
+  auto extra = b.load_checkpoint(path);
+  ASSERT_TRUE(extra) << extra.error().message;
+  EXPECT_EQ(extra->at("sampler"), 1234);
+  EXPECT_EQ(b.step(), 5);
+  EXPECT_EQ(b.train_step(batch(99)).loss, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Trainer, CorruptCheckpointIsAClearError) {
+  auto cfg = tiny_config();
+  auto path = (std::filesystem::temp_directory_path() / "fomoe_bad_ckpt.pt").string();
+  { std::ofstream(path) << "not a checkpoint"; }
+  Trainer t(cfg, residency_from(cfg), torch::kCPU);
+  auto r = t.load_checkpoint(path);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::Corrupt);
+  EXPECT_NE(r.error().message.find(path), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+TEST(Trainer, PartialResidencyReportsSkips) {
+  auto cfg = tiny_config();
+  cfg.model.residency = 0.5;
+  Trainer t(cfg, residency_from(cfg), torch::kCPU);
+  auto s = t.train_step(batch(5));
+  ASSERT_EQ(s.routing.size(), 2u);
+  EXPECT_GT(s.routing[0].skip_rate(), 0.0);
+  EXPECT_LT(s.routing[0].skip_rate(), 1.0);
+  EXPECT_EQ(s.routing[0].processed[2] + s.routing[0].processed[3], 0);
+}
+
+}  // namespace
