@@ -1,0 +1,12 @@
+// Entry points of the CLI's subcommands (each a thin shell over a core library function).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fomoe::cli {
+
+int train_command(const std::vector<std::string>& args);
+int bench_moe_command(const std::vector<std::string>& args, const std::string& self_exe);
+
+}  // namespace fomoe::cli

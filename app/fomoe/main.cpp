@@ -1,0 +1,55 @@
+// fomoe: the headless CLI. Thin: every subcommand is a library function in core/.
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+std::string self_exe(const char* argv0) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  return argv0;
+}
+
+void usage(std::ostream& os) {
+  os << "fomoe — federated Mixture-of-Experts pre-training (FoMoE, DiLoCo, Photon, DDP)\n\n"
+        "usage: fomoe <command> [options]\n\n"
+        "commands:\n"
+        "  train EXPERIMENT.toml        train on this machine, one site (progress bar)\n"
+        "  bench moe [--json]           skip-token and dispatch throughput, side by side\n"
+        "  help                         this text\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  const std::string exe = self_exe(argv[0]);
+  try {
+    if (cmd == "train") return fomoe::cli::train_command(args);
+    if (cmd == "bench") {
+      if (!args.empty() && args[0] == "moe")
+        return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
+      std::cerr << "fomoe bench: which benchmark? (moe)\n";
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "fomoe " << cmd << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << "fomoe: unknown command '" << cmd << "'\n\n";
+  usage(std::cerr);
+  return 2;
+}
