@@ -1,0 +1,50 @@
+// The placement plan, in one place: which sites hold which expert of which MoE layer.
+// Policies: round-robin with r holders, load-aware (from recorded expert load), explicit.
+// Plain data, no torch: the CLI, the coordinator, the system model and the GUI editor share it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fomoe/base/expected.h"
+#include "fomoe/base/run_events.h"
+
+namespace fomoe {
+
+class PlacementPlan {
+ public:
+  PlacementPlan() = default;
+  PlacementPlan(int n_sites, int n_moe_layers, int n_experts);
+
+  /// Every expert on r consecutive sites, rotating the starting site per expert and layer, so
+  /// each site holds about r/K of each layer's experts.
+  static PlacementPlan round_robin(int n_sites, int n_moe_layers, int n_experts, int replication);
+  /// Balances expected load: experts sorted by recorded load (heaviest first) go to the r sites
+  /// with the least load so far (ties: fewer experts held, then lower id). `load[l][e]` = tokens.
+  static PlacementPlan load_aware(int n_sites, const std::vector<std::vector<int64_t>>& load, int replication);
+  /// holders[l][e] = sites holding expert e of MoE layer l.
+  static Expected<PlacementPlan> from_holders(int n_sites, const std::vector<std::vector<std::vector<int>>>& holders);
+
+  int n_sites() const { return n_sites_; }
+  int n_moe_layers() const { return static_cast<int>(holders_.size()); }
+  int n_experts() const { return holders_.empty() ? 0 : static_cast<int>(holders_[0].size()); }
+  const std::vector<int>& holders(int layer, int expert) const { return holders_[layer][expert]; }
+  bool holds(int site, int layer, int expert) const;
+  void set_holders(int layer, int expert, std::vector<int> sites);
+
+  /// For one site: per MoE layer, the sorted experts it holds (a model Residency's content).
+  std::vector<std::vector<int>> experts_of_site(int site) const;
+  int n_held_by_site(int site) const;
+  /// Refuses an expert with no holder, a site id out of range, a duplicate holder.
+  Status validate() const;
+  std::vector<PlacementEntry> entries(int round) const;
+  /// [[[sites of e0], [sites of e1], ...] per layer] — the TOML/JSON form.
+  const std::vector<std::vector<std::vector<int>>>& holders() const { return holders_; }
+
+ private:
+  int n_sites_ = 0;
+  std::vector<std::vector<std::vector<int>>> holders_;  // [layer][expert] -> sites (sorted)
+};
+
+}  // namespace fomoe

@@ -1,0 +1,131 @@
+#include "fomoe/federation/global_model.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "fomoe/train/trainer.h"
+
+namespace fomoe {
+
+GlobalModel::GlobalModel(const ExperimentConfig& cfg) : cfg_(cfg) {
+  auto opts = model_options_from(cfg_);
+  model_ = Transformer(opts, Residency::full(static_cast<int>(opts.n_moe_layers()), cfg_.model.n_experts));
+  model_->init_parameters(cfg_.run.seed);  // same values every agent draws for what it holds
+  for (auto& p : model_->named_parameters()) params_[p.key()] = p.value();
+  const bool photon = cfg_.run.method == Method::Photon;
+  const double lr = photon ? cfg_.federation.photon_server_lr : cfg_.federation.outer_lr;
+  const double momentum = photon ? cfg_.federation.photon_server_momentum : cfg_.federation.outer_momentum;
+  const bool nesterov = !photon && cfg_.federation.nesterov && momentum > 0.0;
+  outer_ = std::make_unique<torch::optim::SGD>(model_->parameters(),
+                                               torch::optim::SGDOptions(lr).momentum(momentum).nesterov(nesterov));
+}
+
+std::vector<std::string> GlobalModel::names_for_site(const PlacementPlan& plan, int site) const {
+  std::vector<std::string> out;
+  const bool partial = cfg_.run.method == Method::FoMoE;
+  for (auto& [name, _] : params_) {
+    auto ref = classify_parameter(name, model_->options());
+    if (!ref.is_expert || !partial || plan.holds(site, ref.moe_layer, ref.expert)) out.push_back(name);
+  }
+  return out;
+}
+
+torch::Tensor GlobalModel::parameter(const std::string& name) const { return params_.at(name); }
+std::vector<int64_t> GlobalModel::shape_of(const std::string& name) const { return params_.at(name).sizes().vec(); }
+
+int64_t GlobalModel::numel_for_site(const PlacementPlan& plan, int site) const {
+  int64_t n = 0;
+  for (auto& name : names_for_site(plan, site)) n += params_.at(name).numel();
+  return n;
+}
+
+OuterStepStats GlobalModel::apply_round(const std::vector<SiteUpdate>& updates, const PlacementPlan& plan) {
+  torch::NoGradGuard no_grad;
+  OuterStepStats stats;
+  const Method method = cfg_.run.method;
+  const bool photon = method == Method::Photon;
+  const bool fomoe = method == Method::FoMoE;
+  const bool token_weighted = fomoe && cfg_.federation.expert_weighting == ExpertWeighting::Tokens;
+  stats.dense_quorum_met = static_cast<int>(updates.size()) >= cfg_.federation.quorum;
+
+  for (auto& [name, master] : params_) {
+    auto ref = classify_parameter(name, model_->options());
+    torch::Tensor sum;
+    double weight_sum = 0.0;
+    int64_t tokens_sum = 0;
+    for (const auto& u : updates) {
+      auto it = u.tensors.find(name);
+      if (it == u.tensors.end()) continue;
+      double w = 1.0;
+      if (ref.is_expert) {
+        const int64_t tok = u.expert_tokens.empty() ? 0 : u.expert_tokens[ref.moe_layer][ref.expert];
+        tokens_sum += tok;
+        if (token_weighted) w = static_cast<double>(tok);
+      }
+      if (photon) w = static_cast<double>(std::max<int64_t>(1, u.samples));
+      if (w <= 0.0) continue;
+      sum = sum.defined() ? sum.add(it->second, w) : it->second * w;
+      weight_sum += w;
+    }
+    auto& grad = master.mutable_grad();
+    const bool skip_expert = ref.is_expert && fomoe && tokens_sum == 0;  // nobody trained it: no outer step
+    const bool skip_dense = !ref.is_expert && !stats.dense_quorum_met;
+    if (!sum.defined() || weight_sum <= 0.0 || skip_expert || skip_dense) {
+      grad = torch::Tensor();
+      if (ref.is_expert) ++stats.expert_tensors_skipped;
+      continue;
+    }
+    auto mean = sum / weight_sum;
+    // Photon sends parameters: its pseudo-gradient is master - average.
+    grad = photon ? (master.detach() - mean) : mean;
+    if (ref.is_expert) ++stats.expert_tensors_updated; else ++stats.dense_updated;
+  }
+  outer_->step();
+  for (auto& [_, master] : params_) master.mutable_grad() = torch::Tensor();
+  return stats;
+}
+
+void GlobalModel::load_parameters(const std::map<std::string, torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : params) {
+    auto it = params_.find(name);
+    if (it != params_.end()) it->second.copy_(t);
+  }
+}
+
+Status GlobalModel::save(const std::string& path, int64_t completed_round) const {
+  try {
+    torch::serialize::OutputArchive archive, model_archive, optim_archive;
+    model_->save(model_archive);
+    outer_->save(optim_archive);
+    archive.write("model", model_archive);
+    archive.write("outer", optim_archive);
+    archive.write("round", torch::tensor(completed_round, torch::kLong));
+    const std::string tmp = path + ".tmp";
+    archive.save_to(tmp);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) return make_error(ErrorCode::Io, "cannot move " + tmp + " to " + path);
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::Io, "cannot write coordinator state " + path + ": " + e.what_without_backtrace());
+  }
+  return Status::ok();
+}
+
+Expected<int64_t> GlobalModel::load(const std::string& path) {
+  try {
+    torch::serialize::InputArchive archive, model_archive, optim_archive;
+    archive.load_from(path);
+    archive.read("model", model_archive);
+    archive.read("outer", optim_archive);
+    model_->load(model_archive);
+    outer_->load(optim_archive);
+    torch::Tensor round;
+    archive.read("round", round);
+    return round.item<int64_t>();
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::Corrupt, "cannot read coordinator state " + path + ": " + e.what_without_backtrace());
+  }
+}
+
+}  // namespace fomoe

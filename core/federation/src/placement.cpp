@@ -1,0 +1,119 @@
+#include "fomoe/federation/placement.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace fomoe {
+
+PlacementPlan::PlacementPlan(int n_sites, int n_moe_layers, int n_experts)
+    : n_sites_(n_sites),
+      holders_(static_cast<size_t>(n_moe_layers), std::vector<std::vector<int>>(static_cast<size_t>(n_experts))) {}
+
+PlacementPlan PlacementPlan::round_robin(int n_sites, int n_moe_layers, int n_experts, int replication) {
+  PlacementPlan plan(n_sites, n_moe_layers, n_experts);
+  const int r = std::clamp(replication, 1, n_sites);
+  for (int l = 0; l < n_moe_layers; ++l)
+    for (int e = 0; e < n_experts; ++e) {
+      std::vector<int> sites;
+      // Start at (e + l) so consecutive layers do not put the same expert ids on the same site.
+      for (int j = 0; j < r; ++j) sites.push_back((e + l + j) % n_sites);
+      plan.set_holders(l, e, sites);
+    }
+  return plan;
+}
+
+PlacementPlan PlacementPlan::load_aware(int n_sites, const std::vector<std::vector<int64_t>>& load, int replication) {
+  const int n_layers = static_cast<int>(load.size());
+  const int n_experts = n_layers ? static_cast<int>(load[0].size()) : 0;
+  PlacementPlan plan(n_sites, n_layers, n_experts);
+  const int r = std::clamp(replication, 1, n_sites);
+  for (int l = 0; l < n_layers; ++l) {
+    std::vector<int> order(static_cast<size_t>(n_experts));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[l][a] > load[l][b]; });
+    std::vector<int64_t> site_load(static_cast<size_t>(n_sites), 0);
+    std::vector<int> site_count(static_cast<size_t>(n_sites), 0);
+    for (int e : order) {
+      std::vector<int> sites(static_cast<size_t>(n_sites));
+      std::iota(sites.begin(), sites.end(), 0);
+      std::stable_sort(sites.begin(), sites.end(), [&](int a, int b) {
+        if (site_load[a] != site_load[b]) return site_load[a] < site_load[b];
+        return site_count[a] < site_count[b];
+      });
+      sites.resize(static_cast<size_t>(r));
+      // Each holder sees about 1/r of the expert's tokens (tokens are spread over the federation).
+      for (int s : sites) {
+        site_load[s] += std::max<int64_t>(1, load[l][e] / r);
+        site_count[s] += 1;
+      }
+      plan.set_holders(l, e, sites);
+    }
+  }
+  return plan;
+}
+
+Expected<PlacementPlan> PlacementPlan::from_holders(int n_sites, const std::vector<std::vector<std::vector<int>>>& holders) {
+  PlacementPlan plan;
+  plan.n_sites_ = n_sites;
+  plan.holders_ = holders;
+  for (auto& layer : plan.holders_)
+    for (auto& e : layer) std::sort(e.begin(), e.end());
+  auto st = plan.validate();
+  if (!st) return st.error();
+  return plan;
+}
+
+bool PlacementPlan::holds(int site, int layer, int expert) const {
+  const auto& h = holders_[layer][expert];
+  return std::binary_search(h.begin(), h.end(), site);
+}
+
+void PlacementPlan::set_holders(int layer, int expert, std::vector<int> sites) {
+  std::sort(sites.begin(), sites.end());
+  holders_[layer][expert] = std::move(sites);
+}
+
+std::vector<std::vector<int>> PlacementPlan::experts_of_site(int site) const {
+  std::vector<std::vector<int>> out(holders_.size());
+  for (size_t l = 0; l < holders_.size(); ++l)
+    for (size_t e = 0; e < holders_[l].size(); ++e)
+      if (holds(site, static_cast<int>(l), static_cast<int>(e))) out[l].push_back(static_cast<int>(e));
+  return out;
+}
+
+int PlacementPlan::n_held_by_site(int site) const {
+  int n = 0;
+  for (const auto& l : experts_of_site(site)) n += static_cast<int>(l.size());
+  return n;
+}
+
+Status PlacementPlan::validate() const {
+  auto bad = [](const std::string& m) { return Status(make_error(ErrorCode::InvalidArgument, m)); };
+  if (n_sites_ < 1) return bad("placement: needs at least one site");
+  for (size_t l = 0; l < holders_.size(); ++l) {
+    if (!holders_.empty() && holders_[l].size() != holders_[0].size())
+      return bad("placement: MoE layer " + std::to_string(l) + " lists " + std::to_string(holders_[l].size()) +
+                 " experts, layer 0 lists " + std::to_string(holders_[0].size()));
+    for (size_t e = 0; e < holders_[l].size(); ++e) {
+      const auto& h = holders_[l][e];
+      const std::string where = "placement: expert " + std::to_string(e) + " of MoE layer " + std::to_string(l);
+      if (h.empty()) return bad(where + " has no holder: every expert needs at least one site");
+      for (size_t i = 0; i < h.size(); ++i) {
+        if (h[i] < 0 || h[i] >= n_sites_)
+          return bad(where + " names site " + std::to_string(h[i]) + ", valid sites are 0.." + std::to_string(n_sites_ - 1));
+        if (i > 0 && h[i] == h[i - 1]) return bad(where + " names site " + std::to_string(h[i]) + " twice");
+      }
+    }
+  }
+  return Status::ok();
+}
+
+std::vector<PlacementEntry> PlacementPlan::entries(int round) const {
+  std::vector<PlacementEntry> out;
+  for (size_t l = 0; l < holders_.size(); ++l)
+    for (size_t e = 0; e < holders_[l].size(); ++e)
+      for (int s : holders_[l][e]) out.push_back(PlacementEntry{round, static_cast<int>(l), static_cast<int>(e), s});
+  return out;
+}
+
+}  // namespace fomoe
