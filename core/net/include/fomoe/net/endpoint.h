@@ -1,0 +1,149 @@
+// ZeroMQ transport for the federation: CoordinatorEndpoint (ROUTER, bind, CURVE server with a ZAP
+// allow-list) and AgentEndpoint (DEALER, connect, CURVE client, optional link emulation).
+// Both decode with protocol.h, drop every malformed / replayed / spoofed message with a logged
+// reason (never crash), and record every message in a ByteCounter. ZeroMQ stays behind a pimpl.
+// Each endpoint is used from ONE thread (ZeroMQ sockets are not thread-safe); the ByteCounter
+// may be shared and read from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fomoe/base/expected.h"
+#include "fomoe/net/byte_counter.h"
+#include "fomoe/net/keys.h"
+#include "fomoe/net/protocol.h"
+
+namespace fomoe::net {
+
+/// Emulated WAN link, applied by the agent to both directions: before sending and after receiving
+/// it sleeps latency_s + bytes * 8 / bandwidth_bits_per_s. K agents emulate K links in parallel.
+struct LinkEmulator {
+  double bandwidth_bits_per_s = 0.0;  // 0 = unlimited
+  double latency_s = 0.0;             // one-way
+
+  double delay_seconds(uint64_t bytes) const;
+};
+
+struct SendResult {
+  uint64_t bytes = 0;          // sum of frame sizes (see byte_counter.h)
+  double link_seconds = 0.0;   // emulated link time spent before the send
+};
+
+/// Counts of messages an endpoint dropped, by reason class.
+struct DropStats {
+  uint64_t malformed = 0;    // decode() rejected it
+  uint64_t replayed = 0;     // ReplayGuard rejected it
+  uint64_t unexpected = 0;   // spoofed sender, wrong run, message before Hello/Welcome
+  uint64_t refused_keys = 0; // CURVE handshakes the ZAP handler refused (coordinator only)
+};
+
+struct CoordinatorOptions {
+  std::string bind_address = "tcp://127.0.0.1:*";  // ':*' picks a free port; see endpoint()
+  bool curve = true;                 // false only for plumbing tests
+  CurveKeyPair server_keys;          // required with curve
+  std::vector<std::string> allowed_public_keys;  // Z85; required (non-empty) with curve
+  uint64_t run_id = 0;               // 0 = accept any run id; else non-Hello messages must match
+  DecodeLimits limits;
+  ByteCounter* counter = nullptr;    // not owned; nullptr = do not count
+  int send_timeout_ms = 30000;       // a send blocked this long (peer gone / HWM) fails
+  int linger_ms = 1000;
+};
+
+struct Incoming {
+  uint64_t peer = 0;       // connection handle; stable while the agent stays connected
+  int site = kUnassignedSite;  // bound site, kUnassignedSite before its Welcome
+  std::string public_key;  // Z85 CURVE key the peer authenticated with ("" without CURVE)
+  uint64_t wire_bytes = 0;
+  Message message;
+};
+
+class CoordinatorEndpoint {
+ public:
+  /// Binds, and with CURVE starts the ZAP handler thread. Errors name the address / key at fault.
+  static Expected<std::unique_ptr<CoordinatorEndpoint>> create(CoordinatorOptions options);
+  ~CoordinatorEndpoint();
+  CoordinatorEndpoint(const CoordinatorEndpoint&) = delete;
+  CoordinatorEndpoint& operator=(const CoordinatorEndpoint&) = delete;
+
+  /// The bound address with the real port, e.g. "tcp://127.0.0.1:41234".
+  std::string endpoint() const;
+
+  /// Next valid message, or nullopt after `timeout`. Malformed, replayed or spoofed messages are
+  /// dropped (logged, counted) and the wait goes on. A Hello whose public_key differs from the
+  /// CURVE key the peer authenticated with is dropped too.
+  std::optional<Incoming> poll(std::chrono::milliseconds timeout);
+
+  /// Sends to a bound site. Fills header.sender (coordinator) and header.seq.
+  Expected<SendResult> send(int site, Message msg);
+  /// Sends one message to several bound sites, encoding it once and sharing the tensor frames
+  /// between the copies (no per-site copy of a large model). All copies carry the same seq.
+  /// Stops at the first failing site; the error names it.
+  Expected<SendResult> broadcast(const std::vector<int>& sites, Message msg);
+  /// Sends to a connection; sending a Welcome binds the peer to meta.site_id first.
+  Expected<SendResult> send_to_peer(uint64_t peer, Message msg);
+  /// Binds a connection to a site id (replacing an earlier binding of that site).
+  Status bind_site(uint64_t peer, int site);
+  void unbind_site(int site);
+  std::vector<int> bound_sites() const;
+
+  /// Adds a key to the allow-list at run time (thread-safe).
+  void allow_key(const std::string& public_key);
+  DropStats drops() const;
+
+ private:
+  struct Impl;
+  explicit CoordinatorEndpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct AgentOptions {
+  std::string connect_address;       // e.g. "tcp://10.0.0.5:5555"
+  bool curve = true;
+  CurveKeyPair client_keys;          // required with curve
+  std::string server_public_key;     // Z85; required with curve
+  DecodeLimits limits;
+  ByteCounter* counter = nullptr;    // not owned; nullptr = do not count
+  std::optional<LinkEmulator> link;  // nullopt = no emulation
+  int send_timeout_ms = 30000;
+  int linger_ms = 1000;
+};
+
+struct Inbound {
+  Message message;
+  uint64_t wire_bytes = 0;
+  double link_seconds = 0.0;  // emulated delay applied after receipt
+};
+
+class AgentEndpoint {
+ public:
+  static Expected<std::unique_ptr<AgentEndpoint>> create(AgentOptions options);
+  ~AgentEndpoint();
+  AgentEndpoint(const AgentEndpoint&) = delete;
+  AgentEndpoint& operator=(const AgentEndpoint&) = delete;
+
+  /// Fills header.sender (site id once welcomed, else kUnassignedSite) and header.seq; with link
+  /// emulation, sleeps for the link delay first.
+  Expected<SendResult> send(Message msg);
+  /// Next valid coordinator message or nullopt after `timeout` (emulated receive delay comes on
+  /// top). A Welcome sets site() and run_id().
+  std::optional<Inbound> poll(std::chrono::milliseconds timeout);
+
+  int site() const;
+  uint64_t run_id() const;
+  double link_seconds_total() const;  // all emulated delay so far, both directions
+  /// True once the coordinator refused our CURVE key (ZAP 400): fix the allow-list.
+  bool auth_failed() const;
+  DropStats drops() const;
+
+ private:
+  struct Impl;
+  explicit AgentEndpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fomoe::net

@@ -1,0 +1,706 @@
+#include "fomoe/net/endpoint.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "fomoe/base/log.h"
+
+namespace fomoe::net {
+namespace {
+
+constexpr const char* kLogModule = "net";
+constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";  // fixed by the ZAP RFC
+constexpr size_t kZeroCopyMin = 4096;  // frames at least this big are handed to ZeroMQ without a copy
+
+using Clock = std::chrono::steady_clock;
+
+void free_string(void* /*data*/, void* hint) { delete static_cast<std::string*>(hint); }
+
+zmq::message_t to_zmq(std::string&& frame) {
+  if (frame.size() < kZeroCopyMin) return zmq::message_t(frame.data(), frame.size());
+  auto* owned = new std::string(std::move(frame));
+  return zmq::message_t(owned->data(), owned->size(), free_string, owned);
+}
+
+// Starting sequence numbers from the wall clock keeps them increasing across process restarts,
+// so a restarted peer is not mistaken for a replay.
+uint64_t initial_seq() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void sleep_seconds(double seconds) {
+  if (seconds <= 0) return;
+  const auto deadline =
+      Clock::now() + std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < deadline) std::this_thread::sleep_until(deadline);
+}
+
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
+Status set_key_option(zmq::socket_t& s, int option, const std::string& z85, const char* what) {
+  if (!is_valid_z85_key(z85))
+    return make_error(ErrorCode::InvalidArgument,
+                      std::string(what) + " is not a 40-character Z85 CURVE key: create keys with "
+                                          "`fomoe keygen --out DIR --name NAME`");
+  if (zmq_setsockopt(s.handle(), option, z85.data(), z85.size()) != 0)
+    return make_error(ErrorCode::InvalidArgument,
+                      std::string("cannot set ") + what + ": " + zmq_strerror(zmq_errno()));
+  return Status::ok();
+}
+
+void common_socket_options(zmq::socket_t& s, const DecodeLimits& limits, int send_timeout_ms,
+                           int linger_ms) {
+  // Per-frame cap enforced by libzmq before the bytes reach us; the peer is disconnected.
+  const uint64_t cap = std::min<uint64_t>(limits.max_message_bytes, INT64_MAX);
+  s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cap));
+  s.set(zmq::sockopt::sndtimeo, send_timeout_ms);
+  s.set(zmq::sockopt::linger, linger_ms);
+}
+
+std::string short_key(const std::string& key) { return key.empty() ? "(none)" : key; }
+
+}  // namespace
+
+double LinkEmulator::delay_seconds(uint64_t bytes) const {
+  double d = latency_s > 0 ? latency_s : 0.0;
+  if (bandwidth_bits_per_s > 0) d += static_cast<double>(bytes) * 8.0 / bandwidth_bits_per_s;
+  return d;
+}
+
+// =============================================================================================
+// Coordinator
+// =============================================================================================
+
+struct CoordinatorEndpoint::Impl {
+  CoordinatorOptions opt;
+  zmq::context_t ctx;  // declared first: destroyed last
+  zmq::socket_t router;
+  zmq::socket_t zap;
+  std::string endpoint;
+
+  std::thread zap_thread;
+  std::atomic<bool> stop{false};
+  mutable std::mutex keys_mutex;
+  std::set<std::string> allowed;
+  std::set<std::string> refused_logged;
+  std::atomic<uint64_t> refused{0};
+
+  std::map<std::string, uint64_t> peer_of_identity;
+  std::map<uint64_t, std::string> identity_of_peer;
+  std::map<uint64_t, int> site_of_peer;
+  std::map<int, uint64_t> peer_of_site;
+  uint64_t next_peer = 1;
+
+  ReplayGuard guard;
+  uint64_t seq = initial_seq();
+  DropStats drops;
+
+  ~Impl() {
+    stop = true;
+    if (zap_thread.joinable()) zap_thread.join();
+  }
+
+  void zap_loop();
+  bool handle_zap_request();
+  uint64_t peer_for(const std::string& identity);
+  int site_of(uint64_t peer) const {
+    auto it = site_of_peer.find(peer);
+    return it == site_of_peer.end() ? kUnassignedSite : it->second;
+  }
+  Expected<SendResult> send_identity(const std::string& identity, int site, Message msg);
+};
+
+void CoordinatorEndpoint::Impl::zap_loop() {
+  zmq::pollitem_t items[] = {{zap.handle(), 0, ZMQ_POLLIN, 0}};
+  while (!stop.load()) {
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(50));
+      if (items[0].revents & ZMQ_POLLIN) handle_zap_request();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return;
+      FOMOE_LOG_ERROR(kLogModule, "ZAP handler: %s (continuing)", e.what());
+    }
+  }
+}
+
+// ZAP request (RFC 27): version, request id, domain, address, routing id, mechanism, credentials.
+bool CoordinatorEndpoint::Impl::handle_zap_request() {
+  std::vector<zmq::message_t> req;
+  if (!zmq::recv_multipart(zap, std::back_inserter(req), zmq::recv_flags::dontwait)) return false;
+  std::string status = "400", text = "refused", user_id;
+  std::string address = req.size() > 3 ? req[3].to_string() : "?";
+  if (req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].size() == 32) {
+    char z85[41] = {0};
+    zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
+    const std::string key(z85);
+    bool ok;
+    {
+      std::lock_guard<std::mutex> lock(keys_mutex);
+      ok = allowed.count(key) > 0;
+      if (!ok) {
+        refused.fetch_add(1);
+        // A refused client reconnects every ~100 ms: warn once per key, then debug.
+        if (refused_logged.insert(key).second)
+          FOMOE_LOG_WARN(kLogModule,
+                         "refused CURVE key %s from %s: not in the allow-list (add its .pub file to "
+                         "the coordinator's allow-list directory)",
+                         key.c_str(), address.c_str());
+        else
+          FOMOE_LOG_DEBUG(kLogModule, "refused CURVE key %s from %s again", key.c_str(),
+                          address.c_str());
+      }
+    }
+    if (ok) {
+      status = "200";
+      text = "OK";
+      user_id = key;
+    }
+  } else {
+    refused.fetch_add(1);
+    FOMOE_LOG_WARN(kLogModule, "refused a %s handshake from %s: only CURVE is accepted",
+                   req.size() > 5 ? req[5].to_string().c_str() : "malformed", address.c_str());
+  }
+  std::vector<zmq::message_t> reply;
+  reply.emplace_back(std::string("1.0"));
+  reply.emplace_back(req.size() > 1 ? req[1].to_string() : std::string());
+  reply.emplace_back(status);
+  reply.emplace_back(text);
+  reply.emplace_back(user_id);
+  reply.emplace_back(std::string());
+  zmq::send_multipart(zap, reply);
+  return true;
+}
+
+uint64_t CoordinatorEndpoint::Impl::peer_for(const std::string& identity) {
+  auto it = peer_of_identity.find(identity);
+  if (it != peer_of_identity.end()) return it->second;
+  const uint64_t peer = next_peer++;
+  peer_of_identity.emplace(identity, peer);
+  identity_of_peer.emplace(peer, identity);
+  return peer;
+}
+
+Expected<SendResult> CoordinatorEndpoint::Impl::send_identity(const std::string& identity, int site,
+                                                              Message msg) {
+  msg.header.sender = kCoordinatorSite;
+  msg.header.seq = ++seq;
+  const MsgType type = msg.header.type;
+  const uint32_t round = msg.header.round;
+  auto frames = encode(std::move(msg), opt.limits);
+  if (!frames) return frames.error();
+  SendResult result;
+  for (const std::string& f : *frames) result.bytes += f.size();
+  try {
+    if (!router.send(zmq::buffer(identity), zmq::send_flags::sndmore))
+      return make_error(ErrorCode::Timeout, "send to site " + std::to_string(site) + " timed out");
+    for (size_t i = 0; i < frames->size(); ++i) {
+      auto flags = i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      if (!router.send(to_zmq(std::move((*frames)[i])), flags))
+        return make_error(ErrorCode::Timeout, "send to site " + std::to_string(site) + " timed out");
+    }
+  } catch (const zmq::error_t& e) {
+    const bool gone = e.num() == EHOSTUNREACH;
+    return make_error(gone ? ErrorCode::NotFound : ErrorCode::Io,
+                      std::string("send ") + msg_type_name(type) + " to site " + std::to_string(site) +
+                          (gone ? ": the agent is not connected" : std::string(": ") + e.what()));
+  }
+  if (opt.counter)
+    opt.counter->record(static_cast<int>(round), site, Direction::Sent, type,
+                        static_cast<int64_t>(result.bytes));
+  return result;
+}
+
+CoordinatorEndpoint::CoordinatorEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CoordinatorEndpoint::~CoordinatorEndpoint() = default;
+
+Expected<std::unique_ptr<CoordinatorEndpoint>> CoordinatorEndpoint::create(CoordinatorOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  const CoordinatorOptions& opt = impl->opt;
+  try {
+    if (opt.curve) {
+      if (!curve_available())
+        return make_error(ErrorCode::Unsupported, "this libzmq has no CURVE support");
+      if (opt.allowed_public_keys.empty())
+        return make_error(ErrorCode::InvalidArgument,
+                          "CURVE is on but the allow-list is empty: load agent keys with "
+                          "load_allow_list(DIR)");
+      for (const std::string& k : opt.allowed_public_keys) {
+        if (!is_valid_z85_key(k))
+          return make_error(ErrorCode::InvalidArgument,
+                            "allow-list key '" + k + "' is not a 40-character Z85 CURVE key");
+        impl->allowed.insert(k);
+      }
+      // The ZAP handler must be bound before the CURVE socket accepts connections.
+      impl->zap = zmq::socket_t(impl->ctx, zmq::socket_type::rep);
+      impl->zap.set(zmq::sockopt::linger, 0);
+      impl->zap.bind(kZapEndpoint);
+    }
+    impl->router = zmq::socket_t(impl->ctx, zmq::socket_type::router);
+    zmq::socket_t& r = impl->router;
+    common_socket_options(r, opt.limits, opt.send_timeout_ms, opt.linger_ms);
+    r.set(zmq::sockopt::router_mandatory, 1);
+    if (opt.curve) {
+      r.set(zmq::sockopt::curve_server, 1);
+      if (Status s = set_key_option(r, ZMQ_CURVE_SECRETKEY, opt.server_keys.secret_key,
+                                    "the coordinator's secret key");
+          !s)
+        return s.error();
+      r.set(zmq::sockopt::zap_domain, "fomoe");
+    }
+    try {
+      r.bind(opt.bind_address);
+    } catch (const zmq::error_t& e) {
+      return make_error(ErrorCode::Io, "cannot bind coordinator to " + opt.bind_address + ": " +
+                                           e.what() + " (is the port in use? use ':*' for any port)");
+    }
+    impl->endpoint = r.get(zmq::sockopt::last_endpoint);
+    if (opt.curve) impl->zap_thread = std::thread([p = impl.get()] { p->zap_loop(); });
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::Internal, std::string("coordinator endpoint setup: ") + e.what());
+  }
+  FOMOE_LOG_INFO(kLogModule, "coordinator listening on %s (CURVE %s)", impl->endpoint.c_str(),
+                 opt.curve ? "on" : "OFF");
+  return std::unique_ptr<CoordinatorEndpoint>(new CoordinatorEndpoint(std::move(impl)));
+}
+
+std::string CoordinatorEndpoint::endpoint() const { return impl_->endpoint; }
+
+std::optional<Incoming> CoordinatorEndpoint::poll(std::chrono::milliseconds timeout) {
+  Impl& m = *impl_;
+  const auto deadline = Clock::now() + timeout;
+  zmq::pollitem_t items[] = {{m.router.handle(), 0, ZMQ_POLLIN, 0}};
+  for (;;) {
+    std::vector<zmq::message_t> frames;
+    try {
+      auto got = zmq::recv_multipart(m.router, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      if (!got) {
+        if (Clock::now() >= deadline) return std::nullopt;
+        zmq::poll(items, 1, remaining(deadline));
+        continue;
+      }
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_ERROR(kLogModule, "coordinator receive failed: %s", e.what());
+      return std::nullopt;
+    }
+    if (frames.size() < 2) {
+      ++m.drops.malformed;
+      FOMOE_LOG_WARN(kLogModule, "dropped a message without payload frames");
+      continue;
+    }
+    const std::string identity = frames[0].to_string();
+    const uint64_t peer = m.peer_for(identity);
+    const int site = m.site_of(peer);
+    std::string key;
+    if (const char* uid = zmq_msg_gets(frames[1].handle(), "User-Id")) key = uid;
+
+    std::vector<FrameView> views;
+    uint64_t bytes = 0;
+    for (size_t i = 1; i < frames.size(); ++i) {
+      views.push_back(FrameView{frames[i].data(), frames[i].size()});
+      bytes += frames[i].size();
+    }
+    auto decoded = decode(views, m.opt.limits);
+    if (!decoded) {
+      ++m.drops.malformed;
+      if (m.opt.counter)
+        m.opt.counter->record(-1, site, Direction::Received, kInvalidTypeName,
+                              static_cast<int64_t>(bytes));
+      FOMOE_LOG_WARN(kLogModule, "dropped malformed message from peer %llu (site %d, key %s): %s",
+                     static_cast<unsigned long long>(peer), site, short_key(key).c_str(),
+                     decoded.error().message.c_str());
+      continue;
+    }
+    Message& msg = *decoded;
+    const MsgType type = msg.header.type;
+    if (m.opt.counter)
+      m.opt.counter->record(static_cast<int>(msg.header.round), site, Direction::Received, type,
+                            static_cast<int64_t>(bytes));
+
+    std::string reject;
+    if (type == MsgType::Hello) {
+      const std::string claimed = msg.meta[field::kPublicKey].get<std::string>();
+      if (m.opt.curve && claimed != key)
+        reject = "Hello claims public key " + claimed + " but the connection authenticated with " + key;
+    } else if (site == kUnassignedSite) {
+      reject = std::string(msg_type_name(type)) + " from a peer that has not been welcomed (send Hello first)";
+    } else if (msg.header.sender != site && msg.header.sender != kUnassignedSite) {
+      reject = "header claims sender " + std::to_string(msg.header.sender) +
+               " but the connection belongs to site " + std::to_string(site);
+    } else if (m.opt.run_id != 0 && msg.header.run_id != m.opt.run_id) {
+      reject = "run id " + std::to_string(msg.header.run_id) + " is not this run (" +
+               std::to_string(m.opt.run_id) + ")";
+    }
+    if (!reject.empty()) {
+      ++m.drops.unexpected;
+      FOMOE_LOG_WARN(kLogModule, "dropped %s from peer %llu (site %d): %s", msg_type_name(type),
+                     static_cast<unsigned long long>(peer), site, reject.c_str());
+      continue;
+    }
+    if (site != kUnassignedSite) {
+      if (Status s = m.guard.check(msg.header.run_id, site, msg.header.seq); !s) {
+        ++m.drops.replayed;
+        FOMOE_LOG_WARN(kLogModule, "dropped %s from site %d: %s", msg_type_name(type), site,
+                       s.error().message.c_str());
+        continue;
+      }
+    }
+    Incoming in;
+    in.peer = peer;
+    in.site = site;
+    in.public_key = key;
+    in.wire_bytes = bytes;
+    in.message = std::move(msg);
+    return in;
+  }
+}
+
+Expected<SendResult> CoordinatorEndpoint::send(int site, Message msg) {
+  auto it = impl_->peer_of_site.find(site);
+  if (it == impl_->peer_of_site.end())
+    return make_error(ErrorCode::NotFound,
+                      "no agent is bound to site " + std::to_string(site) + ": it never said Hello "
+                      "or was unbound");
+  return impl_->send_identity(impl_->identity_of_peer.at(it->second), site, std::move(msg));
+}
+
+Expected<SendResult> CoordinatorEndpoint::broadcast(const std::vector<int>& sites, Message msg) {
+  Impl& m = *impl_;
+  std::vector<const std::string*> identities;
+  for (int site : sites) {
+    auto it = m.peer_of_site.find(site);
+    if (it == m.peer_of_site.end())
+      return make_error(ErrorCode::NotFound, "broadcast: no agent is bound to site " + std::to_string(site));
+    identities.push_back(&m.identity_of_peer.at(it->second));
+  }
+  msg.header.sender = kCoordinatorSite;
+  msg.header.seq = ++m.seq;
+  const MsgType type = msg.header.type;
+  const uint32_t round = msg.header.round;
+  auto frames = encode(std::move(msg), m.opt.limits);
+  if (!frames) return frames.error();
+  SendResult result;
+  for (const std::string& f : *frames) result.bytes += f.size();
+  std::vector<zmq::message_t> shared;
+  shared.reserve(frames->size());
+  for (std::string& f : *frames) shared.push_back(to_zmq(std::move(f)));
+  for (size_t s = 0; s < sites.size(); ++s) {
+    try {
+      bool ok = m.router.send(zmq::buffer(*identities[s]), zmq::send_flags::sndmore).has_value();
+      for (size_t i = 0; ok && i < shared.size(); ++i) {
+        zmq::message_t part;
+        part.copy(shared[i]);  // reference-counted for large frames: the bytes are not copied
+        ok = m.router.send(part, i + 1 < shared.size() ? zmq::send_flags::sndmore : zmq::send_flags::none)
+                 .has_value();
+      }
+      if (!ok)
+        return make_error(ErrorCode::Timeout, "broadcast to site " + std::to_string(sites[s]) + " timed out");
+    } catch (const zmq::error_t& e) {
+      return make_error(e.num() == EHOSTUNREACH ? ErrorCode::NotFound : ErrorCode::Io,
+                        std::string("broadcast ") + msg_type_name(type) + " to site " +
+                            std::to_string(sites[s]) + ": " + e.what());
+    }
+    if (m.opt.counter)
+      m.opt.counter->record(static_cast<int>(round), sites[s], Direction::Sent, type,
+                            static_cast<int64_t>(result.bytes));
+  }
+  return result;
+}
+
+Expected<SendResult> CoordinatorEndpoint::send_to_peer(uint64_t peer, Message msg) {
+  auto it = impl_->identity_of_peer.find(peer);
+  if (it == impl_->identity_of_peer.end())
+    return make_error(ErrorCode::NotFound, "unknown peer " + std::to_string(peer));
+  if (msg.header.type == MsgType::Welcome) {
+    auto sid = msg.meta.find(field::kSiteId);
+    if (sid == msg.meta.end() || !sid->is_number_integer())
+      return make_error(ErrorCode::Protocol, "welcome: metadata field 'site_id' is missing");
+    if (Status s = bind_site(peer, sid->get<int>()); !s) return s.error();
+  }
+  return impl_->send_identity(it->second, impl_->site_of(peer), std::move(msg));
+}
+
+Status CoordinatorEndpoint::bind_site(uint64_t peer, int site) {
+  Impl& m = *impl_;
+  if (site < 0) return make_error(ErrorCode::InvalidArgument, "site id must be >= 0, got " + std::to_string(site));
+  if (!m.identity_of_peer.count(peer))
+    return make_error(ErrorCode::NotFound, "unknown peer " + std::to_string(peer));
+  unbind_site(site);
+  auto old = m.site_of_peer.find(peer);
+  if (old != m.site_of_peer.end()) m.peer_of_site.erase(old->second);
+  m.site_of_peer[peer] = site;
+  m.peer_of_site[site] = peer;
+  return Status::ok();
+}
+
+void CoordinatorEndpoint::unbind_site(int site) {
+  Impl& m = *impl_;
+  auto it = m.peer_of_site.find(site);
+  if (it == m.peer_of_site.end()) return;
+  m.site_of_peer.erase(it->second);
+  m.peer_of_site.erase(it);
+}
+
+std::vector<int> CoordinatorEndpoint::bound_sites() const {
+  std::vector<int> out;
+  for (const auto& kv : impl_->peer_of_site) out.push_back(kv.first);
+  return out;
+}
+
+void CoordinatorEndpoint::allow_key(const std::string& public_key) {
+  std::lock_guard<std::mutex> lock(impl_->keys_mutex);
+  impl_->allowed.insert(public_key);
+  impl_->refused_logged.erase(public_key);
+}
+
+DropStats CoordinatorEndpoint::drops() const {
+  DropStats d = impl_->drops;
+  d.refused_keys = impl_->refused.load();
+  return d;
+}
+
+// =============================================================================================
+// Agent
+// =============================================================================================
+
+struct AgentEndpoint::Impl {
+  AgentOptions opt;
+  zmq::context_t ctx;  // declared first: destroyed last
+  zmq::socket_t dealer;
+  zmq::socket_t monitor;
+  bool monitoring = false;
+  int site = kUnassignedSite;
+  uint64_t run_id = 0;
+  bool have_run = false;
+  double link_total = 0.0;
+  bool auth_failed = false;
+  ReplayGuard guard;
+  uint64_t seq = initial_seq();
+  DropStats drops;
+
+  ~Impl() {
+    if (monitoring) zmq_socket_monitor(dealer.handle(), nullptr, 0);
+  }
+  void drain_monitor();
+};
+
+void AgentEndpoint::Impl::drain_monitor() {
+  if (!monitoring) return;
+  for (;;) {
+    std::vector<zmq::message_t> ev;
+    try {
+      if (!zmq::recv_multipart(monitor, std::back_inserter(ev), zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_DEBUG(kLogModule, "agent monitor: %s", e.what());
+      return;
+    }
+    if (ev.empty() || ev[0].size() < 6) continue;
+    uint16_t event = 0;
+    uint32_t value = 0;
+    std::memcpy(&event, ev[0].data(), 2);
+    std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, 4);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      if (!auth_failed)
+        FOMOE_LOG_ERROR(kLogModule,
+                        "coordinator at %s refused this agent's CURVE key %s (ZAP status %u): add "
+                        "its .pub file to the coordinator's allow-list",
+                        opt.connect_address.c_str(), opt.client_keys.public_key.c_str(), value);
+      auth_failed = true;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      auth_failed = false;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+      FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u): is the server key right?",
+                     opt.connect_address.c_str(), value);
+    }
+  }
+}
+
+AgentEndpoint::AgentEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AgentEndpoint::~AgentEndpoint() = default;
+
+Expected<std::unique_ptr<AgentEndpoint>> AgentEndpoint::create(AgentOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  const AgentOptions& opt = impl->opt;
+  if (opt.connect_address.empty())
+    return make_error(ErrorCode::InvalidArgument, "agent: connect address is empty");
+  try {
+    impl->dealer = zmq::socket_t(impl->ctx, zmq::socket_type::dealer);
+    zmq::socket_t& d = impl->dealer;
+    common_socket_options(d, opt.limits, opt.send_timeout_ms, opt.linger_ms);
+    if (opt.curve) {
+      if (!curve_available())
+        return make_error(ErrorCode::Unsupported, "this libzmq has no CURVE support");
+      if (Status s = set_key_option(d, ZMQ_CURVE_SERVERKEY, opt.server_public_key,
+                                    "the coordinator's public key");
+          !s)
+        return s.error();
+      if (Status s = set_key_option(d, ZMQ_CURVE_PUBLICKEY, opt.client_keys.public_key,
+                                    "the agent's public key");
+          !s)
+        return s.error();
+      if (Status s = set_key_option(d, ZMQ_CURVE_SECRETKEY, opt.client_keys.secret_key,
+                                    "the agent's secret key");
+          !s)
+        return s.error();
+      // Watch the handshake so a refused key is reported instead of silently retried.
+      const std::string mon = "inproc://fomoe-agent-monitor";
+      if (zmq_socket_monitor(d.handle(), mon.c_str(),
+                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
+        impl->monitor = zmq::socket_t(impl->ctx, zmq::socket_type::pair);
+        impl->monitor.set(zmq::sockopt::linger, 0);
+        impl->monitor.connect(mon);
+        impl->monitoring = true;
+      }
+    }
+    try {
+      d.connect(opt.connect_address);
+    } catch (const zmq::error_t& e) {
+      return make_error(ErrorCode::InvalidArgument,
+                        "agent cannot connect to '" + opt.connect_address + "': " + e.what());
+    }
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::Internal, std::string("agent endpoint setup: ") + e.what());
+  }
+  return std::unique_ptr<AgentEndpoint>(new AgentEndpoint(std::move(impl)));
+}
+
+Expected<SendResult> AgentEndpoint::send(Message msg) {
+  Impl& m = *impl_;
+  m.drain_monitor();
+  msg.header.sender = m.site;
+  msg.header.seq = ++m.seq;
+  const MsgType type = msg.header.type;
+  const uint32_t round = msg.header.round;
+  auto frames = encode(std::move(msg), m.opt.limits);
+  if (!frames) return frames.error();
+  SendResult result;
+  for (const std::string& f : *frames) result.bytes += f.size();
+  if (m.opt.link) {
+    result.link_seconds = m.opt.link->delay_seconds(result.bytes);
+    sleep_seconds(result.link_seconds);
+    m.link_total += result.link_seconds;
+  }
+  try {
+    for (size_t i = 0; i < frames->size(); ++i) {
+      auto flags = i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      if (!m.dealer.send(to_zmq(std::move((*frames)[i])), flags))
+        return make_error(ErrorCode::Timeout,
+                          std::string("send ") + msg_type_name(type) + " to the coordinator at " +
+                              m.opt.connect_address + " timed out");
+    }
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::Io, std::string("send ") + msg_type_name(type) + ": " + e.what());
+  }
+  if (m.opt.counter)
+    m.opt.counter->record(static_cast<int>(round), m.site, Direction::Received, type,
+                          static_cast<int64_t>(result.bytes), result.link_seconds);
+  return result;
+}
+
+std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
+  Impl& m = *impl_;
+  const auto deadline = Clock::now() + timeout;
+  std::vector<zmq::pollitem_t> items = {{m.dealer.handle(), 0, ZMQ_POLLIN, 0}};
+  if (m.monitoring) items.push_back({m.monitor.handle(), 0, ZMQ_POLLIN, 0});
+  for (;;) {
+    m.drain_monitor();
+    std::vector<zmq::message_t> frames;
+    try {
+      auto got = zmq::recv_multipart(m.dealer, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      if (!got) {
+        if (Clock::now() >= deadline) return std::nullopt;
+        zmq::poll(items.data(), items.size(), remaining(deadline));
+        continue;
+      }
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
+      return std::nullopt;
+    }
+    std::vector<FrameView> views;
+    uint64_t bytes = 0;
+    for (const zmq::message_t& f : frames) {
+      views.push_back(FrameView{f.data(), f.size()});
+      bytes += f.size();
+    }
+    // The bytes crossed the emulated link whether or not they decode.
+    double delay = 0.0;
+    if (m.opt.link) {
+      delay = m.opt.link->delay_seconds(bytes);
+      sleep_seconds(delay);
+      m.link_total += delay;
+    }
+    auto decoded = decode(views, m.opt.limits);
+    if (!decoded) {
+      ++m.drops.malformed;
+      if (m.opt.counter)
+        m.opt.counter->record(-1, m.site, Direction::Sent, kInvalidTypeName,
+                              static_cast<int64_t>(bytes), delay);
+      FOMOE_LOG_WARN(kLogModule, "agent dropped a malformed message: %s",
+                     decoded.error().message.c_str());
+      continue;
+    }
+    Message& msg = *decoded;
+    const MsgType type = msg.header.type;
+    if (m.opt.counter)
+      m.opt.counter->record(static_cast<int>(msg.header.round), m.site, Direction::Sent, type,
+                            static_cast<int64_t>(bytes), delay);
+    std::string reject;
+    if (msg.header.sender != kCoordinatorSite)
+      reject = "sender " + std::to_string(msg.header.sender) + " is not the coordinator";
+    else if (type != MsgType::Welcome && m.have_run && msg.header.run_id != m.run_id)
+      reject = "run id " + std::to_string(msg.header.run_id) + " is not this agent's run " +
+               std::to_string(m.run_id);
+    if (!reject.empty()) {
+      ++m.drops.unexpected;
+      FOMOE_LOG_WARN(kLogModule, "agent dropped %s: %s", msg_type_name(type), reject.c_str());
+      continue;
+    }
+    if (Status s = m.guard.check(msg.header.run_id, kCoordinatorSite, msg.header.seq); !s) {
+      ++m.drops.replayed;
+      FOMOE_LOG_WARN(kLogModule, "agent dropped %s: %s", msg_type_name(type), s.error().message.c_str());
+      continue;
+    }
+    if (type == MsgType::Welcome && msg.meta[field::kSiteId].get<uint64_t>() > INT32_MAX) {
+      ++m.drops.unexpected;
+      FOMOE_LOG_WARN(kLogModule, "agent dropped welcome: site_id out of range");
+      continue;
+    }
+    if (type == MsgType::Welcome) {
+      m.site = msg.meta[field::kSiteId].get<int>();
+      m.run_id = msg.header.run_id;
+      m.have_run = true;
+    }
+    Inbound in;
+    in.wire_bytes = bytes;
+    in.link_seconds = delay;
+    in.message = std::move(msg);
+    return in;
+  }
+}
+
+int AgentEndpoint::site() const { return impl_->site; }
+uint64_t AgentEndpoint::run_id() const { return impl_->run_id; }
+double AgentEndpoint::link_seconds_total() const { return impl_->link_total; }
+bool AgentEndpoint::auth_failed() const {
+  impl_->drain_monitor();
+  return impl_->auth_failed;
+}
+DropStats AgentEndpoint::drops() const { return impl_->drops; }
+
+}  // namespace fomoe::net
