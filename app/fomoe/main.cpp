@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "fomoe/data/data_cli.h"
+#include "fomoe/net/keys.h"
 
 namespace {
 
@@ -22,7 +24,11 @@ void usage(std::ostream& os) {
   os << "fomoe — federated Mixture-of-Experts pre-training (FoMoE, DiLoCo, Photon, DDP)\n\n"
         "usage: fomoe <command> [options]\n\n"
         "commands:\n"
+        "  run EXPERIMENT.toml          run a federation (K local agents by default, or the listed remote ones)\n"
         "  train EXPERIMENT.toml        train on this machine, one site (progress bar)\n"
+        "  agent --connect ADDR ...     be one site of a federation (see `fomoe agent`)\n"
+        "  keygen --out DIR --name N    make a CURVE key pair (N.key secret, N.pub public)\n"
+        "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  bench moe [--json]           skip-token and dispatch throughput, side by side\n"
         "  help                         this text\n";
 }
@@ -39,6 +45,10 @@ int main(int argc, char** argv) {
   const std::string exe = self_exe(argv[0]);
   try {
     if (cmd == "train") return fomoe::cli::train_command(args);
+    if (cmd == "run") return fomoe::cli::run_command(args, exe);
+    if (cmd == "agent") return fomoe::cli::agent_command(args);
+    if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
+    if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
     if (cmd == "bench") {
       if (!args.empty() && args[0] == "moe")
         return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);

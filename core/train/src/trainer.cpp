@@ -125,6 +125,14 @@ double Trainer::lr_at(int64_t step) const {
 
 StepStats Trainer::train_step(const torch::Tensor& tokens_BT1) {
   const auto t0 = std::chrono::steady_clock::now();
+  StepStats s = forward_backward(tokens_BT1);
+  s.grad_norm = clip_and_step();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
+
+StepStats Trainer::forward_backward(const torch::Tensor& tokens_BT1) {
+  const auto t0 = std::chrono::steady_clock::now();
   model_->train();
   auto tokens = tokens_BT1.to(device_, torch::kLong);
   const int64_t T = tokens.size(1) - 1;
@@ -133,7 +141,6 @@ StepStats Trainer::train_step(const torch::Tensor& tokens_BT1) {
 
   StepStats s;
   s.lr = lr_at(step_);
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(s.lr);
   // Set-to-none: an expert that saw no token keeps an undefined gradient and AdamW skips it.
   optimizer_->zero_grad(/*set_to_none=*/true);
   torch::Tensor loss, total;
@@ -145,14 +152,6 @@ StepStats Trainer::train_step(const torch::Tensor& tokens_BT1) {
     total = loss + cfg_.model.aux_loss_coef * out.aux_loss + cfg_.model.z_loss_coef * out.z_loss;
   }
   total.backward();
-  std::vector<torch::Tensor> with_grad;
-  for (auto& p : model_->parameters())
-    if (p.grad().defined()) with_grad.push_back(p);
-  const double max_norm = cfg_.train.grad_clip > 0 ? cfg_.train.grad_clip : std::numeric_limits<double>::infinity();
-  s.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, max_norm);
-  optimizer_->step();
-  ++step_;
-
   s.loss = loss.item<double>();
   s.aux_loss = out.aux_loss.item<double>();
   s.z_loss = out.z_loss.item<double>();
@@ -160,6 +159,28 @@ StepStats Trainer::train_step(const torch::Tensor& tokens_BT1) {
   s.routing = collect_routing(model_);
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
+}
+
+double Trainer::clip_and_step() {
+  const double lr = lr_at(step_);
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  std::vector<torch::Tensor> with_grad;
+  for (auto& p : model_->parameters())
+    if (p.grad().defined()) with_grad.push_back(p);
+  const double max_norm = cfg_.train.grad_clip > 0 ? cfg_.train.grad_clip : std::numeric_limits<double>::infinity();
+  const double norm = with_grad.empty() ? 0.0 : torch::nn::utils::clip_grad_norm_(with_grad, max_norm);
+  optimizer_->step();
+  ++step_;
+  return norm;
+}
+
+double Trainer::apply_gradients(const std::map<std::string, torch::Tensor>& grads) {
+  optimizer_->zero_grad(/*set_to_none=*/true);
+  for (auto& p : model_->named_parameters()) {
+    auto it = grads.find(p.key());
+    if (it != grads.end()) p.value().mutable_grad() = it->second.to(p.value().device(), p.value().scalar_type()).clone();
+  }
+  return clip_and_step();
 }
 
 double Trainer::evaluate(const std::vector<torch::Tensor>& batches) {

@@ -39,6 +39,12 @@ class Trainer {
 
   /// One inner step on tokens of shape [B, T+1] (int64 or int32; inputs [:, :T], targets [:, 1:]).
   StepStats train_step(const torch::Tensor& tokens_BT1);
+  /// DDP's halves of a step: forward/backward leaving gradients in place (no update) ...
+  StepStats forward_backward(const torch::Tensor& tokens_BT1);
+  /// ... then clip and step (returns the pre-clip norm). Increments step().
+  double clip_and_step();
+  /// DDP: installs the given (averaged) gradients by parameter name and steps as train_step would.
+  double apply_gradients(const std::map<std::string, torch::Tensor>& grads);
   /// Mean held-out loss over the given batches (no grad, same autocast as training).
   double evaluate(const std::vector<torch::Tensor>& batches);
   double lr_at(int64_t step) const;

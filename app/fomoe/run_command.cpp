@@ -1,0 +1,132 @@
+// fomoe run EXPERIMENT.toml: a federation (local agents by default) or, for method "single",
+// one site. fomoe agent: one site of a federation.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "fomoe/config/experiment.h"
+#include "fomoe/federation/agent.h"
+#include "fomoe/federation/local_federation.h"
+#include "progress_bar.h"
+
+namespace fomoe::cli {
+
+namespace {
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
+  return buf;
+}
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
+  std::string path;
+  bool resume = false;
+  long steps_override = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--resume") resume = true;
+    else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
+    else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
+    else {
+      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume]\n";
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume]\n";
+    return 2;
+  }
+  auto cfg = load_experiment(path);
+  if (!cfg) {
+    std::cerr << "fomoe run: " << cfg.error().message << "\n";
+    return 2;
+  }
+  if (steps_override > 0) {
+    cfg->train.steps = static_cast<int>(steps_override);
+    cfg->train.warmup_steps = std::min(cfg->train.warmup_steps, cfg->train.steps);
+  }
+  if (cfg->run.method == Method::Single) {
+    std::vector<std::string> train_args = {path};
+    if (steps_override > 0) train_args.insert(train_args.end(), {"--steps", std::to_string(steps_override)});
+    return train_command(train_args);
+  }
+  const auto& f = cfg->federation;
+  const int rounds = (cfg->train.steps + f.inner_steps - 1) / f.inner_steps;
+  std::fprintf(stderr, "fomoe run: %s — %s, %d %s sites, H = %d, %d rounds (%d steps per site), %s on the wire%s\n",
+               path.c_str(), method_name(cfg->run.method), f.sites, f.agents.empty() ? "local" : "remote", f.inner_steps, rounds,
+               cfg->train.steps, wire_precision_name(f.precision),
+               cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
+  LocalFederationOptions o;
+  o.self_exe = self_exe;
+  o.run_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
+  o.resume = resume;
+  o.run_id = static_cast<uint64_t>(std::time(nullptr));
+  ProgressBar bar(rounds);
+  auto result = run_federation(*cfg, o, [&](const RoundProgress& p) {
+    char status[200];
+    std::snprintf(status, sizeof status, "round loss %.3f%s sites %d/%d wire %s", p.train_loss,
+                  p.eval_loss >= 0 ? (" eval " + std::to_string(p.eval_loss).substr(0, 5)).c_str() : "", p.alive_sites, f.sites,
+                  human_bytes(static_cast<double>(p.bytes_total)).c_str());
+    bar.update(p.round, status, p.elapsed_s);
+    return true;
+  });
+  bar.finish();
+  if (!result) {
+    std::cerr << "fomoe run: " << result.error().message << "\n";
+    return 1;
+  }
+  std::printf("done: %d rounds, %ld steps per site, held-out loss %.4f, %.1f s\n", result->rounds, result->steps,
+              result->final_eval_loss, result->wall_s);
+  std::printf("%-6s %14s %14s %14s\n", "site", "parameters", "bytes down", "bytes up");
+  for (size_t k = 0; k < result->sites.size(); ++k)
+    std::printf("%-6zu %14lld %14s %14s\n", k, static_cast<long long>(result->params_per_site[k]),
+                human_bytes(static_cast<double>(result->sites[k].bytes_sent)).c_str(),
+                human_bytes(static_cast<double>(result->sites[k].bytes_received)).c_str());
+  std::printf("round time per site: compute %.2f s, communication %.2f s, waiting %.2f s\n", result->compute_s_mean,
+              result->comm_s_mean, result->wait_s_mean);
+  for (auto& f : result->faults) std::printf("fault: %s\n", f.c_str());
+  std::printf("run directory: %s\n", o.run_dir.c_str());
+  return 0;
+}
+
+int agent_command(const std::vector<std::string>& args) {
+  AgentSettings s;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto need = [&](const char* flag) -> std::string {
+      if (i + 1 >= args.size()) throw std::invalid_argument(std::string(flag) + " needs a value");
+      return args[++i];
+    };
+    if (args[i] == "--connect") s.connect = need("--connect");
+    else if (args[i] == "--key-dir") s.key_dir = need("--key-dir");
+    else if (args[i] == "--name") s.name = need("--name");
+    else if (args[i] == "--no-curve") s.curve = false;
+    else if (args[i] == "--bandwidth-mbps") s.bandwidth_mbps = std::stod(need("--bandwidth-mbps"));
+    else if (args[i] == "--latency-ms") s.latency_ms = std::stod(need("--latency-ms"));
+    else if (args[i] == "--idle-timeout") s.idle_timeout_s = std::stod(need("--idle-timeout"));
+    else {
+      std::cerr << "fomoe agent: unexpected argument '" << args[i] << "'\n";
+      s.connect.clear();
+      break;
+    }
+  }
+  if (s.connect.empty() || (s.curve && s.key_dir.empty())) {
+    std::cerr << "usage: fomoe agent --connect tcp://HOST:PORT --key-dir DIR --name NAME [--bandwidth-mbps X] [--latency-ms Y]\n"
+                 "  DIR holds NAME.key (this site's secret key) and server.pub (the coordinator's public key);\n"
+                 "  make them with `fomoe keygen --out DIR --name NAME`.\n";
+    return 2;
+  }
+  return run_agent(s);
+}
+
+}  // namespace fomoe::cli

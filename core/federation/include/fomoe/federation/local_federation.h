@@ -1,0 +1,26 @@
+// Runs a whole federation from one experiment: K local agent processes on this machine over
+// loopback TCP (the embedded default), or the remote agents the experiment lists. Generates the
+// CURVE keys of a local run, starts and stops the agent processes, hosts the Coordinator.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "fomoe/federation/coordinator.h"
+
+namespace fomoe {
+
+struct LocalFederationOptions {
+  std::string self_exe;        // the `fomoe` binary, started as `fomoe agent ...` per site
+  std::string run_dir;         // keys, agent logs and coordinator state go here
+  RunSink* sink = nullptr;
+  bool resume = false;
+  uint64_t run_id = 0;
+  /// Called once the coordinator is bound and the agents are started (tests use it to kill one).
+  std::function<void(const std::vector<int>& agent_pids)> on_started;
+};
+
+Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const LocalFederationOptions& options,
+                                          const std::function<bool(const RoundProgress&)>& progress = {});
+
+}  // namespace fomoe

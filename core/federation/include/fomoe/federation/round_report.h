@@ -1,0 +1,18 @@
+// What an agent reports at the end of a round besides tensors: metric names/values and the
+// per-expert counts, as the JSON metadata of a RoundReport. One place for both ends.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fomoe::report {
+
+inline constexpr const char* kSamples = "samples";          // tokens trained this round
+inline constexpr const char* kExpertLoad = "expert_load";   // [layer][expert] picks routed (before skip)
+inline constexpr const char* kLinkSeconds = "link_s";       // emulated link time this round
+inline constexpr const char* kStepEnd = "step_end";         // the site's inner step count after the round
+inline constexpr const char* kEvalLoss = "eval_loss";       // DDP: held-out loss of the (shared) model, site 0
+
+}  // namespace fomoe::report

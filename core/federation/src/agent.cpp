@@ -1,0 +1,248 @@
+#include "fomoe/federation/agent.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "fomoe/base/log.h"
+#include "fomoe/federation/round_report.h"
+#include "fomoe/federation/tensor_wire.h"
+#include "fomoe/net/endpoint.h"
+#include "fomoe/train/data_feed.h"
+#include "fomoe/train/trainer.h"
+
+namespace fomoe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+class Agent {
+ public:
+  Agent(const AgentSettings& s, std::unique_ptr<net::AgentEndpoint> ep, std::string public_key)
+      : settings_(s), ep_(std::move(ep)), public_key_(std::move(public_key)) {}
+
+  int run() {
+    nlohmann::json hello = {{net::field::kAgentName, settings_.name},
+                            {net::field::kPublicKey, public_key_},
+                            {net::field::kDevice, {{"cuda", torch::cuda::is_available()}, {"threads", torch::get_num_threads()}}}};
+    if (!send(net::make_message(net::MsgType::Hello, hello))) return 1;
+    auto last_heard = Clock::now();
+    while (true) {
+      auto in = ep_->poll(std::chrono::milliseconds(500));
+      if (!in) {
+        if (ep_->auth_failed()) {
+          FOMOE_LOG_ERROR("agent", "%s: the coordinator refused this agent's key %s: add %s.pub to its allow-list",
+                          settings_.name.c_str(), public_key_.c_str(), settings_.name.c_str());
+          return 1;
+        }
+        if (seconds_since(last_heard) > settings_.idle_timeout_s) {
+          FOMOE_LOG_WARN("agent", "%s: no word from the coordinator for %.0f s, leaving", settings_.name.c_str(), settings_.idle_timeout_s);
+          return 3;
+        }
+        continue;
+      }
+      last_heard = Clock::now();
+      auto& msg = in->message;
+      try {
+        switch (msg.header.type) {
+          case net::MsgType::Welcome: on_welcome(msg); break;
+          case net::MsgType::StartRound: on_start_round(msg, in->link_seconds); break;
+          case net::MsgType::Shutdown:
+            FOMOE_LOG_INFO("agent", "%s: shutdown (%s)", settings_.name.c_str(), msg.meta.value(net::field::kReason, "").c_str());
+            return 0;
+          case net::MsgType::Heartbeat: send(net::make_message(net::MsgType::Heartbeat)); break;
+          case net::MsgType::ErrorReply:
+            FOMOE_LOG_WARN("agent", "%s: coordinator error: %s", settings_.name.c_str(), msg.meta.dump().c_str());
+            break;
+          default:
+            FOMOE_LOG_WARN("agent", "%s: ignoring unexpected %s", settings_.name.c_str(), net::msg_type_name(msg.header.type));
+        }
+      } catch (const std::exception& e) {
+        // The agent stays up: report the failure, the coordinator decides what to do.
+        FOMOE_LOG_ERROR("agent", "%s: %s failed: %s", settings_.name.c_str(), net::msg_type_name(msg.header.type), e.what());
+        send(net::make_message(net::MsgType::ErrorReply, {{net::field::kCode, "agent_failure"}, {net::field::kMessage, e.what()}},
+                               msg.header.run_id, msg.header.round));
+      }
+    }
+  }
+
+ private:
+  bool send(net::Message msg) {
+    auto r = ep_->send(std::move(msg));
+    if (!r) {
+      FOMOE_LOG_ERROR("agent", "%s: send failed: %s", settings_.name.c_str(), r.error().message.c_str());
+      return false;
+    }
+    round_link_s_ += r->link_seconds;
+    return true;
+  }
+
+  void on_welcome(const net::Message& msg) {
+    auto cfg = parse_experiment(msg.meta.at(net::field::kExperimentToml).get<std::string>(), "welcome from coordinator");
+    if (!cfg) throw std::runtime_error(cfg.error().message);
+    cfg_ = *cfg;
+    site_ = msg.meta.at(net::field::kSiteId).get<int>();
+    run_id_ = msg.header.run_id;
+    Residency residency;
+    for (const auto& layer : msg.meta.at(net::field::kResidency)) residency.experts_per_layer.push_back(layer.get<std::vector<int>>());
+    auto feed = DataFeed::open(cfg_, cfg_.federation.sites, site_);
+    if (!feed) throw std::runtime_error(feed.error().message);
+    feed_ = std::move(*feed);
+    trainer_ = std::make_unique<Trainer>(cfg_, residency, resolve_device(cfg_.run.device));
+    FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, shard of %lu tokens", settings_.name.c_str(), site_,
+                   cfg_.federation.sites, method_name(cfg_.run.method), residency.n_held(),
+                   static_cast<long>(trainer_->model()->n_parameters()), static_cast<unsigned long>(feed_->shard_tokens()));
+  }
+
+  void load_parameters(const net::Message& msg) {
+    torch::NoGradGuard no_grad;
+    auto params = trainer_->model()->named_parameters();
+    for (const auto& blob : msg.tensors) {
+      auto* p = params.find(blob.name);
+      TORCH_CHECK(p != nullptr, "the coordinator sent parameter ", blob.name, " which this site does not hold");
+      p->copy_(blob_to_tensor(blob, p->sizes().vec()));
+    }
+  }
+
+  // DDP: send this step's gradients, wait for the average, apply it.
+  void ddp_exchange(int round, long step) {
+    const auto precision = cfg_.federation.precision;
+    auto msg = net::make_message(net::MsgType::StepGrad, {{net::field::kStep, step}}, run_id_, static_cast<uint32_t>(round));
+    for (auto& p : trainer_->model()->named_parameters()) {
+      auto g = p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value());
+      msg.tensors.push_back(tensor_to_blob(p.key(), g, precision));
+    }
+    if (!send(std::move(msg))) throw std::runtime_error("cannot send gradients");
+    const auto t0 = Clock::now();
+    while (true) {
+      auto in = ep_->poll(std::chrono::milliseconds(500));
+      if (!in) {
+        if (seconds_since(t0) > cfg_.federation.round_timeout_s) throw std::runtime_error("no averaged gradient from the coordinator");
+        continue;
+      }
+      round_link_s_ += in->link_seconds;
+      if (in->message.header.type == net::MsgType::Shutdown) throw std::runtime_error("shutdown during a DDP step");
+      if (in->message.header.type != net::MsgType::StepUpdate) continue;
+      std::map<std::string, torch::Tensor> grads;
+      for (const auto& blob : in->message.tensors) grads[blob.name] = blob_to_tensor(blob);
+      trainer_->apply_gradients(grads);
+      wait_s_ += seconds_since(t0);
+      return;
+    }
+  }
+
+  void on_start_round(const net::Message& msg, double link_in_s) {
+    TORCH_CHECK(trainer_ != nullptr, "StartRound before Welcome");
+    const int round = static_cast<int>(msg.header.round);
+    const int steps = msg.meta.at(net::field::kSteps).get<int>();
+    round_link_s_ = link_in_s;
+    wait_s_ = 0.0;
+    load_parameters(msg);
+    const Method method = cfg_.run.method;
+    if (method == Method::Photon && cfg_.federation.stateless_clients) trainer_->reset_optimizer();
+    std::map<std::string, torch::Tensor> start;
+    for (auto& p : trainer_->model()->named_parameters()) start[p.key()] = p.value().detach().clone();
+
+    const auto t0 = Clock::now();
+    std::vector<LayerRouting> routing;
+    double loss_sum = 0, aux_sum = 0, z_sum = 0;
+    int64_t samples = 0;
+    for (int i = 0; i < steps; ++i) {
+      StepStats s;
+      if (method == Method::Ddp) {
+        s = trainer_->forward_backward(feed_->next_batch());
+        ddp_exchange(round, static_cast<long>(trainer_->step()));
+      } else {
+        s = trainer_->train_step(feed_->next_batch());
+      }
+      loss_sum += s.loss;
+      aux_sum += s.aux_loss;
+      z_sum += s.z_loss;
+      samples += s.tokens;
+      if (routing.empty()) routing.resize(s.routing.size());
+      for (size_t l = 0; l < s.routing.size(); ++l) routing[l].accumulate(s.routing[l]);
+    }
+    const double elapsed = seconds_since(t0);
+    const double compute_s = std::max(0.0, elapsed - wait_s_);
+
+    nlohmann::json metrics = {{metric::kTrainLoss, loss_sum / std::max(1, steps)},
+                              {metric::kAuxLoss, aux_sum / std::max(1, steps)},
+                              {metric::kZLoss, z_sum / std::max(1, steps)},
+                              {metric::kLearningRate, trainer_->lr_at(trainer_->step())},
+                              {metric::kTokensPerSecond, samples / std::max(1e-9, compute_s)}};
+    for (auto& p : routing_metrics(routing, 0, round, site_, 0.0)) metrics[p.name] = p.value;
+    nlohmann::json tokens = nlohmann::json::array(), load = nlohmann::json::array();
+    for (auto& r : routing) {
+      tokens.push_back(r.processed);
+      load.push_back(r.load);
+    }
+    nlohmann::json meta = {{net::field::kSteps, steps},
+                           {net::field::kPayload, method == Method::Photon ? "params" : "pseudo_grad"},
+                           {net::field::kExpertTokens, tokens},
+                           {net::field::kMetrics, metrics},
+                           {net::field::kComputeSeconds, compute_s},
+                           {report::kSamples, samples},
+                           {report::kExpertLoad, load},
+                           {report::kLinkSeconds, round_link_s_},
+                           {report::kStepEnd, trainer_->step()}};
+    auto report = net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round));
+    if (method != Method::Ddp) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : trainer_->model()->named_parameters()) {
+        // Pseudo-gradient: start-of-round minus end-of-round (DiLoCo's sign), for what we hold.
+        auto t = method == Method::Photon ? p.value().detach() : start.at(p.key()) - p.value().detach();
+        report.tensors.push_back(tensor_to_blob(p.key(), t, cfg_.federation.precision));
+      }
+    }
+    send(std::move(report));
+  }
+
+  AgentSettings settings_;
+  std::unique_ptr<net::AgentEndpoint> ep_;
+  std::string public_key_;
+  ExperimentConfig cfg_;
+  int site_ = -1;
+  uint64_t run_id_ = 0;
+  std::unique_ptr<DataFeed> feed_;
+  std::unique_ptr<Trainer> trainer_;
+  double round_link_s_ = 0.0;
+  double wait_s_ = 0.0;
+};
+
+}  // namespace
+
+int run_agent(const AgentSettings& s) {
+  net::AgentOptions o;
+  o.connect_address = s.connect;
+  o.curve = s.curve;
+  std::string public_key;
+  if (s.curve) {
+    const auto dir = std::filesystem::path(s.key_dir);
+    auto keys = net::load_keypair((dir / (s.name + ".key")).string());
+    if (!keys) {
+      FOMOE_LOG_ERROR("agent", "%s (make keys with `fomoe keygen --out %s --name %s`)", keys.error().message.c_str(),
+                      s.key_dir.c_str(), s.name.c_str());
+      return 1;
+    }
+    auto server = net::load_key_file((dir / "server.pub").string());
+    if (!server) {
+      FOMOE_LOG_ERROR("agent", "%s (copy the coordinator's server.pub into %s)", server.error().message.c_str(), s.key_dir.c_str());
+      return 1;
+    }
+    o.client_keys = *keys;
+    o.server_public_key = *server;
+    public_key = keys->public_key;
+  }
+  if (s.bandwidth_mbps > 0 || s.latency_ms > 0) o.link = net::LinkEmulator{s.bandwidth_mbps * 1e6, s.latency_ms / 1e3};
+  auto ep = net::AgentEndpoint::create(o);
+  if (!ep) {
+    FOMOE_LOG_ERROR("agent", "%s", ep.error().message.c_str());
+    return 1;
+  }
+  return Agent(s, std::move(*ep), public_key).run();
+}
+
+}  // namespace fomoe

@@ -1,0 +1,428 @@
+#include "fomoe/federation/coordinator.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "fomoe/base/log.h"
+#include "fomoe/federation/global_model.h"
+#include "fomoe/federation/placement.h"
+#include "fomoe/federation/round_report.h"
+#include "fomoe/federation/tensor_wire.h"
+#include "fomoe/net/endpoint.h"
+#include "fomoe/train/data_feed.h"
+#include "fomoe/train/trainer.h"
+
+namespace fomoe {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+}  // namespace
+
+struct SiteState {
+  bool welcomed = false;
+  bool alive = false;
+  std::string name;
+  std::string public_key;
+  SiteTotals totals;
+};
+
+struct Coordinator::Impl {
+  CoordinatorSettings s;
+  ExperimentConfig& cfg = s.cfg;
+  int K = 1;
+  net::ByteCounter counter;
+  std::unique_ptr<net::CoordinatorEndpoint> ep;
+  std::unique_ptr<GlobalModel> global;
+  std::unique_ptr<Trainer> ddp_master;  // DDP: the coordinator applies the averaged gradient too
+  PlacementPlan plan;
+  std::vector<SiteState> sites;
+  std::vector<torch::Tensor> eval_batches;
+  std::atomic<bool> stop{false};
+  Clock::time_point t0 = Clock::now();
+  FederationResult result;
+  double sum_compute = 0, sum_comm = 0, sum_wait = 0;
+  int n_time_samples = 0;
+
+  explicit Impl(CoordinatorSettings settings) : s(std::move(settings)) {}
+
+  double wall() const { return seconds_since(t0); }
+  void event(int site, const std::string& kind, const std::string& text) {
+    FOMOE_LOG_INFO("coord", "%s%s: %s", site >= 0 ? ("site " + std::to_string(site) + " ").c_str() : "", kind.c_str(), text.c_str());
+    if (kind == "site_dead" || kind == "fault") result.faults.push_back(text);
+    if (s.sink) s.sink->on_event(RunEvent{wall(), site, kind, text});
+  }
+
+  int site_of_key(const std::string& key) const {
+    for (size_t i = 0; i < s.agent_public_keys.size(); ++i)
+      if (s.agent_public_keys[i] == key) return static_cast<int>(i);
+    return -1;
+  }
+
+  std::vector<int> alive_sites() const {
+    std::vector<int> out;
+    for (int k = 0; k < K; ++k)
+      if (sites[k].alive) out.push_back(k);
+    return out;
+  }
+
+  Residency residency_of(int site) const {
+    Residency r;
+    r.experts_per_layer = plan.experts_of_site(site);
+    return r;
+  }
+
+  void handle_hello(const net::Incoming& in) {
+    int site = s.curve ? site_of_key(in.public_key) : -1;
+    if (site < 0) {  // without CURVE (tests): first free slot
+      for (int k = 0; k < K && site < 0; ++k)
+        if (!sites[k].alive) site = k;
+    }
+    if (site < 0) {
+      event(-1, "fault", "a Hello from an agent with no free site slot was refused");
+      return;
+    }
+    const bool rejoin = sites[site].welcomed;
+    nlohmann::json residency = nlohmann::json::array();
+    for (auto& l : residency_of(site).experts_per_layer) residency.push_back(l);
+    auto welcome = net::make_message(net::MsgType::Welcome,
+                                     {{net::field::kSiteId, site},
+                                      {net::field::kExperimentToml, to_toml(cfg)},
+                                      {net::field::kResidency, residency}},
+                                     s.run_id);
+    auto sent = ep->send_to_peer(in.peer, std::move(welcome));
+    if (!sent) {
+      event(site, "fault", "cannot welcome site: " + sent.error().message);
+      return;
+    }
+    sites[site].welcomed = sites[site].alive = true;
+    sites[site].name = in.message.meta.value(net::field::kAgentName, "agent");
+    sites[site].public_key = in.public_key;
+    event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
+  }
+
+  void mark_dead(int site, const std::string& why) {
+    if (!sites[site].alive) return;
+    sites[site].alive = false;
+    ep->unbind_site(site);
+    event(site, "site_dead", "site " + std::to_string(site) + " (" + sites[site].name + ") is dead: " + why);
+  }
+
+  Status wait_for_sites() {
+    const auto start = Clock::now();
+    while (true) {
+      int n = 0;
+      for (auto& st : sites) n += st.alive ? 1 : 0;
+      if (n == K) return Status::ok();
+      if (stop) return make_error(ErrorCode::Internal, "cancelled while waiting for sites");
+      if (seconds_since(start) > s.join_timeout_s) {
+        std::string missing;
+        for (int k = 0; k < K; ++k)
+          if (!sites[k].alive) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+        return make_error(ErrorCode::Timeout, "only " + std::to_string(n) + " of " + std::to_string(K) +
+                                                  " sites said Hello within " + std::to_string(static_cast<int>(s.join_timeout_s)) +
+                                                  " s (missing sites: " + missing + "); check the agents' addresses and keys");
+      }
+      auto in = ep->poll(std::chrono::milliseconds(200));
+      if (in && in->message.header.type == net::MsgType::Hello) handle_hello(*in);
+    }
+  }
+
+  net::Message start_round_message(int site, int round, int steps) {
+    auto msg = net::make_message(net::MsgType::StartRound, {{net::field::kSteps, steps}}, s.run_id, static_cast<uint32_t>(round));
+    // Parameters travel down in fp32: sites keep full-precision weights; the travel precision
+    // applies to what sites send up.
+    if (ddp_master) {
+      for (auto& p : ddp_master->model()->named_parameters()) msg.tensors.push_back(tensor_to_blob(p.key(), p.value(), WirePrecision::F32));
+    } else {
+      for (auto& name : global->names_for_site(plan, site))
+        msg.tensors.push_back(tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
+    }
+    return msg;
+  }
+
+  double evaluate() {
+    Transformer& m = ddp_master ? ddp_master->model() : global->model();
+    torch::NoGradGuard no_grad;
+    m->eval();
+    for (auto& l : m->moe_layers()) l->collect_stats = false;
+    double sum = 0;
+    for (auto& b : eval_batches) {
+      const int64_t T = b.size(1) - 1;
+      auto out = m->forward(b.narrow(1, 0, T));
+      sum += lm_loss(out.logits_BTV, b.narrow(1, 1, T)).item<double>();
+    }
+    for (auto& l : m->moe_layers()) l->collect_stats = true;
+    return eval_batches.empty() ? std::nan("") : sum / static_cast<double>(eval_batches.size());
+  }
+
+  // Runs one round; returns the mean train loss over reporting sites.
+  double run_round(int round, int steps, long step_before) {
+    const auto round_t0 = Clock::now();
+    if (s.sink) s.sink->on_event(RunEvent{wall(), -1, "round_started", "round " + std::to_string(round)});
+    std::set<int> expected;
+    for (int k : alive_sites()) {
+      ddp_step_sent_[k] = false;
+      auto sent = ep->send(k, start_round_message(k, round, steps));
+      if (!sent) {
+        mark_dead(k, "cannot send the round's parameters: " + sent.error().message);
+        continue;
+      }
+      expected.insert(k);
+    }
+    std::vector<SiteUpdate> updates;
+    std::map<int, nlohmann::json> reports;
+    // DDP per-step gradient exchange state.
+    std::map<int, std::map<std::string, torch::Tensor>> step_grads;
+    auto last_progress = Clock::now();
+    const double timeout = cfg.federation.round_timeout_s;
+    while (!expected.empty()) {
+      auto in = ep->poll(std::chrono::milliseconds(100));
+      if (!in) {
+        if (seconds_since(last_progress) > timeout) {
+          for (int k : std::vector<int>(expected.begin(), expected.end()))
+            mark_dead(k, "no report within federation.round_timeout_s = " + std::to_string(timeout) + " s");
+          expected.clear();
+          break;
+        }
+        continue;
+      }
+      const auto& msg = in->message;
+      const int site = in->site;
+      switch (msg.header.type) {
+        case net::MsgType::Hello: handle_hello(*in); break;
+        case net::MsgType::StepGrad: {
+          if (!expected.count(site)) break;
+          last_progress = Clock::now();
+          auto& g = step_grads[site];
+          for (auto& blob : msg.tensors) g[blob.name] = blob_to_tensor(blob);
+          // All expected sites delivered this step: average, apply to the master, send back.
+          bool complete = true;
+          for (int k : expected) complete &= step_grads.count(k) > 0;
+          if (complete) finish_ddp_step(step_grads, expected, round, msg.meta.value(net::field::kStep, 0L));
+          break;
+        }
+        case net::MsgType::RoundReport: {
+          if (!expected.count(site)) break;
+          last_progress = Clock::now();
+          try {
+            SiteUpdate u;
+            u.site = site;
+            for (auto& blob : msg.tensors) u.tensors[blob.name] = blob_to_tensor(blob, global->shape_of(blob.name));
+            for (auto& l : msg.meta.at(net::field::kExpertTokens)) u.expert_tokens.push_back(l.get<std::vector<int64_t>>());
+            u.samples = msg.meta.value(report::kSamples, int64_t{0});
+            updates.push_back(std::move(u));
+            reports[site] = msg.meta;
+          } catch (const std::exception& e) {
+            event(site, "fault", "round report of site " + std::to_string(site) + " rejected: " + e.what());
+          }
+          expected.erase(site);
+          break;
+        }
+        case net::MsgType::ErrorReply:
+          event(site, "fault", "site " + std::to_string(site) + " failed the round: " + msg.meta.value(net::field::kMessage, ""));
+          expected.erase(site);
+          break;
+        default: break;
+      }
+      // A site that died during a DDP step must not block the others.
+      if (ddp_master && !step_grads.empty()) {
+        bool complete = true;
+        for (int k : expected) complete &= step_grads.count(k) > 0;
+        if (complete) finish_ddp_step(step_grads, expected, round, -1);
+      }
+    }
+
+    OuterStepStats outer;
+    if (!ddp_master) outer = global->apply_round(updates, plan);
+    const double round_s = seconds_since(round_t0);
+    const long step = step_before + steps;
+
+    // Record: per-site metrics, expert load, bytes per link, round time split.
+    std::vector<MetricPoint> points;
+    std::vector<ExpertLoadEntry> load;
+    double loss_sum = 0;
+    for (auto& [site, meta] : reports) {
+      for (auto& [name, value] : meta.at(net::field::kMetrics).items())
+        if (value.is_number()) points.push_back({name, value.get<double>(), step, round, site, wall()});
+      loss_sum += meta.at(net::field::kMetrics).value(metric::kTrainLoss, 0.0);
+      const double compute = meta.value(net::field::kComputeSeconds, 0.0);
+      const double link = meta.value(report::kLinkSeconds, 0.0);
+      const double wait = std::max(0.0, round_s - compute - link);
+      points.push_back({metric::kRoundCompute, compute, step, round, site, wall()});
+      points.push_back({metric::kRoundComm, link, step, round, site, wall()});
+      points.push_back({metric::kRoundWait, wait, step, round, site, wall()});
+      sum_compute += compute;
+      sum_comm += link;
+      sum_wait += wait;
+      ++n_time_samples;
+      if (meta.contains(report::kExpertLoad)) {
+        int l = 0;
+        for (auto& layer : meta.at(report::kExpertLoad)) {
+          int e = 0;
+          for (auto& v : layer) load.push_back({round, site, l, e++, v.get<int64_t>()});
+          ++l;
+        }
+      }
+      result.tokens += meta.value(report::kSamples, 0.0);
+    }
+    auto rows = counter.take();
+    for (auto& r : rows) {
+      if (r.site < 0 || r.site >= K) continue;
+      (r.direction == Direction::Sent ? sites[r.site].totals.bytes_sent : sites[r.site].totals.bytes_received) += r.bytes;
+      result.bytes_total += r.bytes;
+    }
+    if (s.sink) {
+      s.sink->on_link_bytes(net::to_link_bytes(rows));
+      if (!load.empty()) s.sink->on_expert_load(load);
+    }
+    const double mean_loss = reports.empty() ? std::nan("") : loss_sum / static_cast<double>(reports.size());
+    points.push_back({metric::kTrainLoss, mean_loss, step, round, -1, wall()});
+    if (s.sink) s.sink->on_metrics(points);
+    if (!ddp_master && outer.expert_tensors_skipped > 0 && cfg.run.method == Method::FoMoE)
+      FOMOE_LOG_DEBUG("coord", "round %d: %d expert tensors got no outer step", round, outer.expert_tensors_skipped);
+    if (!outer.dense_quorum_met)
+      event(-1, "fault", "round " + std::to_string(round) + ": " + std::to_string(reports.size()) +
+                             " sites reported, below federation.quorum = " + std::to_string(cfg.federation.quorum) +
+                             ": dense parameters kept");
+    if (s.sink) s.sink->on_event(RunEvent{wall(), -1, "round_finished", "round " + std::to_string(round)});
+    return mean_loss;
+  }
+
+  void finish_ddp_step(std::map<int, std::map<std::string, torch::Tensor>>& step_grads, const std::set<int>& expected,
+                       int round, long step) {
+    std::map<std::string, torch::Tensor> avg;
+    int n = 0;
+    for (auto& [site, grads] : step_grads) {
+      if (!expected.count(site)) continue;
+      ++n;
+      for (auto& [name, g] : grads) avg[name] = avg.count(name) ? avg[name] + g : g.clone();
+    }
+    for (auto& [name, g] : avg) g /= static_cast<double>(n);
+    ddp_master->apply_gradients(avg);
+    auto msg = net::make_message(net::MsgType::StepUpdate, {{net::field::kStep, step}}, s.run_id, static_cast<uint32_t>(round));
+    for (auto& [name, g] : avg) msg.tensors.push_back(tensor_to_blob(name, g, cfg.federation.precision));
+    std::vector<int> targets(expected.begin(), expected.end());
+    auto sent = ep->broadcast(targets, std::move(msg));
+    if (!sent) event(-1, "fault", "cannot send the averaged gradient: " + sent.error().message);
+    step_grads.clear();
+  }
+
+  std::map<int, bool> ddp_step_sent_;
+};
+
+Coordinator::Coordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Coordinator::~Coordinator() = default;
+
+Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings settings) {
+  auto impl = std::make_unique<Impl>(std::move(settings));
+  auto& cfg = impl->cfg;
+  impl->K = cfg.federation.sites;
+  impl->sites.resize(static_cast<size_t>(impl->K));
+  try {
+    const auto opts = model_options_from(cfg);
+    const int n_moe = static_cast<int>(opts.n_moe_layers());
+    const int r = cfg.run.method == Method::FoMoE ? cfg.federation.replication : impl->K;
+    if (cfg.run.method == Method::FoMoE && cfg.federation.placement == PlacementPolicy::Explicit) {
+      auto plan = PlacementPlan::from_holders(impl->K, cfg.federation.explicit_plan);
+      if (!plan) return plan.error();
+      impl->plan = *plan;
+    } else {
+      // Load-aware placement needs recorded load; until a run provides it, it starts round-robin.
+      impl->plan = PlacementPlan::round_robin(impl->K, n_moe, cfg.model.n_experts, r);
+    }
+    if (auto st = impl->plan.validate(); !st) return st.error();
+    impl->global = std::make_unique<GlobalModel>(cfg);
+    if (cfg.run.method == Method::Ddp)
+      impl->ddp_master = std::make_unique<Trainer>(cfg, Residency::full(n_moe, cfg.model.n_experts), torch::kCPU);
+    auto feed = DataFeed::open(cfg, 1, 0);
+    if (!feed) return feed.error();
+    impl->eval_batches = (*feed)->eval_batches();
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::InvalidArgument, std::string("cannot build the global model: ") + e.what_without_backtrace());
+  }
+  net::CoordinatorOptions o;
+  o.bind_address = impl->s.bind;
+  o.curve = impl->s.curve;
+  o.server_keys = impl->s.server_keys;
+  o.allowed_public_keys = impl->s.agent_public_keys;
+  o.run_id = impl->s.run_id;
+  o.counter = &impl->counter;
+  auto ep = net::CoordinatorEndpoint::create(o);
+  if (!ep) return ep.error();
+  impl->ep = std::move(*ep);
+  return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
+}
+
+std::string Coordinator::endpoint() const { return impl_->ep->endpoint(); }
+void Coordinator::request_stop() { impl_->stop = true; }
+
+Expected<FederationResult> Coordinator::run(const std::function<bool(const RoundProgress&)>& progress) {
+  auto& d = *impl_;
+  auto& cfg = d.cfg;
+  d.t0 = Clock::now();
+  const int H = cfg.federation.inner_steps;
+  const int total_rounds = (cfg.train.steps + H - 1) / H;
+  int first_round = 0;
+  if (d.s.resume && !d.s.state_path.empty()) {
+    auto r = d.ddp_master ? Expected<int64_t>(make_error(ErrorCode::Unsupported, "DDP runs do not resume"))
+                          : d.global->load(d.s.state_path);
+    if (!r) return r.error();
+    first_round = static_cast<int>(*r);
+    d.event(-1, "resumed", "resumed after round " + std::to_string(first_round) + " from " + d.s.state_path);
+  }
+  try {
+    if (d.s.sink) d.s.sink->on_placement(d.plan.entries(first_round));
+    if (auto st = d.wait_for_sites(); !st) return st.error();
+    RoundProgress prog;
+    prog.total_rounds = total_rounds;
+    for (int round = first_round; round < total_rounds && !d.stop; ++round) {
+      if (d.alive_sites().empty()) return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on");
+      const long step_before = static_cast<long>(round) * H;
+      const int steps = std::min(H, cfg.train.steps - round * H);
+      prog.train_loss = d.run_round(round, steps, step_before);
+      prog.round = round + 1;
+      prog.step = step_before + steps;
+      const bool last = round + 1 == total_rounds;
+      const bool eval_now = cfg.train.eval_every > 0 && (prog.step / cfg.train.eval_every != step_before / cfg.train.eval_every);
+      if (eval_now || last) {
+        prog.eval_loss = d.evaluate();
+        if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
+      }
+      if (!d.s.state_path.empty() && !d.ddp_master) {
+        auto saved = d.global->save(d.s.state_path, round + 1);
+        if (!saved) d.event(-1, "fault", saved.error().message);
+        else if (d.s.sink) d.s.sink->on_checkpoint({round, prog.step, d.s.state_path});
+      }
+      prog.alive_sites = static_cast<int>(d.alive_sites().size());
+      prog.bytes_total = d.result.bytes_total;
+      prog.elapsed_s = d.wall();
+      d.result.rounds = round + 1;
+      d.result.steps = prog.step;
+      d.result.final_train_loss = prog.train_loss;
+      d.result.final_eval_loss = prog.eval_loss;
+      if (progress && !progress(prog)) d.stop = true;
+    }
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::Internal, std::string("federation failed: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::Internal, std::string("federation failed: ") + e.what());
+  }
+  for (int k : d.alive_sites()) (void)d.ep->send(k, net::make_message(net::MsgType::Shutdown, {{net::field::kReason, "run finished"}}, d.s.run_id));
+  d.result.wall_s = d.wall();
+  for (int k = 0; k < d.K; ++k) {
+    d.result.sites.push_back(d.sites[k].totals);
+    d.result.params_per_site.push_back(d.global->numel_for_site(d.plan, k));
+  }
+  if (d.n_time_samples) {
+    d.result.compute_s_mean = d.sum_compute / d.n_time_samples;
+    d.result.comm_s_mean = d.sum_comm / d.n_time_samples;
+    d.result.wait_s_mean = d.sum_wait / d.n_time_samples;
+  }
+  return d.result;
+}
+
+}  // namespace fomoe

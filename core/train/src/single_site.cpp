@@ -1,0 +1,128 @@
+#include "fomoe/train/single_site.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "fomoe/base/log.h"
+#include "fomoe/train/data_feed.h"
+#include "fomoe/train/trainer.h"
+
+namespace fomoe {
+
+namespace {
+
+double now_s(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink* sink, const ProgressFn& progress,
+                                           const std::string& resume_checkpoint) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SingleSiteResult result;
+  try {
+    auto feed = DataFeed::open(cfg, /*n_sites=*/1, /*site=*/0);
+    if (!feed) return feed.error();
+    const auto& corpus = (*feed)->corpus();
+    if (corpus.tokenizer.vocab_size() != cfg.model.vocab_size)
+      return make_error(ErrorCode::InvalidArgument, "model.vocab_size (" + std::to_string(cfg.model.vocab_size) +
+                                                        ") differs from the tokenizer's (" +
+                                                        std::to_string(corpus.tokenizer.vocab_size()) + ")");
+    result.unigram_entropy = (*feed)->unigram_entropy_of_heldout();
+    const auto device = resolve_device(cfg.run.device);
+    Trainer trainer(cfg, residency_from(cfg), device);
+    if (!resume_checkpoint.empty()) {
+      auto extra = trainer.load_checkpoint(resume_checkpoint);
+      if (!extra) return extra.error();
+      data::SamplerState st;
+      st.rng = static_cast<uint64_t>(extra->count("sampler_rng") ? extra->at("sampler_rng") : 0);
+      st.n_batches = static_cast<uint64_t>(extra->count("sampler_batches") ? extra->at("sampler_batches") : 0);
+      (*feed)->set_sampler_state(st);
+      FOMOE_LOG_INFO("train", "resumed from %s at step %ld", resume_checkpoint.c_str(), static_cast<long>(trainer.step()));
+    }
+    FOMOE_LOG_INFO("train", "model: %ld parameters on %s; data: %lu training tokens, held-out unigram entropy %.3f nats",
+                   static_cast<long>(trainer.model()->n_parameters()), device.str().c_str(),
+                   static_cast<unsigned long>((*feed)->shard_tokens()), result.unigram_entropy);
+    auto eval_batches = (*feed)->eval_batches();
+
+    TrainProgress prog;
+    prog.total_steps = cfg.train.steps;
+    prog.unigram_entropy = result.unigram_entropy;
+    std::vector<LayerRouting> routing;
+    double loss_sum = 0, aux_sum = 0, z_sum = 0, step_seconds = 0;
+    int64_t tokens_interval = 0, tokens_total = 0;
+    int n_interval = 0;
+    auto emit = [&](std::vector<MetricPoint> points) {
+      if (sink && !points.empty()) sink->on_metrics(points);
+    };
+    while (trainer.step() < cfg.train.steps) {
+      auto s = trainer.train_step((*feed)->next_batch());
+      const long step = static_cast<long>(trainer.step());
+      loss_sum += s.loss;
+      aux_sum += s.aux_loss;
+      z_sum += s.z_loss;
+      step_seconds += s.seconds;
+      tokens_interval += s.tokens;
+      tokens_total += s.tokens;
+      ++n_interval;
+      if (routing.empty()) routing.resize(s.routing.size());
+      for (size_t l = 0; l < s.routing.size(); ++l) routing[l].accumulate(s.routing[l]);
+
+      const bool last = step == cfg.train.steps;
+      const double wall = now_s(t0);
+      if (step % cfg.train.log_every == 0 || last) {
+        prog.train_loss = loss_sum / n_interval;
+        prog.tokens_per_s = tokens_interval / std::max(1e-9, step_seconds);
+        std::vector<MetricPoint> pts = {
+            {metric::kTrainLoss, prog.train_loss, step, -1, 0, wall},
+            {metric::kAuxLoss, aux_sum / n_interval, step, -1, 0, wall},
+            {metric::kZLoss, z_sum / n_interval, step, -1, 0, wall},
+            {metric::kLearningRate, s.lr, step, -1, 0, wall},
+            {metric::kGradNorm, s.grad_norm, step, -1, 0, wall},
+            {metric::kTokensPerSecond, prog.tokens_per_s, step, -1, 0, wall},
+            {metric::kTokensSeen, static_cast<double>(tokens_total), step, -1, 0, wall}};
+        auto rm = routing_metrics(routing, step, -1, 0, wall);
+        pts.insert(pts.end(), rm.begin(), rm.end());
+        emit(pts);
+        if (sink) sink->on_expert_load(expert_load_entries(routing, /*round=*/static_cast<int>(step), 0));
+        result.final_train_loss = prog.train_loss;
+        loss_sum = aux_sum = z_sum = step_seconds = 0;
+        tokens_interval = 0;
+        n_interval = 0;
+        routing.clear();
+      }
+      if ((cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0) || last) {
+        prog.eval_loss = trainer.evaluate(eval_batches);
+        result.final_eval_loss = prog.eval_loss;
+        emit({{metric::kEvalLoss, prog.eval_loss, step, -1, -1, now_s(t0)}});
+      }
+      if (cfg.train.checkpoint_every > 0 && (step % cfg.train.checkpoint_every == 0 || last)) {
+        std::filesystem::create_directories(cfg.run.out_dir);
+        const std::string path = (std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + ".ckpt")).string();
+        auto st = (*feed)->sampler_state();
+        auto saved = trainer.save_checkpoint(path, {{"sampler_rng", static_cast<int64_t>(st.rng)},
+                                                    {"sampler_batches", static_cast<int64_t>(st.n_batches)}});
+        if (!saved) return saved.error();
+        result.checkpoint_path = path;
+        if (sink) sink->on_checkpoint(CheckpointEntry{-1, step, path});
+      }
+      prog.step = step;
+      prog.elapsed_s = now_s(t0);
+      if (progress && !progress(prog)) {
+        result.steps = step;
+        return make_error(ErrorCode::Internal, "cancelled at step " + std::to_string(step));
+      }
+    }
+    result.steps = static_cast<long>(trainer.step());
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::Internal, std::string("training failed: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::Internal, std::string("training failed: ") + e.what());
+  }
+  return result;
+}
+
+}  // namespace fomoe
