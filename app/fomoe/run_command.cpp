@@ -114,6 +114,8 @@ int agent_command(const std::vector<std::string>& args) {
     else if (args[i] == "--bandwidth-mbps") s.bandwidth_mbps = std::stod(need("--bandwidth-mbps"));
     else if (args[i] == "--latency-ms") s.latency_ms = std::stod(need("--latency-ms"));
     else if (args[i] == "--idle-timeout") s.idle_timeout_s = std::stod(need("--idle-timeout"));
+    else if (args[i] == "--threads") s.threads = std::stoi(need("--threads"));
+    else if (args[i] == "--exit-with-parent") s.exit_with_parent = true;
     else {
       std::cerr << "fomoe agent: unexpected argument '" << args[i] << "'\n";
       s.connect.clear();

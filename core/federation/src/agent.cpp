@@ -1,6 +1,10 @@
 #include "fomoe/federation/agent.h"
 
+#include <sys/prctl.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <filesystem>
@@ -215,6 +219,11 @@ class Agent {
 }  // namespace
 
 int run_agent(const AgentSettings& s) {
+  if (s.exit_with_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return 1;  // the parent is already gone
+  }
+  if (s.threads > 0) torch::set_num_threads(s.threads);
   net::AgentOptions o;
   o.connect_address = s.connect;
   o.curve = s.curve;

@@ -106,7 +106,11 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
   std::vector<int> pids;
   if (!remote) {
     for (int k = 0; k < K; ++k) {
-      std::vector<std::string> args = {"--connect", (*coord)->endpoint(), "--key-dir", key_dir, "--name", "site-" + std::to_string(k)};
+      // Share the cores: K agents with LibTorch's default thread count would oversubscribe them.
+      const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+      const int threads = std::max(1, static_cast<int>(hw) / K);
+      std::vector<std::string> args = {"--connect", (*coord)->endpoint(), "--key-dir", key_dir, "--name", "site-" + std::to_string(k),
+                                       "--threads", std::to_string(threads), "--exit-with-parent"};
       if (cfg.federation.bandwidth_mbps > 0) args.insert(args.end(), {"--bandwidth-mbps", std::to_string(cfg.federation.bandwidth_mbps)});
       if (cfg.federation.latency_ms > 0) args.insert(args.end(), {"--latency-ms", std::to_string(cfg.federation.latency_ms)});
       const std::string log = (fs::path(options.run_dir) / ("site-" + std::to_string(k) + ".log")).string();
@@ -120,7 +124,7 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
     FOMOE_LOG_INFO("fed", "started %d local agents (logs in %s), coordinator at %s", K, options.run_dir.c_str(),
                    (*coord)->endpoint().c_str());
   }
-  if (options.on_started) options.on_started(pids);
+  if (options.on_started) options.on_started(pids, (*coord)->endpoint(), key_dir);
   auto result = (*coord)->run(progress);
   reap(pids, std::chrono::milliseconds(result ? 10000 : 0));
   return result;

@@ -17,6 +17,8 @@ struct AgentSettings {
   double bandwidth_mbps = 0.0;    // link emulation for this site (0 = off)
   double latency_ms = 0.0;
   double idle_timeout_s = 3600;   // exit when the coordinator stays silent this long
+  int threads = 0;                // intra-op threads (0 = LibTorch's default)
+  bool exit_with_parent = false;  // local agents die with the process that started them
 };
 
 /// Runs until Shutdown (0), a fatal error (1), or the idle timeout (3).

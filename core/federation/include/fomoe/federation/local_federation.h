@@ -17,7 +17,7 @@ struct LocalFederationOptions {
   bool resume = false;
   uint64_t run_id = 0;
   /// Called once the coordinator is bound and the agents are started (tests use it to kill one).
-  std::function<void(const std::vector<int>& agent_pids)> on_started;
+  std::function<void(const std::vector<int>& agent_pids, const std::string& endpoint, const std::string& key_dir)> on_started;
 };
 
 Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const LocalFederationOptions& options,

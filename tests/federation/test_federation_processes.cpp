@@ -1,0 +1,232 @@
+// Real federations on loopback: K agent processes (`fomoe agent`), CURVE, real bytes counted.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "fomoe/federation/global_model.h"
+#include "fomoe/federation/local_federation.h"
+#include "fomoe/net/protocol.h"
+
+extern char** environ;
+
+using namespace fomoe;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CapturingSink : RunSink {
+  std::mutex mu;
+  std::vector<LinkBytes> links;
+  std::vector<RunEvent> events;
+  std::vector<MetricPoint> metrics;
+  void on_link_bytes(const std::vector<LinkBytes>& l) override {
+    std::lock_guard<std::mutex> g(mu);
+    links.insert(links.end(), l.begin(), l.end());
+  }
+  void on_event(const RunEvent& e) override {
+    std::lock_guard<std::mutex> g(mu);
+    events.push_back(e);
+  }
+  void on_metrics(const std::vector<MetricPoint>& m) override {
+    std::lock_guard<std::mutex> g(mu);
+    metrics.insert(metrics.end(), m.begin(), m.end());
+  }
+  bool has_event(const std::string& kind) {
+    std::lock_guard<std::mutex> g(mu);
+    for (auto& e : events)
+      if (e.kind == kind) return true;
+    return false;
+  }
+};
+
+ExperimentConfig tiny(Method method, int sites) {
+  ExperimentConfig c;
+  c.run.method = method;
+  c.run.name = std::string("test-") + method_name(method);
+  c.model.vocab_size = 320;
+  c.model.d_model = 32;
+  c.model.n_layers = 2;
+  c.model.n_heads = 2;
+  c.model.seq_len = 32;
+  c.model.n_experts = 4;
+  c.model.top_k = 2;
+  c.model.d_expert = 32;
+  c.data.max_bytes = 60000;
+  c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
+  c.train.steps = 8;
+  c.train.batch_size = 4;
+  c.train.warmup_steps = 2;
+  c.train.eval_batches = 2;
+  c.train.eval_every = 0;
+  c.federation.sites = sites;
+  c.federation.inner_steps = 4;
+  c.federation.replication = 1;
+  c.federation.round_timeout_s = 60;
+  return c;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  auto d = fs::path(FOMOE_BINARY_DIR) / "test-runs" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+Expected<FederationResult> run(const ExperimentConfig& c, const std::string& name, RunSink* sink = nullptr,
+                               LocalFederationOptions o = {}, std::function<bool(const RoundProgress&)> progress = {}) {
+  o.self_exe = FOMOE_CLI_PATH;
+  o.run_dir = fresh_dir(name).string();
+  o.sink = sink;
+  o.run_id = 42;
+  return run_federation(c, o, progress);
+}
+
+TEST(FederationProcesses, FomoeRunsAndMeasuredBytesEqualPredictedFromShapes) {
+  auto c = tiny(Method::FoMoE, 2);
+  CapturingSink sink;
+  auto r = run(c, "bytes", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 2);
+  EXPECT_TRUE(std::isfinite(r->final_eval_loss));
+
+  GlobalModel g(c);
+  auto plan = PlacementPlan::round_robin(2, 2, 4, 1);
+  for (int site = 0; site < 2; ++site) {
+    std::vector<net::TensorSpec> f32, travel;
+    int64_t tensor_bytes = 0;
+    for (auto& name : g.names_for_site(plan, site)) {
+      f32.push_back({name, net::DType::F32, g.shape_of(name)});
+      tensor_bytes += g.parameter(name).numel() * 4;
+    }
+    const auto down = net::predicted_wire_bytes(net::MsgType::StartRound, {{"steps", 4}}, f32);
+    int64_t measured_down = 0, measured_up = 0;
+    for (auto& l : sink.links) {
+      if (l.site != site || l.round != 0) continue;
+      if (l.direction == Direction::Sent && l.msg_type == "start_round") measured_down += l.bytes;
+      if (l.direction == Direction::Received && l.msg_type == "round_report") measured_up += l.bytes;
+    }
+    EXPECT_EQ(measured_down, static_cast<int64_t>(down)) << "site " << site;
+    // Up: the same tensors (fp32 pseudo-gradients) plus a metadata frame of metrics.
+    const auto up_tensors = net::predicted_wire_bytes(net::MsgType::RoundReport, nlohmann::json::object(), f32);
+    EXPECT_GE(measured_up, static_cast<int64_t>(up_tensors));
+    EXPECT_LT(measured_up, static_cast<int64_t>(up_tensors) + 64 * 1024);
+    // Partial residency: the site sent less than a full replica would.
+    EXPECT_LT(r->params_per_site[site], GlobalModel(tiny(Method::DiLoCo, 2)).numel_for_site(plan, site));
+  }
+}
+
+TEST(FederationProcesses, FomoeWithFullReplicationAndUniformWeightsEqualsDiloco) {
+  auto f = tiny(Method::FoMoE, 2);
+  f.federation.replication = 2;
+  f.federation.expert_weighting = ExpertWeighting::Uniform;
+  auto d = tiny(Method::DiLoCo, 2);
+  auto rf = run(f, "identity-fomoe");
+  auto rd = run(d, "identity-diloco");
+  ASSERT_TRUE(rf) << rf.error().message;
+  ASSERT_TRUE(rd) << rd.error().message;
+  EXPECT_NEAR(rf->final_eval_loss, rd->final_eval_loss, 1e-5);
+  EXPECT_EQ(rf->params_per_site, rd->params_per_site);
+}
+
+TEST(FederationProcesses, DilocoWithOneInnerSgdStepEqualsDdp) {
+  auto d = tiny(Method::DiLoCo, 2);
+  d.federation.inner_steps = 1;
+  d.train.inner_optimizer = "sgd";
+  d.train.lr = 0.5;
+  d.train.grad_clip = 0;  // DDP clips the average, DiLoCo each site: disable both
+  d.federation.outer_lr = 1.0;
+  d.federation.outer_momentum = 0.0;
+  d.federation.nesterov = false;
+  d.train.steps = 4;
+  auto p = d;
+  p.run.method = Method::Ddp;
+  p.federation.inner_steps = 2;  // DDP averages every step whatever H is
+  auto rd = run(d, "identity-diloco-h1");
+  auto rp = run(p, "identity-ddp");
+  ASSERT_TRUE(rd) << rd.error().message;
+  ASSERT_TRUE(rp) << rp.error().message;
+  EXPECT_NEAR(rd->final_eval_loss, rp->final_eval_loss, 1e-4);
+}
+
+TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
+  auto c = tiny(Method::FoMoE, 3);
+  c.federation.replication = 2;
+  c.train.steps = 24;
+  c.federation.inner_steps = 4;
+  c.federation.round_timeout_s = 4;
+  CapturingSink sink;
+  std::thread killer;
+  std::atomic<pid_t> restarted{-1};
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>& pids, const std::string& endpoint, const std::string& key_dir) {
+    killer = std::thread([&, pid = pids[1], endpoint, key_dir] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      kill(pid, SIGKILL);  // mid-run, no goodbye
+      while (!sink.has_event("site_dead")) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::vector<std::string> args = {FOMOE_CLI_PATH, "agent", "--connect", endpoint, "--key-dir", key_dir,
+                                       "--name", "site-1", "--threads", "1", "--idle-timeout", "60"};
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      pid_t p;
+      if (posix_spawn(&p, FOMOE_CLI_PATH, nullptr, nullptr, argv.data(), environ) == 0) restarted = p;
+    });
+  };
+  // Give the restarted agent time to start and say Hello before the run ends (rounds are fast).
+  bool waited = false;
+  auto progress = [&](const RoundProgress&) {
+    if (!waited && restarted > 0) {
+      waited = true;
+      std::this_thread::sleep_for(std::chrono::seconds(4));
+    }
+    return true;
+  };
+  auto r = run(c, "kill-rejoin", &sink, o, progress);
+  killer.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 6);
+  EXPECT_TRUE(sink.has_event("site_dead"));
+  EXPECT_TRUE(sink.has_event("site_rejoined"));
+  EXPECT_FALSE(r->faults.empty());
+  // The rejoined site reported again: it has train-loss metrics after its death.
+  double dead_at = 1e30, last_report = -1;
+  for (auto& e : sink.events)
+    if (e.kind == "site_dead") dead_at = std::min(dead_at, e.time);
+  for (auto& m : sink.metrics)
+    if (m.site == 1 && m.name == metric::kTrainLoss) last_report = std::max(last_report, m.wall_time);
+  EXPECT_GT(last_report, dead_at);
+  if (restarted > 0) {
+    int st;
+    waitpid(restarted, &st, 0);  // it leaves on the coordinator's Shutdown
+  }
+}
+
+TEST(FederationProcesses, CoordinatorResumesFromLastCompletedRound) {
+  auto c = tiny(Method::DiLoCo, 2);
+  c.train.steps = 8;
+  LocalFederationOptions o;
+  o.self_exe = FOMOE_CLI_PATH;
+  o.run_dir = fresh_dir("resume").string();
+  auto first = run_federation(c, o);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(fs::exists(fs::path(o.run_dir) / "coordinator.pt"));
+  c.train.steps = 16;  // two more rounds
+  CapturingSink sink;
+  o.resume = true;
+  o.sink = &sink;
+  auto second = run_federation(c, o);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_TRUE(sink.has_event("resumed"));
+  EXPECT_EQ(second->rounds, 4);
+  int rounds_run = 0;
+  for (auto& e : sink.events) rounds_run += e.kind == "round_finished";
+  EXPECT_EQ(rounds_run, 2);
+}
+
+}  // namespace
