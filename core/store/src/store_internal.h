@@ -1,0 +1,62 @@
+// Internals shared by RunStore, RunRecorder and the benchmark: opening a connection with all
+// checks, and the prepared inserts for every table.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fomoe/base/expected.h"
+#include "fomoe/base/run_events.h"
+#include "fomoe/store/run_store.h"
+#include "rollup.h"
+#include "sqlite_util.h"
+
+namespace fomoe::store_detail {
+
+struct OpenedDb {
+  std::unique_ptr<Db> db;
+  int schema_version = 0;
+  std::vector<int64_t> interrupted;  // runs marked interrupted on this open
+};
+
+/// Opens `path` with WAL, synchronous=NORMAL and busy_timeout, applies the schema and (writable
+/// opens) marks runs of dead writers on this host as interrupted.
+Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& options);
+
+std::string host_name();
+double unix_now();
+
+/// Inserts rows with cached prepared statements; metric rows also feed a RollupBuilder whose
+/// blocks are upserted by finish_batch(). Callers own the transaction.
+class RowWriter {
+ public:
+  explicit RowWriter(Db& db);
+  Status metrics(int64_t run, const std::vector<MetricPoint>& points);
+  Status links(int64_t run, const std::vector<LinkBytes>& links);
+  Status placement(int64_t run, const std::vector<PlacementEntry>& entries);
+  Status expert_load(int64_t run, const std::vector<ExpertLoadEntry>& entries);
+  Status event(int64_t run, const RunEvent& event);
+  Status checkpoint(int64_t run, const CheckpointEntry& checkpoint);
+  Status finish_run(int64_t run, RunStatus status, const std::string& message, double finished_at);
+  Status finish_batch();  // writes rollups of the metrics since the last call
+  void discard_batch();   // after a rollback
+
+ private:
+  Stmt& prepared(int index, const char* sql);
+  Expected<int64_t> name_id(const std::string& name);
+  Db& db_;
+  Stmt stmts_[9];
+  std::unordered_map<std::string, int64_t> name_ids_;  // cleared on rollback
+  RollupBuilder rollup_;
+};
+
+/// Caches run `run`'s summary columns (call after its last rows, inside the transaction).
+Status cache_summary(Db& db, int64_t run);
+
+/// Inserts a run row (status running, this process as writer) and returns its id.
+Expected<int64_t> insert_run(Db& db, const RunInfo& info);
+
+}  // namespace fomoe::store_detail

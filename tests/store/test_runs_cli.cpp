@@ -1,0 +1,196 @@
+// `fomoe runs ...` through runs_cli_main with string streams.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fomoe/store/run_recorder.h"
+#include "fomoe/store/run_store.h"
+#include "fomoe/store/runs_cli.h"
+#include "store_test_util.h"
+
+namespace fomoe {
+namespace {
+
+using test::point;
+
+struct CliResult {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+class StoreRunsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.file("runs.db");
+    auto rec = RunRecorder::open(db_);
+    ASSERT_TRUE(rec);
+    const std::string cfg_a = "# experiment\n[model]\nd_model = 256\nn_experts = 8\n[train]\nlr = 3e-4 # peak\n";
+    const std::string cfg_b = "[model]\nd_model = 256\nn_experts = 16\n[train]\nlr = 3e-4\nsites = [\n  0,\n  1,\n]\n";
+    for (int i = 0; i < 2; ++i) {
+      ids_.push_back((*rec)->begin_run(test::test_run_info(i ? "wide" : "base", "fomoe", i ? cfg_b : cfg_a)));
+      std::vector<MetricPoint> pts;
+      for (long s = 0; s < 500; ++s) pts.push_back(point(metric::kTrainLoss, s, 4.0 - s * 0.001 - i, 0));
+      pts.push_back(point(metric::kEvalLoss, 499, 3.5 - i));
+      (*rec)->on_metrics(pts);
+      (*rec)->on_link_bytes({{0, 0, Direction::Sent, "pseudo_grad", 1000 * (i + 1), 0.5},
+                             {0, 0, Direction::Received, "update", 1000 * (i + 1), 0.25}});
+      (*rec)->on_event({2.0, 0, "site_dead", "link lost"});
+      (*rec)->on_run_finished(RunStatus::Finished, "");
+    }
+    ids_.push_back((*rec)->begin_run(test::test_run_info("single-run", "single")));
+    (*rec)->on_run_finished(RunStatus::Cancelled, "stopped by user");
+  }
+
+  CliResult run(std::vector<std::string> args) {
+    args.push_back("--db");
+    args.push_back(db_);
+    std::ostringstream out, err;
+    int code = runs_cli_main(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  test::TempDir dir_;
+  std::string db_;
+  std::vector<int64_t> ids_;
+};
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) v.push_back(l);
+  return v;
+}
+
+TEST_F(StoreRunsCli, ListTableIsAligned) {
+  auto r = run({"list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ls = lines(r.out);
+  ASSERT_GE(ls.size(), 5u);
+  const size_t method_col = ls[0].find("METHOD");
+  const size_t status_col = ls[0].find("STATUS");
+  ASSERT_NE(method_col, std::string::npos);
+  EXPECT_EQ(ls[1].find("single ", method_col), method_col) << r.out;  // newest first, columns line up
+  EXPECT_EQ(ls[1].find("cancelled", status_col), status_col) << r.out;
+  EXPECT_EQ(ls[3].find("finished", status_col), status_col) << r.out;
+  EXPECT_TRUE(has(ls[2], "wide"));
+  EXPECT_TRUE(has(ls[2], "2.5010"));  // final train loss of "wide": 4 - 0.499 - 1
+  EXPECT_TRUE(has(ls[2], "4.00 kB"));
+  EXPECT_TRUE(has(r.out, "3 run(s)"));
+}
+
+TEST_F(StoreRunsCli, ListJsonCsvAndFilters) {
+  auto r = run({"list", "--method", "fomoe", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["name"], "wide");
+  EXPECT_DOUBLE_EQ(j[0]["best_eval_loss"].get<double>(), 2.5);
+  EXPECT_EQ(j[0]["total_bytes"], 4000);
+  r = run({"list", "--status", "cancelled", "--format", "csv"});
+  ASSERT_EQ(r.code, 0);
+  auto ls = lines(r.out);
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_EQ(ls[0].rfind("id,name,method,status", 0), 0u);
+  EXPECT_TRUE(has(ls[1], ",single-run,single,cancelled,"));
+  EXPECT_EQ(run({"list", "--format", "yaml"}).code, 2);
+}
+
+TEST_F(StoreRunsCli, ShowPrintsConfigSummaryLinksEvents) {
+  auto r = run({"show", std::to_string(ids_[0])});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "Run " + std::to_string(ids_[0]) + ": base"));
+  EXPECT_TRUE(has(r.out, "final train loss"));
+  EXPECT_TRUE(has(r.out, "3.5010"));
+  EXPECT_TRUE(has(r.out, "pseudo_grad"));
+  EXPECT_TRUE(has(r.out, "received"));
+  EXPECT_TRUE(has(r.out, "site_dead"));
+  EXPECT_TRUE(has(r.out, "link lost"));
+  EXPECT_TRUE(has(r.out, "n_experts = 8"));
+  EXPECT_TRUE(has(r.out, "train/loss"));
+}
+
+TEST_F(StoreRunsCli, UnknownRunAndBadArgs) {
+  auto r = run({"show", "999"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "no run with id 999")) << r.err;
+  r = run({"show", "abc"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "run id must be a number")) << r.err;
+  EXPECT_TRUE(has(r.err, "usage: fomoe runs")) << r.err;
+  r = run({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "unknown command 'frobnicate'"));
+  r = run({"list", "--bogus"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "unknown option '--bogus'"));
+  std::ostringstream out, err;
+  EXPECT_EQ(runs_cli_main({}, out, err), 2);
+  EXPECT_EQ(runs_cli_main({"--help"}, out, err), 0);
+  EXPECT_TRUE(has(out.str(), "compare RUN RUN"));
+  EXPECT_EQ(run({"compare", std::to_string(ids_[0])}).code, 2);
+}
+
+TEST_F(StoreRunsCli, CompareShowsOnlyDifferingKeysAndRatios) {
+  auto r = run({"compare", std::to_string(ids_[0]), std::to_string(ids_[1])});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "model.n_experts")) << r.out;
+  EXPECT_TRUE(has(r.out, "16"));
+  EXPECT_TRUE(has(r.out, "train.sites"));    // multi-line array only in the second config
+  EXPECT_TRUE(has(r.out, "(unset)"));
+  EXPECT_FALSE(has(r.out, "model.d_model")) << r.out;  // equal in both
+  EXPECT_FALSE(has(r.out, "train.lr")) << r.out;       // equal once the comment is stripped
+  EXPECT_TRUE(has(r.out, "2 keys differ"));
+  EXPECT_TRUE(has(r.out, "1.000x"));
+  EXPECT_TRUE(has(r.out, "2.000x"));
+  EXPECT_TRUE(has(r.out, "2.5000"));  // best eval of the second run
+}
+
+TEST_F(StoreRunsCli, ExportEveryPoint) {
+  const std::string id = std::to_string(ids_[0]);
+  auto r = run({"export", id, "--format", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ls = lines(r.out);
+  ASSERT_EQ(ls.size(), 1u + 501u);
+  EXPECT_EQ(ls[0], "run_id,name,site,step,round,value,wall_time");
+  r = run({"export", id, "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metrics"].size(), 501u);
+  EXPECT_EQ(j["links"].size(), 2u);
+  EXPECT_EQ(j["events"].size(), 1u);
+  EXPECT_EQ(j["run"]["name"], "base");
+  const std::string file = dir_.file("out.csv");
+  r = run({"export", id, "--format", "csv", "--out", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "Wrote 501 metric points"));
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string l; std::getline(in, l);) ++n;
+  EXPECT_EQ(n, 502);
+}
+
+TEST_F(StoreRunsCli, DeleteNeedsYes) {
+  const std::string id = std::to_string(ids_[1]);
+  auto r = run({"delete", id});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "--yes")) << r.err;
+  EXPECT_EQ(run({"show", id}).code, 0);
+  r = run({"--yes", "delete", id});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "Deleted run " + id));
+  EXPECT_EQ(run({"show", id}).code, 2);
+  EXPECT_EQ(lines(run({"list", "--format", "csv"}).out).size(), 3u);
+}
+
+TEST_F(StoreRunsCli, TagThenListShowsTags) {
+  ASSERT_EQ(run({"tag", std::to_string(ids_[0]), "baseline"}).code, 0);
+  EXPECT_TRUE(has(run({"list"}).out, "baseline"));
+}
+
+}  // namespace
+}  // namespace fomoe
