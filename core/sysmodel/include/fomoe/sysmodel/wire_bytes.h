@@ -1,0 +1,39 @@
+// Exact wire sizes of the engine's multipart messages (see fomoe/net/protocol.h):
+//   32-byte header frame + metadata JSON frame + per tensor a descriptor frame
+//   (u8 dtype | u8 ndim | u16 name_len | name | i64 shape[ndim] | u64 nbytes) + a raw data frame.
+// The metadata JSON is not modelled: callers give its size (default 0 = pure tensor bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fomoe/config/experiment.h"
+#include "fomoe/sysmodel/model_shape.h"
+
+namespace fomoe::sysmodel {
+
+inline constexpr uint64_t kHeaderFrameBytes = 32;
+
+/// Bytes on the wire, split into tensor payload and everything else.
+struct WireBytes {
+  uint64_t tensor = 0;   // raw element bytes (numel * bytes per element)
+  uint64_t framing = 0;  // header + metadata + descriptor frames
+  uint64_t messages = 0;
+  uint64_t tensors = 0;
+  uint64_t total() const { return tensor + framing; }
+  WireBytes& operator+=(const WireBytes& o);
+};
+WireBytes operator+(WireBytes a, const WireBytes& b);
+/// n times the same traffic (H inner steps of DDP).
+WireBytes operator*(WireBytes a, uint64_t n);
+
+size_t bytes_per_element(WirePrecision p);
+/// 1 + 1 + 2 + name_bytes + 8 * ndim + 8.
+uint64_t tensor_descriptor_bytes(size_t name_bytes, size_t ndim);
+/// One tensor's descriptor and data frames (no message framing).
+WireBytes tensor_wire_bytes(const ParamSpec& t, size_t elem_bytes);
+/// One message: header + meta_bytes + every tensor's descriptor and data.
+WireBytes message_wire_bytes(const std::vector<ParamSpec>& tensors, size_t elem_bytes, uint64_t meta_bytes = 0);
+
+}  // namespace fomoe::sysmodel

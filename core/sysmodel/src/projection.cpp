@@ -1,0 +1,316 @@
+#include "fomoe/sysmodel/projection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace fomoe::sysmodel {
+
+Status validate_federation_shape(const FederationShape& f) {
+  auto bad = [](const std::string& field, const std::string& what) {
+    return make_error(ErrorCode::InvalidArgument, "federation shape: " + field + " " + what);
+  };
+  if (f.n_sites < 1) return bad("sites", "is " + std::to_string(f.n_sites) + ", must be >= 1");
+  if (f.n_sites > 100000) return bad("sites", "is " + std::to_string(f.n_sites) + ", more than 100000");
+  if (f.replication < 1) return bad("replication", "is " + std::to_string(f.replication) + ", must be >= 1");
+  if (f.inner_steps < 1) return bad("inner_steps", "is " + std::to_string(f.inner_steps) + ", must be >= 1");
+  if (f.batch < 1) return bad("batch", "must be >= 1");
+  if (f.seq_len < 1) return bad("seq_len", "must be >= 1");
+  if (!std::isfinite(f.bandwidth_bps) || !std::isfinite(f.coordinator_bandwidth_bps))
+    return bad("bandwidth", "must be a finite number (<= 0 means unlimited)");
+  if (!std::isfinite(f.latency_s) || f.latency_s < 0) return bad("latency", "must be a finite number >= 0");
+  return Status::ok();
+}
+
+const SiteProjection& MethodProjection::max_site() const {
+  if (sites.empty()) throw std::logic_error("MethodProjection::max_site: no sites");
+  size_t best = 0;
+  for (size_t i = 1; i < sites.size(); ++i)
+    if (sites[i].up.total() + sites[i].down.total() > sites[best].up.total() + sites[best].down.total()) best = i;
+  return sites[best];
+}
+
+int64_t MethodProjection::max_params() const {
+  int64_t n = 0;
+  for (const auto& s : sites) n = std::max(n, s.params);
+  return n;
+}
+
+uint64_t MethodProjection::max_memory() const {
+  uint64_t n = 0;
+  for (const auto& s : sites) n = std::max(n, s.memory.total());
+  return n;
+}
+
+const MethodProjection& Projection::of(Method m) const {
+  switch (m) {
+    case Method::Ddp: return ddp;
+    case Method::DiLoCo: return diloco;
+    case Method::Photon: return photon;
+    case Method::FoMoE: return fomoe;
+    case Method::Single: break;
+  }
+  throw std::invalid_argument("Projection::of: method 'single' has no federation projection");
+}
+
+double Projection::bytes_ratio(Method baseline) const {
+  const double f = static_cast<double>(fomoe.coordinator_total());
+  return f > 0 ? static_cast<double>(of(baseline).coordinator_total()) / f : 0.0;
+}
+
+uint64_t estimate_activation_bytes(const ModelShape& m, const FederationShape& f,
+                                   const std::vector<int64_t>& held_per_moe_layer) {
+  const double a = f.bf16_weights ? 2.0 : 4.0;
+  const double D = static_cast<double>(m.d_model);
+  const double F = static_cast<double>(m.d_expert);
+  double values = D;  // embedding output
+  int moe_index = 0;
+  for (int64_t l = 0; l < m.n_layers; ++l) {
+    values += 10.0 * D;  // norm1 in/out, q k v (+ roped q k), attention out, residual, norm2 out
+    if (m.is_moe_layer(l)) {
+      const double held = moe_index < static_cast<int>(held_per_moe_layer.size())
+                              ? static_cast<double>(held_per_moe_layer[static_cast<size_t>(moe_index)])
+                              : static_cast<double>(m.n_experts);
+      const double k_eff = static_cast<double>(m.top_k) * held / static_cast<double>(m.n_experts);
+      values += 2.0 * static_cast<double>(m.n_experts);  // router logits + probabilities
+      values += k_eff * (2.0 * D + 3.0 * F);              // gathered input, w_in out (2F), silu*gate (F), output
+      if (m.shared_expert > 0) values += 3.0 * static_cast<double>(m.shared_expert) + D;
+      ++moe_index;
+    } else {
+      values += 3.0 * static_cast<double>(m.dense_ffn_width()) + D;
+    }
+  }
+  values += D;  // norm_f output
+  const double per_token = values * a + static_cast<double>(m.vocab) * (a + 4.0);  // logits + fp32 loss copy
+  return static_cast<uint64_t>(std::llround(per_token * static_cast<double>(f.batch) * static_cast<double>(f.seq_len)));
+}
+
+namespace {
+
+double leg_seconds(uint64_t bytes, double bandwidth_bps, double latency_s) {
+  return latency_s + (bandwidth_bps > 0 ? static_cast<double>(bytes) * 8.0 / bandwidth_bps : 0.0);
+}
+
+struct Ingredients {
+  int K = 1;
+  int r = 1;
+  int M = 0;
+  int E = 0;
+  size_t elem_travel = 4;
+  WireBytes dense_fp32, dense_travel;  // tensor frames only (no message framing)
+  int64_t dense_params = 0;
+  std::vector<WireBytes> expert_fp32, expert_travel;  // [l * E + e]
+  int64_t per_expert_params = 0;
+  WireBytes all_fp32, all_travel;      // full-model messages, framing included
+  int64_t total_params = 0;
+};
+
+WireBytes as_message(WireBytes tensors, uint64_t meta_bytes) {
+  tensors.framing += kHeaderFrameBytes + meta_bytes;
+  tensors.messages += 1;
+  return tensors;
+}
+
+Ingredients gather(const ModelShape& m, const FederationShape& f) {
+  Ingredients in;
+  in.K = f.n_sites;
+  in.r = std::clamp(f.replication, 1, f.n_sites);
+  in.M = static_cast<int>(m.n_moe_layers());
+  in.E = static_cast<int>(m.n_experts);
+  in.elem_travel = bytes_per_element(f.precision);
+  in.expert_fp32.assign(static_cast<size_t>(in.M) * static_cast<size_t>(in.E), WireBytes{});
+  in.expert_travel = in.expert_fp32;
+  // Walk the engine's parameter list once, tracking the MoE layer index as we go.
+  int moe_index = -1;
+  int64_t last_block = -1;
+  for (const ParamSpec& p : enumerate_parameters(m)) {
+    const WireBytes w32 = tensor_wire_bytes(p, 4);
+    const WireBytes wt = tensor_wire_bytes(p, in.elem_travel);
+    in.total_params += p.numel();
+    const auto pos = p.name.find(".moe.expert_");
+    if (pos != std::string::npos) {
+      const int64_t block = std::strtoll(p.name.c_str() + 7, nullptr, 10);
+      if (block != last_block) {
+        last_block = block;
+        ++moe_index;
+      }
+      const int e = static_cast<int>(std::strtol(p.name.c_str() + pos + 12, nullptr, 10));
+      const size_t i = static_cast<size_t>(moe_index) * static_cast<size_t>(in.E) + static_cast<size_t>(e);
+      in.expert_fp32[i] += w32;
+      in.expert_travel[i] += wt;
+      if (moe_index == 0 && e == 0) in.per_expert_params += p.numel();
+    } else {
+      in.dense_fp32 += w32;
+      in.dense_travel += wt;
+      in.dense_params += p.numel();
+    }
+  }
+  WireBytes all32 = in.dense_fp32, allt = in.dense_travel;
+  for (size_t i = 0; i < in.expert_fp32.size(); ++i) {
+    all32 += in.expert_fp32[i];
+    allt += in.expert_travel[i];
+  }
+  in.all_fp32 = as_message(all32, f.meta_bytes);
+  in.all_travel = as_message(allt, f.meta_bytes);
+  return in;
+}
+
+MemoryEstimate site_memory(const ModelShape& m, const FederationShape& f, int64_t params, bool snapshot,
+                           const std::vector<int64_t>& held_per_layer) {
+  const uint64_t p = static_cast<uint64_t>(params);
+  const uint64_t wb = f.bf16_weights ? 2 : 4;
+  MemoryEstimate mem;
+  mem.weights = p * wb;
+  mem.grads = p * wb;
+  mem.optimizer = p * 8;
+  mem.snapshot = snapshot ? p * 4 : 0;
+  mem.activations = estimate_activation_bytes(m, f, held_per_layer);
+  return mem;
+}
+
+MemoryEstimate coordinator_memory(int64_t total_params, uint64_t bytes_per_param) {
+  MemoryEstimate mem;
+  mem.weights = static_cast<uint64_t>(total_params) * 4;  // fp32 global model
+  mem.optimizer = static_cast<uint64_t>(total_params) * (bytes_per_param - 4);  // accumulator (+ outer momentum)
+  return mem;
+}
+
+// DiLoCo and Photon: full replicas, one StartRound down (fp32) and one RoundReport up per round.
+MethodProjection full_replica(Method method, const ModelShape& m, const FederationShape& f, const Ingredients& in) {
+  MethodProjection mp;
+  mp.method = method;
+  mp.messages_each_way = 1;
+  const std::vector<int64_t> all_held(static_cast<size_t>(in.M), m.n_experts);
+  SiteProjection s;
+  s.params = in.total_params;
+  s.experts_held = static_cast<int64_t>(in.M) * in.E;
+  s.memory = site_memory(m, f, s.params, /*snapshot=*/true, all_held);
+  s.down = in.all_fp32;
+  s.up = in.all_travel;
+  s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
+                  leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
+  for (int k = 0; k < in.K; ++k) {
+    s.site = k;
+    mp.sites.push_back(s);
+    mp.coordinator_in += s.up;
+    mp.coordinator_out += s.down;
+  }
+  const double cbw = f.coordinator_bandwidth_bps > 0 ? f.coordinator_bandwidth_bps : f.bandwidth_bps;
+  mp.coordinator_time_s = leg_seconds(mp.coordinator_out.total(), cbw, f.latency_s) +
+                          leg_seconds(mp.coordinator_in.total(), cbw, f.latency_s);
+  // DiLoCo: global + Nesterov momentum + accumulator; Photon (server momentum 0): global + accumulator.
+  mp.coordinator_memory = coordinator_memory(in.total_params, method == Method::Photon ? 8 : 12);
+  return mp;
+}
+
+MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingredients& in) {
+  MethodProjection mp;
+  mp.method = Method::Ddp;
+  const uint64_t H = static_cast<uint64_t>(f.inner_steps);
+  mp.messages_each_way = f.inner_steps;
+  const std::vector<int64_t> all_held(static_cast<size_t>(in.M), m.n_experts);
+  SiteProjection s;
+  s.params = in.total_params;
+  s.experts_held = static_cast<int64_t>(in.M) * in.E;
+  s.memory = site_memory(m, f, s.params, /*snapshot=*/false, all_held);
+  s.up = in.all_travel * H;    // StepGrad per inner step
+  s.down = in.all_travel * H;  // StepUpdate per inner step
+  s.comm_time_s = static_cast<double>(H) * (leg_seconds(in.all_travel.total(), f.bandwidth_bps, f.latency_s) * 2.0);
+  for (int k = 0; k < in.K; ++k) {
+    s.site = k;
+    mp.sites.push_back(s);
+    mp.coordinator_in += s.up;
+    mp.coordinator_out += s.down;
+  }
+  mp.one_time_down = in.all_fp32;
+  const double cbw = f.coordinator_bandwidth_bps > 0 ? f.coordinator_bandwidth_bps : f.bandwidth_bps;
+  const uint64_t step_bytes = in.all_travel.total() * static_cast<uint64_t>(in.K);
+  mp.coordinator_time_s = static_cast<double>(H) * 2.0 * leg_seconds(step_bytes, cbw, f.latency_s);
+  mp.coordinator_memory = coordinator_memory(in.total_params, 8);  // global + gradient accumulator
+  return mp;
+}
+
+MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, const Ingredients& in) {
+  MethodProjection mp;
+  mp.method = Method::FoMoE;
+  mp.messages_each_way = 1;
+  const size_t K = static_cast<size_t>(in.K);
+  std::vector<WireBytes> down(K, in.dense_fp32), up(K, in.dense_travel);
+  std::vector<int64_t> params(K, in.dense_params);
+  std::vector<std::vector<int64_t>> held(K, std::vector<int64_t>(static_cast<size_t>(in.M), 0));
+  for (int l = 0; l < in.M; ++l)
+    for (int e = 0; e < in.E; ++e) {
+      const size_t i = static_cast<size_t>(l) * static_cast<size_t>(in.E) + static_cast<size_t>(e);
+      for (int j = 0; j < in.r; ++j) {
+        const size_t s = static_cast<size_t>((e + l + j) % in.K);
+        down[s] += in.expert_fp32[i];
+        up[s] += in.expert_travel[i];
+        params[s] += in.per_expert_params;
+        ++held[s][static_cast<size_t>(l)];
+      }
+    }
+  for (size_t k = 0; k < K; ++k) {
+    SiteProjection s;
+    s.site = static_cast<int>(k);
+    s.params = params[k];
+    for (int64_t h : held[k]) s.experts_held += h;
+    s.memory = site_memory(m, f, s.params, /*snapshot=*/true, held[k]);
+    s.down = as_message(down[k], f.meta_bytes);
+    s.up = as_message(up[k], f.meta_bytes);
+    s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
+                    leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
+    mp.coordinator_in += s.up;
+    mp.coordinator_out += s.down;
+    mp.sites.push_back(std::move(s));
+  }
+  const double cbw = f.coordinator_bandwidth_bps > 0 ? f.coordinator_bandwidth_bps : f.bandwidth_bps;
+  mp.coordinator_time_s = leg_seconds(mp.coordinator_out.total(), cbw, f.latency_s) +
+                          leg_seconds(mp.coordinator_in.total(), cbw, f.latency_s);
+  mp.coordinator_memory = coordinator_memory(in.total_params, 12);
+  return mp;
+}
+
+void check(const ModelShape& m, const FederationShape& f) {
+  if (Status s = validate_model_shape(m); !s) throw std::invalid_argument(s.error().message);
+  if (Status s = validate_federation_shape(f); !s) throw std::invalid_argument(s.error().message);
+}
+
+}  // namespace
+
+Projection project(const ModelShape& m, const FederationShape& f) {
+  check(m, f);
+  const Ingredients in = gather(m, f);
+  Projection p;
+  p.model = m;
+  p.federation = f;
+  p.counts = count_parameters(m);
+  p.ddp = ddp(m, f, in);
+  p.diloco = full_replica(Method::DiLoCo, m, f, in);
+  p.photon = full_replica(Method::Photon, m, f, in);
+  p.fomoe = fomoe_method(m, f, in);
+  return p;
+}
+
+MethodProjection project_method(const ModelShape& m, const FederationShape& f) {
+  check(m, f);
+  const Ingredients in = gather(m, f);
+  switch (f.method) {
+    case Method::Ddp: return ddp(m, f, in);
+    case Method::DiLoCo: return full_replica(Method::DiLoCo, m, f, in);
+    case Method::Photon: return full_replica(Method::Photon, m, f, in);
+    case Method::FoMoE: return fomoe_method(m, f, in);
+    case Method::Single: break;
+  }
+  MethodProjection mp;
+  mp.method = Method::Single;
+  SiteProjection s;
+  s.params = in.total_params;
+  s.experts_held = static_cast<int64_t>(in.M) * in.E;
+  s.memory = site_memory(m, f, s.params, /*snapshot=*/false,
+                         std::vector<int64_t>(static_cast<size_t>(in.M), m.n_experts));
+  mp.sites.push_back(s);
+  return mp;
+}
+
+}  // namespace fomoe::sysmodel

@@ -1,0 +1,112 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "fomoe/sysmodel/presets.h"
+#include "fomoe/sysmodel/project_cli.h"
+
+namespace fomoe::sysmodel {
+namespace {
+
+struct CliResult {
+  int rc;
+  std::string out, err;
+};
+
+CliResult cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int rc = project_cli_main(args, out, err);
+  return {rc, out.str(), err.str()};
+}
+
+std::string fmt2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", v);
+  return buf;
+}
+
+TEST(SysmodelCli, TableShowsMethodsAndRatios) {
+  const CliResult r = cli({"project", "--preset", "mixtral-8x7b", "--sites", "8", "--replication", "2"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* s : {"DDP", "DiLoCo", "Photon", "FoMoE", "bytes per round vs FoMoE", "memory per site",
+                        "comm time per round", "coordinator in per round", "published"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  Preset pr = *find_preset("mixtral-8x7b");
+  pr.federation.n_sites = 8;
+  const Projection p = project(pr.model, pr.federation);
+  EXPECT_NE(r.out.find(fmt2(p.bytes_ratio(Method::DiLoCo))), std::string::npos);
+  EXPECT_NE(r.out.find(fmt2(p.bytes_ratio(Method::Ddp))), std::string::npos);
+  EXPECT_GT(p.bytes_ratio(Method::DiLoCo), 3.0);  // 8 sites, r 2: a site holds 1/4 of the experts
+}
+
+TEST(SysmodelCli, JsonIsExactAndParses) {
+  const CliResult r = cli({"--preset=olmoe-1b-7b", "--format", "json", "--precision", "bf16", "--inner-steps", "16"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  Preset pr = *find_preset("olmoe-1b-7b");
+  pr.federation.precision = WirePrecision::BF16;
+  pr.federation.inner_steps = 16;
+  const Projection p = project(pr.model, pr.federation);
+  EXPECT_EQ(j["params"]["total"].get<int64_t>(), p.counts.total);
+  EXPECT_EQ(j["federation"]["precision"], "bf16");
+  EXPECT_EQ(j["methods"]["fomoe"]["coordinator"]["in"]["total"].get<uint64_t>(), p.fomoe.coordinator_in.total());
+  EXPECT_EQ(j["methods"]["ddp"]["sites"].size(), 4u);
+  EXPECT_NEAR(j["methods"]["ddp"]["bytes_ratio_vs_fomoe"].get<double>(), p.bytes_ratio(Method::Ddp), 1e-9);
+}
+
+TEST(SysmodelCli, BadPresetListsPresets) {
+  const CliResult r = cli({"--preset", "nope"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("unknown preset 'nope'"), std::string::npos) << r.err;
+  for (const Preset& p : presets()) EXPECT_NE(r.err.find(p.name), std::string::npos) << p.name;
+}
+
+TEST(SysmodelCli, ListPresets) {
+  const CliResult r = cli({"--list-presets"});
+  ASSERT_EQ(r.rc, 0);
+  for (const Preset& p : presets()) EXPECT_NE(r.out.find(p.name), std::string::npos);
+  EXPECT_NE(r.out.find("MHA"), std::string::npos);
+}
+
+TEST(SysmodelCli, BadValuesAreUsageErrors) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--sites", "0"}, {"--sites", "four"}, {"--precision", "int8"}, {"--bandwidth-gbps", "-1"},
+           {"--format", "xml"}, {"--bogus"}, {"--latency-ms"}, {"--preset", "mixtral-8x7b", "--experiment", "x.toml"}}) {
+    const CliResult r = cli(args);
+    EXPECT_EQ(r.rc, 2) << args[0];
+    EXPECT_FALSE(r.err.empty()) << args[0];
+  }
+  const CliResult missing = cli({"--experiment", "/nonexistent/dir/x.toml"});
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("x.toml"), std::string::npos) << missing.err;
+}
+
+TEST(SysmodelCli, ExperimentFileDrivesTheShapes) {
+  const std::string path = std::string(FOMOE_BINARY_DIR) + "/sysmodel_cli_test.toml";
+  {
+    std::ofstream f(path);
+    f << "[run]\nname = \"cli\"\nmethod = \"fomoe\"\n[model]\nvocab_size = 256\nd_model = 32\nn_layers = 2\n"
+         "n_heads = 2\nn_experts = 6\ntop_k = 2\nd_expert = 16\nshared_expert = true\n"
+         "[federation]\nsites = 3\ninner_steps = 8\nreplication = 1\nbandwidth_mbps = 100.0\nlatency_ms = 5.0\n";
+  }
+  const CliResult r = cli({"--experiment", path, "--format", "json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model"]["n_experts"], 6);
+  EXPECT_EQ(j["model"]["shared_expert"], 16);
+  EXPECT_EQ(j["federation"]["sites"], 3);
+  EXPECT_EQ(j["federation"]["inner_steps"], 8);
+  EXPECT_DOUBLE_EQ(j["federation"]["bandwidth_bps"].get<double>(), 1e8);
+  EXPECT_DOUBLE_EQ(j["federation"]["latency_s"].get<double>(), 0.005);
+  // r = 1 of 3 sites: each site holds 2 of 6 experts per layer.
+  for (const auto& s : j["methods"]["fomoe"]["sites"]) EXPECT_EQ(s["experts_held"], 4);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace fomoe::sysmodel
