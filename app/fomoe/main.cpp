@@ -10,6 +10,8 @@
 #include "commands.h"
 #include "fomoe/data/data_cli.h"
 #include "fomoe/net/keys.h"
+#include "fomoe/store/runs_cli.h"
+#include "fomoe/sysmodel/project_cli.h"
 
 namespace {
 
@@ -29,7 +31,9 @@ void usage(std::ostream& os) {
         "  agent --connect ADDR ...     be one site of a federation (see `fomoe agent`)\n"
         "  keygen --out DIR --name N    make a CURVE key pair (N.key secret, N.pub public)\n"
         "  data prepare|stats           build / inspect the tokenised corpus\n"
-        "  bench moe [--json]           skip-token and dispatch throughput, side by side\n"
+        "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
+        "  project [--preset NAME]      system model: memory and bytes per site up to 100B+ MoEs\n"
+        "  bench moe|store|comm [--json]  benchmarks: skip-token throughput, run store, communication\n"
         "  help                         this text\n";
 }
 
@@ -49,10 +53,14 @@ int main(int argc, char** argv) {
     if (cmd == "agent") return fomoe::cli::agent_command(args);
     if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
     if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
+    if (cmd == "runs") return fomoe::runs_cli_main(args, std::cout, std::cerr);
+    if (cmd == "project") return fomoe::sysmodel::project_cli_main(args, std::cout, std::cerr);
     if (cmd == "bench") {
       if (!args.empty() && args[0] == "moe")
         return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
-      std::cerr << "fomoe bench: which benchmark? (moe)\n";
+      if (!args.empty() && args[0] == "comm") return fomoe::cli::bench_comm_command({args.begin() + 1, args.end()}, exe);
+      if (!args.empty() && args[0] == "store") return fomoe::store_bench_main({args.begin() + 1, args.end()}, std::cout);
+      std::cerr << "fomoe bench: which benchmark? (moe, store, comm)\n";
       return 2;
     }
   } catch (const std::exception& e) {

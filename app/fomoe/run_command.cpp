@@ -13,6 +13,7 @@
 #include "fomoe/federation/agent.h"
 #include "fomoe/federation/local_federation.h"
 #include "progress_bar.h"
+#include "recording.h"
 
 namespace fomoe::cli {
 
@@ -31,20 +32,21 @@ std::string human_bytes(double b) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
-  std::string path;
+  std::string path, db;
   bool resume = false;
   long steps_override = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--resume") resume = true;
     else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
+    else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
     else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
     else {
-      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume]\n";
+      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH]\n";
       return 2;
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume]\n";
+    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH]\n";
     return 2;
   }
   auto cfg = load_experiment(path);
@@ -59,6 +61,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   if (cfg->run.method == Method::Single) {
     std::vector<std::string> train_args = {path};
     if (steps_override > 0) train_args.insert(train_args.end(), {"--steps", std::to_string(steps_override)});
+    if (!db.empty()) train_args.insert(train_args.end(), {"--db", db});
     return train_command(train_args);
   }
   const auto& f = cfg->federation;
@@ -67,11 +70,17 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
                path.c_str(), method_name(cfg->run.method), f.sites, f.agents.empty() ? "local" : "remote", f.inner_steps, rounds,
                cfg->train.steps, wire_precision_name(f.precision),
                cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
+  auto rec = start_recording(*cfg, db, f.sites);
+  if (!rec) {
+    std::cerr << "fomoe run: " << rec.error().message << "\n";
+    return 1;
+  }
   LocalFederationOptions o;
+  o.sink = rec->recorder.get();
   o.self_exe = self_exe;
   o.run_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
   o.resume = resume;
-  o.run_id = static_cast<uint64_t>(std::time(nullptr));
+  o.run_id = static_cast<uint64_t>(rec->run_id);
   ProgressBar bar(rounds);
   auto result = run_federation(*cfg, o, [&](const RoundProgress& p) {
     char status[200];
@@ -82,6 +91,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     return true;
   });
   bar.finish();
+  rec->recorder->on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
   if (!result) {
     std::cerr << "fomoe run: " << result.error().message << "\n";
     return 1;
@@ -96,7 +106,8 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   std::printf("round time per site: compute %.2f s, communication %.2f s, waiting %.2f s\n", result->compute_s_mean,
               result->comm_s_mean, result->wait_s_mean);
   for (auto& f : result->faults) std::printf("fault: %s\n", f.c_str());
-  std::printf("run directory: %s\n", o.run_dir.c_str());
+  std::printf("run directory: %s\nrecorded as run %lld in %s (see `fomoe runs show %lld`)\n", o.run_dir.c_str(),
+              static_cast<long long>(rec->run_id), rec->db_path.c_str(), static_cast<long long>(rec->run_id));
   return 0;
 }
 

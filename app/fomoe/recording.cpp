@@ -1,0 +1,29 @@
+#include "recording.h"
+
+#include "fomoe/store/run_store.h"
+
+#ifndef FOMOE_GIT_REVISION
+#define FOMOE_GIT_REVISION "unknown"
+#endif
+
+namespace fomoe::cli {
+
+Expected<Recording> start_recording(const ExperimentConfig& cfg, const std::string& db_flag, int n_sites) {
+  Recording r;
+  r.db_path = !db_flag.empty() ? db_flag : !cfg.run.db.empty() ? cfg.run.db : default_db_path();
+  auto rec = RunRecorder::open(r.db_path);
+  if (!rec) return rec.error();
+  r.recorder = std::move(*rec);
+  RunInfo info;
+  info.name = cfg.run.name;
+  info.method = method_name(cfg.run.method);
+  info.config_text = cfg.source_text.empty() ? to_toml(cfg) : cfg.source_text;
+  info.git_revision = FOMOE_GIT_REVISION;
+  info.n_sites = n_sites;
+  r.run_id = r.recorder->begin_run(info);
+  if (r.run_id < 0) return make_error(ErrorCode::Io, "cannot record the run in " + r.db_path + ": " +
+                                         (r.recorder->last_error().is_ok() ? std::string("unknown") : r.recorder->last_error().error().message));
+  return r;
+}
+
+}  // namespace fomoe::cli
