@@ -94,6 +94,15 @@ TEST(FederationProcesses, FomoeRunsAndMeasuredBytesEqualPredictedFromShapes) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->rounds, 2);
   EXPECT_TRUE(std::isfinite(r->final_eval_loss));
+  // Routing stability of the global model on the probe batch: overlap with the previous round.
+  bool overlap = false;
+  for (auto& m : sink.metrics)
+    if (m.name == metric::kTopkOverlap && m.site == -1) {
+      overlap = true;
+      EXPECT_GE(m.value, 0.0);
+      EXPECT_LE(m.value, 1.0);
+    }
+  EXPECT_TRUE(overlap);
 
   GlobalModel g(c);
   auto plan = PlacementPlan::round_robin(2, 2, 4, 1);

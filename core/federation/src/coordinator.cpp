@@ -144,6 +144,47 @@ struct Coordinator::Impl {
     return msg;
   }
 
+  // Routing of the global model on a fixed probe batch: entropies, dead experts, and the overlap
+  // of each token's top-k set with the previous round's (routing stability).
+  void probe_routing(int round, long step) {
+    if (eval_batches.empty() || ddp_master) return;
+    Transformer& m = global->model();
+    torch::NoGradGuard no_grad;
+    m->eval();
+    auto moe = m->moe_layers();
+    for (auto& l : moe) l->keep_topk = true;
+    const auto& b = eval_batches.front();
+    m->forward(b.narrow(1, 0, b.size(1) - 1));
+    std::vector<LayerRouting> routing;
+    std::vector<MetricPoint> points;
+    double overlap_sum = 0;
+    for (size_t l = 0; l < moe.size(); ++l) {
+      const auto& st = moe[l]->last_stats();
+      moe[l]->keep_topk = false;
+      LayerRouting r;
+      r.load.assign(st.load_E.data_ptr<int64_t>(), st.load_E.data_ptr<int64_t>() + st.load_E.numel());
+      r.processed = r.load;
+      r.n_picks = st.n_picks;
+      r.router_entropy_sum = st.router_entropy;
+      r.n_steps = 1;
+      routing.push_back(r);
+      auto idx = st.topk_idx_NK;
+      if (previous_topk_.size() == moe.size() && previous_topk_[l].defined()) {
+        // |S_now ∩ S_before| / K per token: compare every pick with every previous pick.
+        auto same = idx.unsqueeze(2).eq(previous_topk_[l].unsqueeze(1)).any(2).to(torch::kFloat).mean();
+        const double ov = same.item<double>();
+        overlap_sum += ov;
+        points.push_back({metric::layer_metric(metric::kTopkOverlap, static_cast<int>(l)), ov, step, round, -1, wall()});
+      }
+      if (previous_topk_.size() < moe.size()) previous_topk_.resize(moe.size());
+      previous_topk_[l] = idx;
+    }
+    if (!points.empty()) points.push_back({metric::kTopkOverlap, overlap_sum / static_cast<double>(moe.size()), step, round, -1, wall()});
+    for (auto& p : routing_metrics(routing, step, round, -1, wall())) points.push_back(p);
+    if (s.sink) s.sink->on_metrics(points);
+  }
+  std::vector<torch::Tensor> previous_topk_;
+
   double evaluate() {
     Transformer& m = ddp_master ? ddp_master->model() : global->model();
     torch::NoGradGuard no_grad;
@@ -384,6 +425,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       const long step_before = static_cast<long>(round) * H;
       const int steps = std::min(H, cfg.train.steps - round * H);
       prog.train_loss = d.run_round(round, steps, step_before);
+      d.probe_routing(round, step_before + steps);
       prog.round = round + 1;
       prog.step = step_before + steps;
       const bool last = round + 1 == total_rounds;

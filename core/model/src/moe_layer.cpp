@@ -88,6 +88,7 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
     auto p = probs_NE.detach();
     auto ent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean().item().toDouble();
     stats_.router_entropy = E > 1 ? ent / std::log(static_cast<double>(E)) : 0.0;
+    if (keep_topk) stats_.topk_idx_NK = idx_NK.detach().to(torch::kCPU);
   }
   return out;
 }

@@ -30,6 +30,7 @@ struct RoutingStats {
   int64_t n_picks = 0;
   int64_t n_skipped = 0;
   double router_entropy = 0.0;  // mean per-token entropy / log E
+  torch::Tensor topk_idx_NK;    // int64 picks of the last forward, kept only with keep_topk
 };
 
 struct MoeOutput {
@@ -46,6 +47,7 @@ class MoeLayerImpl : public torch::nn::Module {
   const std::vector<int>& resident_experts() const { return resident_; }
   void set_dispatch(DispatchMode mode) { options_.dispatch(mode); }
   bool collect_stats = true;
+  bool keep_topk = false;  // routing-stability probes read the picks back
 
   MoeOptions options_;
   torch::nn::Linear router{nullptr};
