@@ -34,24 +34,30 @@ std::string human_bytes(double b) {
 int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
   std::string path, db;
   bool resume = false;
+  std::vector<std::string> overrides;
   long steps_override = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--resume") resume = true;
     else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
     else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
+    else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
     else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
     else {
-      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH]\n";
+      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--set section.key=value ...]\n";
       return 2;
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH]\n";
+    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--set section.key=value ...]\n";
     return 2;
   }
   auto cfg = load_experiment(path);
   if (!cfg) {
     std::cerr << "fomoe run: " << cfg.error().message << "\n";
+    return 2;
+  }
+  if (auto st = apply_overrides(*cfg, overrides); !st) {
+    std::cerr << "fomoe run: " << st.error().message << "\n";
     return 2;
   }
   if (steps_override > 0) {
@@ -62,6 +68,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     std::vector<std::string> train_args = {path};
     if (steps_override > 0) train_args.insert(train_args.end(), {"--steps", std::to_string(steps_override)});
     if (!db.empty()) train_args.insert(train_args.end(), {"--db", db});
+    for (auto& o : overrides) train_args.insert(train_args.end(), {"--set", o});
     return train_command(train_args);
   }
   const auto& f = cfg->federation;

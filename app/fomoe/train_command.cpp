@@ -12,25 +12,31 @@ namespace fomoe::cli {
 
 int train_command(const std::vector<std::string>& args) {
   std::string path, resume, db;
+  std::vector<std::string> overrides;
   long steps_override = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--resume" && i + 1 < args.size()) resume = args[++i];
     else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
     else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
+    else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
     else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
     else {
       std::cerr << "fomoe train: unexpected argument '" << args[i] << "'\n"
-                << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH]\n";
+                << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH] [--set section.key=value ...]\n";
       return 2;
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH]\n";
+    std::cerr << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH] [--set section.key=value ...]\n";
     return 2;
   }
   auto cfg = load_experiment(path);
   if (!cfg) {
     std::cerr << "fomoe train: " << cfg.error().message << "\n";
+    return 2;
+  }
+  if (auto st = apply_overrides(*cfg, overrides); !st) {
+    std::cerr << "fomoe train: " << st.error().message << "\n";
     return 2;
   }
   if (steps_override > 0) {

@@ -88,4 +88,19 @@ TEST(Experiment, CanonicalTomlRoundTrips) {
   EXPECT_EQ(again->federation.sites, 3);
 }
 
+TEST(Experiment, OverridesApplyAndValidate) {
+  auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "o.toml");
+  ASSERT_TRUE(cfg);
+  ASSERT_TRUE(fomoe::apply_overrides(*cfg, {"federation.replication=4", "run.method=diloco", "train.lr=0.01"}).is_ok());
+  EXPECT_EQ(cfg->federation.replication, 4);
+  EXPECT_EQ(cfg->run.method, fomoe::Method::DiLoCo);
+  EXPECT_DOUBLE_EQ(cfg->train.lr, 0.01);
+  EXPECT_NE(cfg->source_text.find("replication = 4"), std::string::npos);
+  auto bad = fomoe::apply_overrides(*cfg, {"federation.replication=9"});
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.error().message.find("federation.replication"), std::string::npos);
+  EXPECT_FALSE(fomoe::apply_overrides(*cfg, {"model.nope=1"}).is_ok());
+  EXPECT_FALSE(fomoe::apply_overrides(*cfg, {"replication=1"}).is_ok());
+}
+
 }  // namespace

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <zmq.hpp>
@@ -533,6 +535,197 @@ TEST_F(EndpointTest, LinkEmulationDelaysBothDirectionsByThePredictedAmount) {
   for (const auto& r : agent_bytes.snapshot())
     if (r.round == 1) counted += r.seconds;
   EXPECT_NEAR(counted, 2 * predicted, 1e-9);
+}
+
+
+// ---- listening agents: the agent binds (`fomoe agent --listen`), the coordinator connects ----
+
+AgentOptions listening_agent(const CurveKeyPair& keys, const std::string& server_key) {
+  AgentOptions o;
+  o.bind_address = "tcp://127.0.0.1:*";
+  o.client_keys = keys;
+  o.server_public_key = server_key;
+  o.linger_ms = 0;
+  return o;
+}
+
+TEST_F(EndpointTest, CoordinatorConnectsToListeningAgentsWithCurve) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  auto server = generate_keypair(), k0 = generate_keypair(), k1 = generate_keypair(),
+       bad = generate_keypair();
+  ASSERT_TRUE(server && k0 && k1 && bad);
+
+  // Agents start first, listen, and send their Hello right away: it waits for the coordinator.
+  auto a0 = make_agent(listening_agent(*k0, server->public_key));
+  auto a1 = make_agent(listening_agent(*k1, server->public_key));
+  auto intruder = make_agent(listening_agent(*bad, server->public_key));
+  ASSERT_TRUE(a0 && a1 && intruder);
+  EXPECT_NE(a0->endpoint().find("tcp://127.0.0.1:"), std::string::npos);
+  EXPECT_NE(a0->endpoint(), a1->endpoint());
+  ASSERT_TRUE(a0->send(hello(k0->public_key)));
+  ASSERT_TRUE(a1->send(hello(k1->public_key)));
+  ASSERT_TRUE(intruder->send(hello(bad->public_key)));
+  EXPECT_EQ(a0->pending(), 1u);  // nobody connected yet
+  EXPECT_FALSE(a0->poll(20ms));
+
+  CoordinatorOptions co;
+  co.bind_address = "";  // connect only
+  co.connect_addresses = {a0->endpoint(), a1->endpoint()};
+  co.server_keys = *server;
+  co.allowed_public_keys = {k0->public_key, k1->public_key};
+  co.linger_ms = 0;
+  auto coord = make_coordinator(co);
+  ASSERT_TRUE(coord);
+  EXPECT_EQ(coord->endpoint(), "");
+  ASSERT_TRUE(coord->connect(intruder->endpoint()));  // one more, with a key not allowed
+
+  // The agents' poll() sends the pending Hello once the coordinator is connected.
+  std::map<std::string, Incoming> hellos;  // by public key
+  ASSERT_TRUE(wait_until([&] {
+    EXPECT_FALSE(a0->poll(0ms));
+    EXPECT_FALSE(a1->poll(0ms));
+    EXPECT_FALSE(intruder->poll(0ms));
+    if (auto in = coord->poll(20ms)) {
+      EXPECT_EQ(in->message.header.type, MsgType::Hello);
+      hellos[in->public_key] = std::move(*in);
+    }
+    return hellos.size() == 2 && coord->drops().refused_keys >= 1;
+  }));
+  ASSERT_TRUE(hellos.count(k0->public_key) && hellos.count(k1->public_key));
+  EXPECT_EQ(a0->pending(), 0u);
+  EXPECT_EQ(a1->pending(), 0u);
+  EXPECT_TRUE(log_.contains("refused CURVE key " + bad->public_key));
+  EXPECT_TRUE(wait_until([&] { return intruder->auth_failed(); }));
+  EXPECT_EQ(intruder->pending(), 1u);  // its Hello never left
+
+  // Welcome both, then a broadcast round and a report from each site.
+  ASSERT_TRUE(coord->send_to_peer(hellos[k0->public_key].peer, welcome(0)));
+  ASSERT_TRUE(coord->send_to_peer(hellos[k1->public_key].peer, welcome(1)));
+  for (AgentEndpoint* a : {a0.get(), a1.get()}) {
+    auto w = a->poll(5000ms);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->message.header.type, MsgType::Welcome);
+  }
+  EXPECT_EQ(a0->site(), 0);
+  EXPECT_EQ(a1->site(), 1);
+
+  Message start = make_message(MsgType::StartRound, minimal_meta(MsgType::StartRound), 9, 1);
+  start.tensors.push_back(f32_tensor("dense.w", {8, 4}));
+  ASSERT_TRUE(coord->broadcast({0, 1}, std::move(start)));
+  for (AgentEndpoint* a : {a0.get(), a1.get()}) {
+    auto s = a->poll(5000ms);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->message.header.type, MsgType::StartRound);
+    ASSERT_EQ(s->message.tensors.size(), 1u);
+    EXPECT_EQ(s->message.tensors[0].shape, (std::vector<int64_t>{8, 4}));
+    Message report = make_message(MsgType::RoundReport, minimal_meta(MsgType::RoundReport), 9, 1);
+    report.tensors.push_back(f32_tensor("dense.w", {8, 4}, static_cast<float>(a->site())));
+    ASSERT_TRUE(a->send(std::move(report)));
+  }
+  std::set<int> reported;
+  for (int i = 0; i < 2; ++i) {
+    auto in = poll_for(*coord);
+    ASSERT_TRUE(in);
+    EXPECT_EQ(in->message.header.type, MsgType::RoundReport);
+    EXPECT_EQ(in->message.header.sender, in->site);
+    reported.insert(in->site);
+  }
+  EXPECT_EQ(reported, (std::set<int>{0, 1}));
+  EXPECT_FALSE(coord->poll(100ms));  // nothing from the intruder
+  EXPECT_EQ(intruder->site(), kUnassignedSite);
+}
+
+TEST_F(EndpointTest, CoordinatorBindsAndConnectsAtOnce) {
+  auto listening = make_agent([] {
+    AgentOptions o;
+    o.bind_address = "tcp://127.0.0.1:*";
+    o.curve = false;
+    o.linger_ms = 0;
+    return o;
+  }());
+  ASSERT_TRUE(listening);
+  ASSERT_TRUE(listening->send(hello()));
+  CoordinatorOptions co = plain_coordinator();
+  co.connect_addresses = {listening->endpoint()};
+  auto coord = make_coordinator(co);
+  ASSERT_TRUE(coord);
+  auto connecting = make_agent(plain_agent(coord->endpoint()));
+  ASSERT_TRUE(connecting);
+  ASSERT_TRUE(connecting->send(hello()));
+  std::set<uint64_t> peers;
+  ASSERT_TRUE(wait_until([&] {
+    listening->poll(0ms);
+    if (auto in = coord->poll(20ms)) peers.insert(in->peer);
+    return peers.size() == 2;
+  }));
+  int site = 0;
+  for (uint64_t peer : peers) ASSERT_TRUE(coord->send_to_peer(peer, welcome(site++)));
+  ASSERT_TRUE(listening->poll(5000ms));
+  ASSERT_TRUE(connecting->poll(5000ms));
+  EXPECT_NE(listening->site(), connecting->site());
+  EXPECT_EQ(coord->bound_sites(), (std::vector<int>{0, 1}));
+}
+
+TEST_F(EndpointTest, ListeningAgentBoundsWhatWaitsForTheCoordinator) {
+  AgentOptions o;
+  o.bind_address = "tcp://127.0.0.1:*";
+  o.curve = false;
+  o.max_pending = 2;
+  ByteCounter bytes;
+  o.counter = &bytes;
+  auto agent = make_agent(o);
+  ASSERT_TRUE(agent);
+  auto first = agent->send(hello());
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(agent->send(make_message(MsgType::Heartbeat, nlohmann::json::object())));
+  EXPECT_EQ(agent->pending(), 2u);
+  auto third = agent->send(make_message(MsgType::Heartbeat, nlohmann::json::object()));
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, ErrorCode::Timeout);
+  EXPECT_NE(third.error().message.find("no coordinator has connected to " + agent->endpoint()),
+            std::string::npos)
+      << third.error().message;
+  EXPECT_EQ(agent->pending(), 2u);
+  // Accepted messages are counted once; the refused one is not.
+  int64_t counted = 0;
+  for (const ByteRow& r : bytes.take()) counted += r.bytes;
+  EXPECT_EQ(counted, static_cast<int64_t>(first->bytes + encoded_size(make_message(
+                                                             MsgType::Heartbeat, nlohmann::json::object()))));
+}
+
+TEST_F(EndpointTest, ListenOptionsAreValidated) {
+  AgentOptions both;
+  both.connect_address = "tcp://127.0.0.1:5555";
+  both.bind_address = "tcp://127.0.0.1:*";
+  both.curve = false;
+  auto a = AgentEndpoint::create(both);
+  ASSERT_FALSE(a);
+  EXPECT_NE(a.error().message.find("mutually exclusive"), std::string::npos) << a.error().message;
+
+  AgentOptions neither;
+  neither.curve = false;
+  a = AgentEndpoint::create(neither);
+  ASSERT_FALSE(a);
+  EXPECT_NE(a.error().message.find("bind address"), std::string::npos) << a.error().message;
+
+  AgentOptions bad_bind;
+  bad_bind.curve = false;
+  bad_bind.bind_address = "tcp://256.1.1.1:1";
+  a = AgentEndpoint::create(bad_bind);
+  ASSERT_FALSE(a);
+  EXPECT_NE(a.error().message.find("cannot listen on tcp://256.1.1.1:1"), std::string::npos)
+      << a.error().message;
+
+  CoordinatorOptions co = plain_coordinator();
+  co.bind_address = "";
+  auto c = CoordinatorEndpoint::create(co);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("connect_addresses"), std::string::npos) << c.error().message;
+
+  co.connect_addresses = {"nonsense"};
+  c = CoordinatorEndpoint::create(co);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("'nonsense'"), std::string::npos) << c.error().message;
 }
 
 }  // namespace

@@ -288,6 +288,37 @@ Status validate_experiment(const ExperimentConfig& c) {
   return Status::ok();
 }
 
+Status apply_overrides(ExperimentConfig& cfg, const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return Status::ok();
+  const auto& sch = schema();
+  for (const auto& a : assignments) {
+    const auto eq = a.find('=');
+    const auto dot = a.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+      return make_error(ErrorCode::InvalidArgument, "--set " + a + ": expected section.key=value, e.g. federation.replication=4");
+    const std::string sec = a.substr(0, dot), key = a.substr(dot + 1, eq - dot - 1), value = a.substr(eq + 1);
+    auto sit = sch.find(sec);
+    if (sit == sch.end()) return make_error(ErrorCode::InvalidArgument, "--set " + a + ": unknown section [" + sec + "]");
+    auto kit = sit->second.find(key);
+    if (kit == sit->second.end()) return make_error(ErrorCode::InvalidArgument, "--set " + a + ": unknown key " + sec + "." + key);
+    toml::table t;
+    try {
+      t = toml::parse("v = " + value);
+    } catch (const toml::parse_error&) {
+      try {
+        t = toml::parse("v = \"" + value + "\"");  // a bare word: a string
+      } catch (const toml::parse_error& e) {
+        return make_error(ErrorCode::InvalidArgument, "--set " + a + ": cannot read the value: " + std::string(e.description()));
+      }
+    }
+    std::string err = kit->second(*t.get("v"), cfg);
+    if (!err.empty()) return make_error(ErrorCode::InvalidArgument, "--set " + a + ": " + sec + "." + key + " " + err);
+  }
+  if (auto st = validate_experiment(cfg); !st) return st;
+  cfg.source_text = to_toml(cfg);
+  return Status::ok();
+}
+
 std::string to_toml(const ExperimentConfig& c) {
   auto str_arr = [](const std::vector<std::string>& v) {
     toml::array a;

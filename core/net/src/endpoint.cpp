@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -13,12 +14,12 @@
 #include <zmq_addon.hpp>
 
 #include "fomoe/base/log.h"
+#include "zap_handler.h"
 
 namespace fomoe::net {
 namespace {
 
 constexpr const char* kLogModule = "net";
-constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";  // fixed by the ZAP RFC
 constexpr size_t kZeroCopyMin = 4096;  // frames at least this big are handed to ZeroMQ without a copy
 
 using Clock = std::chrono::steady_clock;
@@ -88,16 +89,9 @@ double LinkEmulator::delay_seconds(uint64_t bytes) const {
 struct CoordinatorEndpoint::Impl {
   CoordinatorOptions opt;
   zmq::context_t ctx;  // declared first: destroyed last
+  std::unique_ptr<ZapHandler> zap;  // before router: destroyed after it, before ctx
   zmq::socket_t router;
-  zmq::socket_t zap;
   std::string endpoint;
-
-  std::thread zap_thread;
-  std::atomic<bool> stop{false};
-  mutable std::mutex keys_mutex;
-  std::set<std::string> allowed;
-  std::set<std::string> refused_logged;
-  std::atomic<uint64_t> refused{0};
 
   std::map<std::string, uint64_t> peer_of_identity;
   std::map<uint64_t, std::string> identity_of_peer;
@@ -109,81 +103,14 @@ struct CoordinatorEndpoint::Impl {
   uint64_t seq = initial_seq();
   DropStats drops;
 
-  ~Impl() {
-    stop = true;
-    if (zap_thread.joinable()) zap_thread.join();
-  }
-
-  void zap_loop();
-  bool handle_zap_request();
   uint64_t peer_for(const std::string& identity);
   int site_of(uint64_t peer) const {
     auto it = site_of_peer.find(peer);
     return it == site_of_peer.end() ? kUnassignedSite : it->second;
   }
   Expected<SendResult> send_identity(const std::string& identity, int site, Message msg);
+  Status connect(const std::string& address);
 };
-
-void CoordinatorEndpoint::Impl::zap_loop() {
-  zmq::pollitem_t items[] = {{zap.handle(), 0, ZMQ_POLLIN, 0}};
-  while (!stop.load()) {
-    try {
-      zmq::poll(items, 1, std::chrono::milliseconds(50));
-      if (items[0].revents & ZMQ_POLLIN) handle_zap_request();
-    } catch (const zmq::error_t& e) {
-      if (e.num() == ETERM) return;
-      FOMOE_LOG_ERROR(kLogModule, "ZAP handler: %s (continuing)", e.what());
-    }
-  }
-}
-
-// ZAP request (RFC 27): version, request id, domain, address, routing id, mechanism, credentials.
-bool CoordinatorEndpoint::Impl::handle_zap_request() {
-  std::vector<zmq::message_t> req;
-  if (!zmq::recv_multipart(zap, std::back_inserter(req), zmq::recv_flags::dontwait)) return false;
-  std::string status = "400", text = "refused", user_id;
-  std::string address = req.size() > 3 ? req[3].to_string() : "?";
-  if (req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].size() == 32) {
-    char z85[41] = {0};
-    zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
-    const std::string key(z85);
-    bool ok;
-    {
-      std::lock_guard<std::mutex> lock(keys_mutex);
-      ok = allowed.count(key) > 0;
-      if (!ok) {
-        refused.fetch_add(1);
-        // A refused client reconnects every ~100 ms: warn once per key, then debug.
-        if (refused_logged.insert(key).second)
-          FOMOE_LOG_WARN(kLogModule,
-                         "refused CURVE key %s from %s: not in the allow-list (add its .pub file to "
-                         "the coordinator's allow-list directory)",
-                         key.c_str(), address.c_str());
-        else
-          FOMOE_LOG_DEBUG(kLogModule, "refused CURVE key %s from %s again", key.c_str(),
-                          address.c_str());
-      }
-    }
-    if (ok) {
-      status = "200";
-      text = "OK";
-      user_id = key;
-    }
-  } else {
-    refused.fetch_add(1);
-    FOMOE_LOG_WARN(kLogModule, "refused a %s handshake from %s: only CURVE is accepted",
-                   req.size() > 5 ? req[5].to_string().c_str() : "malformed", address.c_str());
-  }
-  std::vector<zmq::message_t> reply;
-  reply.emplace_back(std::string("1.0"));
-  reply.emplace_back(req.size() > 1 ? req[1].to_string() : std::string());
-  reply.emplace_back(status);
-  reply.emplace_back(text);
-  reply.emplace_back(user_id);
-  reply.emplace_back(std::string());
-  zmq::send_multipart(zap, reply);
-  return true;
-}
 
 uint64_t CoordinatorEndpoint::Impl::peer_for(const std::string& identity) {
   auto it = peer_of_identity.find(identity);
@@ -243,13 +170,17 @@ Expected<std::unique_ptr<CoordinatorEndpoint>> CoordinatorEndpoint::create(Coord
         if (!is_valid_z85_key(k))
           return make_error(ErrorCode::InvalidArgument,
                             "allow-list key '" + k + "' is not a 40-character Z85 CURVE key");
-        impl->allowed.insert(k);
       }
       // The ZAP handler must be bound before the CURVE socket accepts connections.
-      impl->zap = zmq::socket_t(impl->ctx, zmq::socket_type::rep);
-      impl->zap.set(zmq::sockopt::linger, 0);
-      impl->zap.bind(kZapEndpoint);
+      auto zap = ZapHandler::start(impl->ctx, opt.allowed_public_keys,
+                                   "add its .pub file to the coordinator's allow-list directory");
+      if (!zap) return zap.error();
+      impl->zap = std::move(*zap);
     }
+    if (opt.bind_address.empty() && opt.connect_addresses.empty())
+      return make_error(ErrorCode::InvalidArgument,
+                        "coordinator: neither bind_address nor connect_addresses is set: bind "
+                        "(e.g. tcp://0.0.0.0:5555) and/or list the agents' --listen addresses");
     impl->router = zmq::socket_t(impl->ctx, zmq::socket_type::router);
     zmq::socket_t& r = impl->router;
     common_socket_options(r, opt.limits, opt.send_timeout_ms, opt.linger_ms);
@@ -262,23 +193,44 @@ Expected<std::unique_ptr<CoordinatorEndpoint>> CoordinatorEndpoint::create(Coord
         return s.error();
       r.set(zmq::sockopt::zap_domain, "fomoe");
     }
-    try {
-      r.bind(opt.bind_address);
-    } catch (const zmq::error_t& e) {
-      return make_error(ErrorCode::Io, "cannot bind coordinator to " + opt.bind_address + ": " +
-                                           e.what() + " (is the port in use? use ':*' for any port)");
+    if (!opt.bind_address.empty()) {
+      try {
+        r.bind(opt.bind_address);
+      } catch (const zmq::error_t& e) {
+        return make_error(ErrorCode::Io, "cannot bind coordinator to " + opt.bind_address + ": " +
+                                             e.what() + " (is the port in use? use ':*' for any port)");
+      }
+      impl->endpoint = r.get(zmq::sockopt::last_endpoint);
     }
-    impl->endpoint = r.get(zmq::sockopt::last_endpoint);
-    if (opt.curve) impl->zap_thread = std::thread([p = impl.get()] { p->zap_loop(); });
+    for (const std::string& address : opt.connect_addresses)
+      if (Status s = impl->connect(address); !s) return s.error();
   } catch (const zmq::error_t& e) {
     return make_error(ErrorCode::Internal, std::string("coordinator endpoint setup: ") + e.what());
   }
-  FOMOE_LOG_INFO(kLogModule, "coordinator listening on %s (CURVE %s)", impl->endpoint.c_str(),
-                 opt.curve ? "on" : "OFF");
+  if (!impl->endpoint.empty())
+    FOMOE_LOG_INFO(kLogModule, "coordinator listening on %s (CURVE %s)", impl->endpoint.c_str(),
+                   opt.curve ? "on" : "OFF");
   return std::unique_ptr<CoordinatorEndpoint>(new CoordinatorEndpoint(std::move(impl)));
 }
 
 std::string CoordinatorEndpoint::endpoint() const { return impl_->endpoint; }
+
+Status CoordinatorEndpoint::Impl::connect(const std::string& address) {
+  if (address.empty())
+    return make_error(ErrorCode::InvalidArgument, "coordinator: an agent address is empty");
+  try {
+    router.connect(address);
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::InvalidArgument,
+                      "coordinator cannot connect to agent '" + address + "': " + e.what() +
+                          " (expected tcp://HOST:PORT, the agent's --listen address)");
+  }
+  FOMOE_LOG_INFO(kLogModule, "coordinator connecting to agent at %s (CURVE %s)", address.c_str(),
+                 opt.curve ? "on" : "OFF");
+  return Status::ok();
+}
+
+Status CoordinatorEndpoint::connect(const std::string& address) { return impl_->connect(address); }
 
 std::optional<Incoming> CoordinatorEndpoint::poll(std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
@@ -462,14 +414,12 @@ std::vector<int> CoordinatorEndpoint::bound_sites() const {
 }
 
 void CoordinatorEndpoint::allow_key(const std::string& public_key) {
-  std::lock_guard<std::mutex> lock(impl_->keys_mutex);
-  impl_->allowed.insert(public_key);
-  impl_->refused_logged.erase(public_key);
+  if (impl_->zap) impl_->zap->allow_key(public_key);
 }
 
 DropStats CoordinatorEndpoint::drops() const {
   DropStats d = impl_->drops;
-  d.refused_keys = impl_->refused.load();
+  d.refused_keys = impl_->zap ? impl_->zap->refused() : 0;
   return d;
 }
 
@@ -491,12 +441,41 @@ struct AgentEndpoint::Impl {
   ReplayGuard guard;
   uint64_t seq = initial_seq();
   DropStats drops;
+  bool bound = false;        // bind mode (AgentOptions::bind_address)
+  std::string address;       // the coordinator's address, or our bound endpoint (for logs)
+  std::deque<std::vector<zmq::message_t>> outbox;  // bind mode: accepted, not yet in ZeroMQ
 
   ~Impl() {
     if (monitoring) zmq_socket_monitor(dealer.handle(), nullptr, 0);
   }
   void drain_monitor();
+  void flush_outbox();
 };
+
+// Bind mode: a DEALER without a connected (and, with CURVE, authenticated) peer has no pipe to
+// queue into, so a send would block. Pending messages go out here, in order, without blocking.
+void AgentEndpoint::Impl::flush_outbox() {
+  while (!outbox.empty()) {
+    std::vector<zmq::message_t>& parts = outbox.front();
+    try {
+      const auto first = parts.size() > 1 ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                          : zmq::send_flags::dontwait;
+      if (!dealer.send(parts[0], first)) return;  // no coordinator yet (or its queue is full)
+      // The rest of a multipart message cannot block once its first frame is in a pipe.
+      for (size_t i = 1; i < parts.size(); ++i) {
+        const auto flags = i + 1 < parts.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                                : zmq::send_flags::dontwait;
+        if (!dealer.send(parts[i], flags))
+          FOMOE_LOG_ERROR(kLogModule, "agent at %s: frame %zu of a pending message did not go out",
+                          address.c_str(), i);
+      }
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_ERROR(kLogModule, "agent at %s dropped a pending message: %s", address.c_str(),
+                      e.what());
+    }
+    outbox.pop_front();
+  }
+}
 
 void AgentEndpoint::Impl::drain_monitor() {
   if (!monitoring) return;
@@ -518,13 +497,13 @@ void AgentEndpoint::Impl::drain_monitor() {
         FOMOE_LOG_ERROR(kLogModule,
                         "coordinator at %s refused this agent's CURVE key %s (ZAP status %u): add "
                         "its .pub file to the coordinator's allow-list",
-                        opt.connect_address.c_str(), opt.client_keys.public_key.c_str(), value);
+                        address.c_str(), opt.client_keys.public_key.c_str(), value);
       auth_failed = true;
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       auth_failed = false;
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
       FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u): is the server key right?",
-                     opt.connect_address.c_str(), value);
+                     address.c_str(), value);
     }
   }
 }
@@ -536,8 +515,15 @@ Expected<std::unique_ptr<AgentEndpoint>> AgentEndpoint::create(AgentOptions opti
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
   const AgentOptions& opt = impl->opt;
-  if (opt.connect_address.empty())
-    return make_error(ErrorCode::InvalidArgument, "agent: connect address is empty");
+  if (opt.connect_address.empty() == opt.bind_address.empty())
+    return make_error(ErrorCode::InvalidArgument,
+                      opt.connect_address.empty()
+                          ? "agent: set a connect address (the coordinator's) or a bind address "
+                            "(--listen, the coordinator connects to it)"
+                          : "agent: connect_address and bind_address are mutually exclusive: "
+                            "connect to a coordinator or listen for one, not both");
+  impl->bound = !opt.bind_address.empty();
+  impl->address = impl->bound ? opt.bind_address : opt.connect_address;
   try {
     impl->dealer = zmq::socket_t(impl->ctx, zmq::socket_type::dealer);
     zmq::socket_t& d = impl->dealer;
@@ -568,11 +554,23 @@ Expected<std::unique_ptr<AgentEndpoint>> AgentEndpoint::create(AgentOptions opti
         impl->monitoring = true;
       }
     }
-    try {
-      d.connect(opt.connect_address);
-    } catch (const zmq::error_t& e) {
-      return make_error(ErrorCode::InvalidArgument,
-                        "agent cannot connect to '" + opt.connect_address + "': " + e.what());
+    if (impl->bound) {
+      try {
+        d.bind(opt.bind_address);
+      } catch (const zmq::error_t& e) {
+        return make_error(ErrorCode::Io, "agent cannot listen on " + opt.bind_address + ": " +
+                                             e.what() + " (is the port in use? use ':*' for any port)");
+      }
+      impl->address = d.get(zmq::sockopt::last_endpoint);
+      FOMOE_LOG_INFO(kLogModule, "agent listening on %s for the coordinator (CURVE %s)",
+                     impl->address.c_str(), opt.curve ? "on" : "OFF");
+    } else {
+      try {
+        d.connect(opt.connect_address);
+      } catch (const zmq::error_t& e) {
+        return make_error(ErrorCode::InvalidArgument,
+                          "agent cannot connect to '" + opt.connect_address + "': " + e.what());
+      }
     }
   } catch (const zmq::error_t& e) {
     return make_error(ErrorCode::Internal, std::string("agent endpoint setup: ") + e.what());
@@ -591,21 +589,41 @@ Expected<SendResult> AgentEndpoint::send(Message msg) {
   if (!frames) return frames.error();
   SendResult result;
   for (const std::string& f : *frames) result.bytes += f.size();
+  if (m.bound) {
+    m.flush_outbox();
+    if (m.outbox.size() >= std::max<size_t>(m.opt.max_pending, 1))
+      return make_error(ErrorCode::Timeout,
+                        std::string("send ") + msg_type_name(type) + ": " +
+                            std::to_string(m.outbox.size()) +
+                            " messages are still pending because no coordinator has connected to " +
+                            m.address + " (check the coordinator's connect_addresses and keys)");
+  }
   if (m.opt.link) {
     result.link_seconds = m.opt.link->delay_seconds(result.bytes);
     sleep_seconds(result.link_seconds);
     m.link_total += result.link_seconds;
   }
-  try {
-    for (size_t i = 0; i < frames->size(); ++i) {
-      auto flags = i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
-      if (!m.dealer.send(to_zmq(std::move((*frames)[i])), flags))
-        return make_error(ErrorCode::Timeout,
-                          std::string("send ") + msg_type_name(type) + " to the coordinator at " +
-                              m.opt.connect_address + " timed out");
+  if (m.bound) {
+    std::vector<zmq::message_t> parts;
+    parts.reserve(frames->size());
+    for (std::string& f : *frames) parts.push_back(to_zmq(std::move(f)));
+    m.outbox.push_back(std::move(parts));
+    m.flush_outbox();
+    if (!m.outbox.empty())
+      FOMOE_LOG_DEBUG(kLogModule, "agent at %s: %s pending until the coordinator connects",
+                      m.address.c_str(), msg_type_name(type));
+  } else {
+    try {
+      for (size_t i = 0; i < frames->size(); ++i) {
+        auto flags = i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+        if (!m.dealer.send(to_zmq(std::move((*frames)[i])), flags))
+          return make_error(ErrorCode::Timeout,
+                            std::string("send ") + msg_type_name(type) + " to the coordinator at " +
+                                m.address + " timed out");
+      }
+    } catch (const zmq::error_t& e) {
+      return make_error(ErrorCode::Io, std::string("send ") + msg_type_name(type) + ": " + e.what());
     }
-  } catch (const zmq::error_t& e) {
-    return make_error(ErrorCode::Io, std::string("send ") + msg_type_name(type) + ": " + e.what());
   }
   if (m.opt.counter)
     m.opt.counter->record(static_cast<int>(round), m.site, Direction::Received, type,
@@ -620,6 +638,11 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
   if (m.monitoring) items.push_back({m.monitor.handle(), 0, ZMQ_POLLIN, 0});
   for (;;) {
     m.drain_monitor();
+    if (m.bound) {
+      m.flush_outbox();
+      // Wake up when the coordinator connects, to send what is pending.
+      items[0].events = static_cast<short>(ZMQ_POLLIN | (m.outbox.empty() ? 0 : ZMQ_POLLOUT));
+    }
     std::vector<zmq::message_t> frames;
     try {
       auto got = zmq::recv_multipart(m.dealer, std::back_inserter(frames), zmq::recv_flags::dontwait);
@@ -695,6 +718,8 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
 }
 
 int AgentEndpoint::site() const { return impl_->site; }
+std::string AgentEndpoint::endpoint() const { return impl_->address; }
+size_t AgentEndpoint::pending() const { return impl_->outbox.size(); }
 uint64_t AgentEndpoint::run_id() const { return impl_->run_id; }
 double AgentEndpoint::link_seconds_total() const { return impl_->link_total; }
 bool AgentEndpoint::auth_failed() const {

@@ -113,6 +113,9 @@ Expected<ExperimentConfig> parse_experiment(const std::string& toml_text, const 
 Expected<ExperimentConfig> load_experiment(const std::string& path);
 /// Cross-field validation (also run by parse); returns the first problem found.
 Status validate_experiment(const ExperimentConfig& cfg);
+/// Applies `section.key=value` assignments (value in TOML syntax; a bare word is taken as a
+/// string), validated like the file. The config's source_text becomes the canonical TOML.
+Status apply_overrides(ExperimentConfig& cfg, const std::vector<std::string>& assignments);
 /// Canonical TOML for a config (every key, defaults included): what the GUI saves.
 std::string to_toml(const ExperimentConfig& cfg);
 

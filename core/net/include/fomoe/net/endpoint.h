@@ -1,5 +1,8 @@
-// ZeroMQ transport for the federation: CoordinatorEndpoint (ROUTER, bind, CURVE server with a ZAP
-// allow-list) and AgentEndpoint (DEALER, connect, CURVE client, optional link emulation).
+// ZeroMQ transport for the federation: CoordinatorEndpoint (ROUTER, CURVE server with a ZAP
+// allow-list) and AgentEndpoint (DEALER, CURVE client, optional link emulation). Usually the
+// coordinator binds and agents connect; for sites that only accept inbound connections the agent
+// binds (AgentOptions::bind_address, `fomoe agent --listen`) and the coordinator connects to it
+// (CoordinatorOptions::connect_addresses). CURVE roles do not change with the direction.
 // Both decode with protocol.h, drop every malformed / replayed / spoofed message with a logged
 // reason (never crash), and record every message in a ByteCounter. ZeroMQ stays behind a pimpl.
 // Each endpoint is used from ONE thread (ZeroMQ sockets are not thread-safe); the ByteCounter
@@ -43,7 +46,10 @@ struct DropStats {
 };
 
 struct CoordinatorOptions {
-  std::string bind_address = "tcp://127.0.0.1:*";  // ':*' picks a free port; see endpoint()
+  std::string bind_address = "tcp://127.0.0.1:*";  // ':*' picks a free port; see endpoint(); "" = no bind
+  /// Listening agents (`fomoe agent --listen ADDR`) to connect to after binding. ZeroMQ reconnects
+  /// on its own (every ~100 ms) until the agent is up. bind_address and this may not both be empty.
+  std::vector<std::string> connect_addresses;
   bool curve = true;                 // false only for plumbing tests
   CurveKeyPair server_keys;          // required with curve
   std::vector<std::string> allowed_public_keys;  // Z85; required (non-empty) with curve
@@ -70,8 +76,10 @@ class CoordinatorEndpoint {
   CoordinatorEndpoint(const CoordinatorEndpoint&) = delete;
   CoordinatorEndpoint& operator=(const CoordinatorEndpoint&) = delete;
 
-  /// The bound address with the real port, e.g. "tcp://127.0.0.1:41234".
+  /// The bound address with the real port, e.g. "tcp://127.0.0.1:41234"; "" when not bound.
   std::string endpoint() const;
+  /// Connects the ROUTER to one more listening agent (as connect_addresses does at creation).
+  Status connect(const std::string& address);
 
   /// Next valid message, or nullopt after `timeout`. Malformed, replayed or spoofed messages are
   /// dropped (logged, counted) and the wait goes on. A Hello whose public_key differs from the
@@ -102,7 +110,14 @@ class CoordinatorEndpoint {
 };
 
 struct AgentOptions {
+  /// Exactly one of the two: connect to a binding coordinator, or bind and let the coordinator
+  /// connect (the site accepts only inbound connections; the coordinator lists this address in
+  /// CoordinatorOptions::connect_addresses).
   std::string connect_address;       // e.g. "tcp://10.0.0.5:5555"
+  std::string bind_address;          // e.g. "tcp://0.0.0.0:5556"; ':*' picks a free port
+  /// Bind mode: messages sent before the coordinator has connected (or while its queue is full)
+  /// wait in the endpoint and go out from poll()/send(); more than this many pending is an error.
+  size_t max_pending = 16;
   bool curve = true;
   CurveKeyPair client_keys;          // required with curve
   std::string server_public_key;     // Z85; required with curve
@@ -127,11 +142,20 @@ class AgentEndpoint {
   AgentEndpoint& operator=(const AgentEndpoint&) = delete;
 
   /// Fills header.sender (site id once welcomed, else kUnassignedSite) and header.seq; with link
-  /// emulation, sleeps for the link delay first.
+  /// emulation, sleeps for the link delay first. In bind mode it never waits for the coordinator:
+  /// a message that cannot go out yet is kept (pending()) and sent by a later poll()/send(); bytes
+  /// are counted when send() accepts the message.
   Expected<SendResult> send(Message msg);
   /// Next valid coordinator message or nullopt after `timeout` (emulated receive delay comes on
-  /// top). A Welcome sets site() and run_id().
+  /// top). A Welcome sets site() and run_id(). In bind mode it also sends pending messages as
+  /// soon as the coordinator has connected.
   std::optional<Inbound> poll(std::chrono::milliseconds timeout);
+
+  /// Bind mode: the bound address with the real port (e.g. "tcp://127.0.0.1:41234"); connect
+  /// mode: the connect address.
+  std::string endpoint() const;
+  /// Bind mode: messages accepted by send() that have not reached ZeroMQ yet (always 0 otherwise).
+  size_t pending() const;
 
   int site() const;
   uint64_t run_id() const;
