@@ -10,6 +10,7 @@ int train_command(const std::vector<std::string>& args);
 int bench_moe_command(const std::vector<std::string>& args, const std::string& self_exe);
 int run_command(const std::vector<std::string>& args, const std::string& self_exe);
 int agent_command(const std::vector<std::string>& args);
+int watch_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 }  // namespace fomoe::cli

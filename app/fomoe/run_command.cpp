@@ -12,6 +12,7 @@
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/agent.h"
 #include "fomoe/federation/local_federation.h"
+#include "fomoe/net/event_stream.h"
 #include "progress_bar.h"
 #include "recording.h"
 
@@ -32,7 +33,7 @@ std::string human_bytes(double b) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
-  std::string path, db;
+  std::string path, db, publish;
   bool resume = false;
   std::vector<std::string> overrides;
   long steps_override = 0;
@@ -40,15 +41,16 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     if (args[i] == "--resume") resume = true;
     else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
     else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
+    else if (args[i] == "--publish" && i + 1 < args.size()) publish = args[++i];
     else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
     else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
     else {
-      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--set section.key=value ...]\n";
+      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--set section.key=value ...]\n";
       return 2;
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--set section.key=value ...]\n";
+    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--set section.key=value ...]\n";
     return 2;
   }
   auto cfg = load_experiment(path);
@@ -82,8 +84,30 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     std::cerr << "fomoe run: " << rec.error().message << "\n";
     return 1;
   }
+  RunSinkFanout sinks;
+  sinks.add(rec->recorder.get());
+  std::unique_ptr<net::EventPublisher> publisher;
+  if (!publish.empty()) {
+    net::EventPublisherOptions po;
+    po.bind_address = publish;
+    auto p = net::EventPublisher::create(po);
+    if (!p) {
+      std::cerr << "fomoe run: " << p.error().message << "\n";
+      return 1;
+    }
+    publisher = std::move(p).value();
+    sinks.add(publisher.get());
+    std::fprintf(stderr, "fomoe run: publishing run events on %s (watch with `fomoe watch %s`)\n", publisher->endpoint().c_str(),
+                 publisher->endpoint().c_str());
+    net::RunStarted started;
+    started.run_id = rec->run_id;
+    started.info.name = cfg->run.name;
+    started.info.method = method_name(cfg->run.method);
+    started.info.n_sites = f.sites;
+    publisher->publish(started);
+  }
   LocalFederationOptions o;
-  o.sink = rec->recorder.get();
+  o.sink = &sinks;
   o.self_exe = self_exe;
   o.run_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
   o.resume = resume;
@@ -98,7 +122,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     return true;
   });
   bar.finish();
-  rec->recorder->on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
+  sinks.on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
   if (!result) {
     std::cerr << "fomoe run: " << result.error().message << "\n";
     return 1;
@@ -126,6 +150,7 @@ int agent_command(const std::vector<std::string>& args) {
       return args[++i];
     };
     if (args[i] == "--connect") s.connect = need("--connect");
+    else if (args[i] == "--listen") s.listen = need("--listen");
     else if (args[i] == "--key-dir") s.key_dir = need("--key-dir");
     else if (args[i] == "--name") s.name = need("--name");
     else if (args[i] == "--no-curve") s.curve = false;
@@ -140,8 +165,9 @@ int agent_command(const std::vector<std::string>& args) {
       break;
     }
   }
-  if (s.connect.empty() || (s.curve && s.key_dir.empty())) {
-    std::cerr << "usage: fomoe agent --connect tcp://HOST:PORT --key-dir DIR --name NAME [--bandwidth-mbps X] [--latency-ms Y]\n"
+  if (s.connect.empty() == s.listen.empty() || (s.curve && s.key_dir.empty())) {
+    std::cerr << "usage: fomoe agent (--connect tcp://COORDINATOR:PORT | --listen tcp://*:PORT) --key-dir DIR --name NAME\n"
+                 "                   [--bandwidth-mbps X] [--latency-ms Y] [--threads N]\n"
                  "  DIR holds NAME.key (this site's secret key) and server.pub (the coordinator's public key);\n"
                  "  make them with `fomoe keygen --out DIR --name NAME`.\n";
     return 2;

@@ -226,6 +226,7 @@ int run_agent(const AgentSettings& s) {
   if (s.threads > 0) torch::set_num_threads(s.threads);
   net::AgentOptions o;
   o.connect_address = s.connect;
+  o.bind_address = s.listen;
   o.curve = s.curve;
   std::string public_key;
   if (s.curve) {

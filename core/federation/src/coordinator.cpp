@@ -387,6 +387,7 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
   }
   net::CoordinatorOptions o;
   o.bind_address = impl->s.bind;
+  o.connect_addresses = impl->s.connect_addresses;
   o.curve = impl->s.curve;
   o.server_keys = impl->s.server_keys;
   o.allowed_public_keys = impl->s.agent_public_keys;

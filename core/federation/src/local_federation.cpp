@@ -84,8 +84,12 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
     auto server = net::load_keypair((fs::path(key_dir) / "server.key").string());
     if (!server) return make_error(server.error().code, server.error().message + " (federation.key_dir must hold server.key)");
     s.server_keys = *server;
-    for (auto& a : cfg.federation.agents) s.agent_public_keys.push_back(a.public_key);
-    s.bind = cfg.federation.agents.front().address.rfind("tcp://", 0) == 0 ? "tcp://0.0.0.0:5555" : s.bind;
+    // The agents listen (`fomoe agent --listen ADDR`); the coordinator connects to each.
+    s.bind.clear();
+    for (auto& a : cfg.federation.agents) {
+      s.agent_public_keys.push_back(a.public_key);
+      s.connect_addresses.push_back(a.address);
+    }
   } else {
     // Local sites: fresh keys per run dir (reused when resuming, so restarted agents keep theirs).
     auto server = net::write_keypair(key_dir, "server", /*overwrite=*/false);

@@ -75,4 +75,23 @@ class RunSink {
   virtual void on_run_finished(RunStatus status, const std::string& message) {}
 };
 
+/// Forwards every call to several sinks, in order (store recorder, event publisher, GUI bridge).
+class RunSinkFanout : public RunSink {
+ public:
+  void add(RunSink* sink) {
+    if (sink) sinks_.push_back(sink);
+  }
+  void on_run_started(int64_t id, const RunInfo& info) override { for (auto* s : sinks_) s->on_run_started(id, info); }
+  void on_metrics(const std::vector<MetricPoint>& p) override { for (auto* s : sinks_) s->on_metrics(p); }
+  void on_link_bytes(const std::vector<LinkBytes>& l) override { for (auto* s : sinks_) s->on_link_bytes(l); }
+  void on_placement(const std::vector<PlacementEntry>& p) override { for (auto* s : sinks_) s->on_placement(p); }
+  void on_expert_load(const std::vector<ExpertLoadEntry>& l) override { for (auto* s : sinks_) s->on_expert_load(l); }
+  void on_event(const RunEvent& e) override { for (auto* s : sinks_) s->on_event(e); }
+  void on_checkpoint(const CheckpointEntry& c) override { for (auto* s : sinks_) s->on_checkpoint(c); }
+  void on_run_finished(RunStatus st, const std::string& m) override { for (auto* s : sinks_) s->on_run_finished(st, m); }
+
+ private:
+  std::vector<RunSink*> sinks_;
+};
+
 }  // namespace fomoe

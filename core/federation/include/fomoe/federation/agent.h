@@ -10,7 +10,8 @@
 namespace fomoe {
 
 struct AgentSettings {
-  std::string connect;            // coordinator address, tcp://host:port
+  std::string connect;            // coordinator address, tcp://host:port (or:)
+  std::string listen;             // bind here and let the coordinator connect (remote sites)
   std::string key_dir;            // holds NAME.key (this agent's secret) and server.pub
   std::string name = "agent";     // key file stem and display name
   bool curve = true;

@@ -19,7 +19,8 @@ namespace fomoe {
 
 struct CoordinatorSettings {
   ExperimentConfig cfg;
-  std::string bind = "tcp://127.0.0.1:*";
+  std::string bind = "tcp://127.0.0.1:*";        // "" = do not bind (connect only)
+  std::vector<std::string> connect_addresses;    // listening agents (`fomoe agent --listen`)
   bool curve = true;
   net::CurveKeyPair server_keys;
   std::vector<std::string> agent_public_keys;  // allow-list; position = site id of that key

@@ -1,0 +1,157 @@
+// fomoe-workbench [EXPERIMENT.toml] [--db PATH] [--screenshot-dir DIR --demo-run [--steps N]]
+// Opens the workbench with the experiment loaded and a local federation ready to start. With no
+// display (no DISPLAY / WAYLAND_DISPLAY and no QT_QPA_PLATFORM) it runs the experiment with the
+// CLI instead. --demo-run starts the experiment at once; with --screenshot-dir it grabs each
+// main view to PNG when the run has finished, then quits.
+#include <unistd.h>
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QIcon>
+#include <QTabWidget>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "bridge/experiment_document.h"
+#include "bridge/run_controller.h"
+#include "bridge/store_model.h"
+#include "compare_view.h"
+#include "main_window.h"
+#include "run_browser.h"
+
+using fomoe::gui::MainWindow;
+using fomoe::gui::RunController;
+
+namespace {
+
+QString findDefaultExperiment() {
+  const QString rel = "experiments/quickstart.toml";
+  const QString bin = QCoreApplication::applicationDirPath();
+  for (const QString& c : {QDir::currentPath() + "/" + rel, QString(FOMOE_SOURCE_DIR) + "/" + rel, bin + "/../../" + rel,
+                           bin + "/../share/fomoe/" + rel})
+    if (QFileInfo::exists(c)) return QFileInfo(c).canonicalFilePath();
+  return QString();
+}
+
+bool headless() {
+  return qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
+         qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM");
+}
+
+void grabAll(MainWindow& w, const QString& dir, qint64 runId) {
+  QDir().mkpath(dir);
+  QTabWidget* tabs = w.tabs();
+  const char* names[] = {"configure", "placement", "live", "network", "runs", "compare"};
+  // Compare the demo run with the previous runs of the store (newest first, up to 3 in all).
+  QList<qint64> ids;
+  ids << runId;
+  for (int r = 0; r < w.storeModel()->rowCount() && ids.size() < 3; ++r) {
+    const qint64 id = w.storeModel()->runIdAt(r);
+    const auto* s = w.storeModel()->summaryOf(id);
+    if (id != runId && s && s->run.status == "finished" && s->last_step > 0) ids << id;
+  }
+  w.compareRuns(ids);
+  w.runBrowser()->selectRun(runId);
+  for (int i = 0; i < tabs->count() && i < 6; ++i) {
+    tabs->setCurrentIndex(i);
+    for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();
+    const QString path = dir + "/" + QString("%1_%2.png").arg(i + 1).arg(names[i]);
+    if (w.grab().save(path)) std::printf("screenshot: %s\n", path.toLocal8Bit().constData());
+    else std::fprintf(stderr, "cannot write %s\n", path.toLocal8Bit().constData());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Headless: fall back to the CLI run of the same experiment (the README's one command).
+  bool wantsGui = false;
+  for (int i = 1; i < argc; ++i)
+    if (QString(argv[i]) == "--screenshot-dir" || QString(argv[i]) == "--gui") wantsGui = true;
+  if (headless() && !wantsGui) {
+    QCoreApplication core(argc, argv);
+    const QString cli = RunController::findCli();
+    QString exp;
+    for (int i = 1; i < argc; ++i)
+      if (argv[i][0] != '-' && (i == 1 || QString(argv[i - 1]) != "--db")) exp = argv[i];
+    if (exp.isEmpty()) exp = findDefaultExperiment();
+    if (cli.isEmpty() || exp.isEmpty()) {
+      std::fprintf(stderr, "fomoe-workbench: no display, and no `fomoe` CLI or experiment to fall back to\n");
+      return 2;
+    }
+    std::fprintf(stderr, "fomoe-workbench: no display; running `fomoe run %s` instead\n", exp.toLocal8Bit().constData());
+    const QByteArray c = cli.toLocal8Bit(), e = exp.toLocal8Bit();
+    execl(c.constData(), "fomoe", "run", e.constData(), static_cast<char*>(nullptr));
+    std::perror("fomoe-workbench: exec fomoe");
+    return 1;
+  }
+
+  QApplication app(argc, argv);
+  QApplication::setApplicationName("fomoe-workbench");
+  QApplication::setOrganizationName("fomoe");
+  QApplication::setWindowIcon(QIcon(":/fomoe/fomoe.png"));
+  QApplication::setStyle("Fusion");
+  QFont font = QApplication::font();
+  if (font.pointSizeF() < 10) font.setPointSizeF(10);
+  QApplication::setFont(font);
+  if (QFile qss(":/fomoe/workbench.qss"); qss.open(QIODevice::ReadOnly)) app.setStyleSheet(QString::fromUtf8(qss.readAll()));
+
+  QCommandLineParser p;
+  p.setApplicationDescription("FoMoE Workbench: configure federations, watch them live, compare runs.");
+  p.addHelpOption();
+  p.addPositionalArgument("experiment", "experiment TOML (default: experiments/quickstart.toml)");
+  QCommandLineOption db("db", "run store (default: the store's default path)", "PATH");
+  QCommandLineOption shots("screenshot-dir", "grab each main view to DIR when the demo run finished, then quit", "DIR");
+  QCommandLineOption demo("demo-run", "start the loaded experiment at once");
+  QCommandLineOption steps("steps", "override train.steps (demo runs)", "N");
+  QCommandLineOption gui("gui", "open the window even without a display variable");
+  p.addOptions({db, shots, demo, steps, gui});
+  p.process(app);
+
+  const QString dbPath = p.isSet(db) ? p.value(db) : QString::fromStdString(fomoe::default_db_path());
+  MainWindow w(dbPath);
+  QString exp = p.positionalArguments().value(0);
+  if (exp.isEmpty()) exp = findDefaultExperiment();
+  QString error;
+  bool loaded = !exp.isEmpty() && w.loadExperiment(exp, &error);
+  if (!loaded) {
+    if (!exp.isEmpty()) std::fprintf(stderr, "fomoe-workbench: %s\n", error.toLocal8Bit().constData());
+    QFile f(":/fomoe/default_experiment.toml");
+    f.open(QIODevice::ReadOnly);
+    if (!w.loadExperimentText(QString::fromUtf8(f.readAll()), "embedded default", &error)) {
+      std::fprintf(stderr, "fomoe-workbench: embedded default: %s\n", error.toLocal8Bit().constData());
+      return 1;
+    }
+  }
+  if (p.isSet(steps)) {
+    const int n = p.value(steps).toInt();
+    w.document()->edit("steps", [n](fomoe::ExperimentConfig& c) {
+      c.train.steps = n;
+      c.train.warmup_steps = std::min(c.train.warmup_steps, n);
+    });
+  }
+  w.show();
+
+  const QString shotDir = p.value(shots);
+  if (p.isSet(demo) || !shotDir.isEmpty()) {
+    QObject::connect(w.controller(), &RunController::runStateChanged, &w, [&](RunController::State s, const QString& msg) {
+      if (s == RunController::State::Failed) std::fprintf(stderr, "demo run failed: %s\n", msg.toLocal8Bit().constData());
+      const bool done = s == RunController::State::Finished || s == RunController::State::Failed ||
+                        s == RunController::State::Cancelled;
+      if (!done || shotDir.isEmpty()) return;
+      // Let the last batch reach the views, then grab.
+      QTimer::singleShot(800, &w, [&w, shotDir, s] {
+        w.storeModel()->reload();
+        w.runBrowser()->reload();
+        grabAll(w, shotDir, w.controller()->currentRunId());
+        QApplication::exit(s == RunController::State::Finished ? 0 : 1);
+      });
+    });
+    QTimer::singleShot(300, &w, [&w] { w.startRun(); });
+  }
+  return app.exec();
+}
