@@ -13,8 +13,8 @@ TEST(Gpu, MoeLayerMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(3);
   auto o = MoeOptions(64, 8).top_k(2).d_expert(96);
-  MoeLayer cpu(o, {0, 1, 3, 4, 6});
-  MoeLayer gpu(o, {0, 1, 3, 4, 6});
+  MoeLayer cpu(o, std::vector<int>{0, 1, 3, 4, 6});
+  MoeLayer gpu(o, std::vector<int>{0, 1, 3, 4, 6});
   {
     torch::NoGradGuard g;
     auto dst = gpu->named_parameters();
