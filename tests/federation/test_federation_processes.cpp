@@ -130,6 +130,23 @@ TEST(FederationProcesses, FomoeRunsAndMeasuredBytesEqualPredictedFromShapes) {
   }
 }
 
+TEST(FederationProcesses, LinkEmulationShowsUpAsCommunicationTime) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.federation.bandwidth_mbps = 20;  // 20 Mbit/s, 30 ms: a slow WAN link per site
+  c.federation.latency_ms = 30;
+  CapturingSink sink;
+  auto r = run(c, "wan", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  // Each round moves the site's parameters down and its pseudo-gradient up over its link.
+  const double bytes_per_round = static_cast<double>(r->sites[0].bytes_sent + r->sites[0].bytes_received) / r->rounds;
+  const double predicted = bytes_per_round * 8 / 20e6 + 2 * 0.030;
+  EXPECT_GE(r->comm_s_mean, 0.9 * predicted) << "predicted " << predicted;
+  double comm_metric = 0;
+  for (auto& m : sink.metrics)
+    if (m.name == metric::kRoundComm && m.site == 0) comm_metric = std::max(comm_metric, m.value);
+  EXPECT_GE(comm_metric, 0.9 * predicted);
+}
+
 TEST(FederationProcesses, FomoeWithFullReplicationAndUniformWeightsEqualsDiloco) {
   auto f = tiny(Method::FoMoE, 2);
   f.federation.replication = 2;

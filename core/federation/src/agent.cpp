@@ -201,6 +201,12 @@ class Agent {
         report.tensors.push_back(tensor_to_blob(p.key(), t, cfg_.federation.precision));
       }
     }
+    // The report's own upload time is part of this round's communication: it is known before
+    // sending (the emulated link is deterministic), so it travels inside the report.
+    if (settings_.bandwidth_mbps > 0 || settings_.latency_ms > 0) {
+      const net::LinkEmulator link{settings_.bandwidth_mbps * 1e6, settings_.latency_ms / 1e3};
+      report.meta[report::kLinkSeconds] = round_link_s_ + link.delay_seconds(net::encoded_size(report));
+    }
     send(std::move(report));
   }
 

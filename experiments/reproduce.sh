@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reproduces docs/RESULTS.md: every run recorded in one SQLite store, then tables and plots.
+#   experiments/reproduce.sh [STEPS]      (default 128 inner steps per site; the paper-scale
+#                                          comparisons want more, time permitting)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+B="${FOMOE_BIN:-$root/build/app/fomoe}"
+DB="${DB:-$root/experiments/results.db}"
+STEPS="${1:-128}"
+EXP=experiments/comm.toml
+run() { "$B" run "$EXP" --steps "$STEPS" --db "$DB" "$@"; }
+
+# 1. Communication and loss per token: the four methods, same model, data and tokens.
+for m in ddp diloco photon fomoe; do run --set run.method=$m --set run.name=exp1-$m; done
+# 4. Ablation: replication r = 1 and r = K (r = 2 is exp1-fomoe).
+for r in 1 4; do run --set run.method=fomoe --set federation.replication=$r --set run.name=exp4-r$r; done
+# 3. Routing stability on non-IID data (one language / source per site).
+for m in diloco fomoe; do run --set run.method=$m --set data.split=non_iid --set run.name=exp3-noniid-$m; done
+
+"$root/.venv/bin/python" experiments/plot_results.py --db "$DB" --out docs/results
