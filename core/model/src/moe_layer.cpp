@@ -125,8 +125,8 @@ torch::Tensor MoeLayerImpl::dispatch_fast(const torch::Tensor& x_ND, const torch
 
 torch::Tensor MoeLayerImpl::dispatch_masked(const torch::Tensor& x_ND, const torch::Tensor& idx_NK,
                                             const torch::Tensor& gate_NK, const torch::Tensor& keep_NK) {
-  // The usual eager implementation (HF Mixtral): one-hot mask, then for every expert a where()
-  // and a gather of its tokens.
+  // The usual eager implementation (HF Mixtral): one-hot mask, then for every expert a where(),
+  // a gather of its tokens, its MLP as three GEMMs, and an index_add into the output.
   const int64_t E = options_.n_experts();
   auto mask_EKN = at::one_hot(idx_NK, E).permute({2, 1, 0});
   auto y_ND = torch::zeros_like(x_ND);
@@ -137,7 +137,11 @@ torch::Tensor MoeLayerImpl::dispatch_masked(const torch::Tensor& x_ND, const tor
     auto k_idx = where[0];
     auto tok_idx = where[1];
     if (tok_idx.numel() == 0) continue;
-    auto out = experts_[static_cast<size_t>(slot)]->forward(x_ND.index_select(0, tok_idx));
+    // HF's expert MLP: w2(silu(w1 x) * w3 x), three GEMMs (our w_in stacks w1 over w3).
+    const auto& ex = experts_[static_cast<size_t>(slot)];
+    const int64_t F = ex->w_out.size(1);
+    auto cur = x_ND.index_select(0, tok_idx);
+    auto out = at::linear(at::silu(at::linear(cur, ex->w_in.narrow(0, 0, F))) * at::linear(cur, ex->w_in.narrow(0, F, F)), ex->w_out);
     out = out * gate_NK.reshape(-1).index_select(0, tok_idx * options_.top_k() + k_idx).unsqueeze(1);
     y_ND = y_ND.index_add(0, tok_idx, out);
   }
