@@ -15,6 +15,9 @@ run() { "$B" run "$EXP" --steps "$STEPS" --db "$DB" "$@"; }
 for m in ddp diloco photon fomoe; do run --set run.method=$m --set run.name=exp1-$m; done
 # 4. Ablation: replication r = 1 and r = K (r = 2 is exp1-fomoe).
 for r in 1 4; do run --set run.method=fomoe --set federation.replication=$r --set run.name=exp4-r$r; done
+# Ablations: gate renormalisation over resident picks; uniform instead of token-weighted averaging.
+run --set run.method=fomoe --set model.gate=renormalize --set run.name=exp4-renorm
+run --set run.method=fomoe --set federation.expert_weighting=uniform --set run.name=exp4-uniform
 # 3. Routing stability on non-IID data (one language / source per site).
 for m in diloco fomoe; do run --set run.method=$m --set data.split=non_iid --set run.name=exp3-noniid-$m; done
 

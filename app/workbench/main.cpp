@@ -45,18 +45,23 @@ bool headless() {
 void grabAll(MainWindow& w, const QString& dir, qint64 runId) {
   QDir().mkpath(dir);
   QTabWidget* tabs = w.tabs();
-  const char* names[] = {"configure", "placement", "live", "network", "runs", "compare"};
-  // Compare the demo run with the previous runs of the store (newest first, up to 3 in all).
+  const char* names[] = {"configure", "placement", "live", "network", "runs", "compare", "projection"};
+  // Compare the demo run with the newest finished run of each other method in the store.
   QList<qint64> ids;
   ids << runId;
+  QStringList methods;
+  if (const auto* self = w.storeModel()->summaryOf(runId)) methods << QString::fromStdString(self->run.method);
   for (int r = 0; r < w.storeModel()->rowCount() && ids.size() < 3; ++r) {
     const qint64 id = w.storeModel()->runIdAt(r);
     const auto* s = w.storeModel()->summaryOf(id);
-    if (id != runId && s && s->run.status == "finished" && s->last_step > 0) ids << id;
+    if (id == runId || !s || s->run.status != "finished" || s->last_step <= 0) continue;
+    if (methods.contains(QString::fromStdString(s->run.method))) continue;
+    methods << QString::fromStdString(s->run.method);
+    ids << id;
   }
   w.compareRuns(ids);
   w.runBrowser()->selectRun(runId);
-  for (int i = 0; i < tabs->count() && i < 6; ++i) {
+  for (int i = 0; i < tabs->count() && i < 7; ++i) {
     tabs->setCurrentIndex(i);
     for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();
     const QString path = dir + "/" + QString("%1_%2.png").arg(i + 1).arg(names[i]);

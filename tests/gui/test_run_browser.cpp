@@ -1,0 +1,181 @@
+// A run recorded with RunRecorder opens from the run browser, and the views hold its points:
+// loss per site and held-out, link bytes, expert load, events (a dead site shows red).
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QLineEdit>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <qcustomplot.h>
+
+#include "bridge/run_data.h"
+#include "bridge/store_model.h"
+#include "chart_panel.h"
+#include "compare_view.h"
+#include "event_log.h"
+#include "fomoe/store/run_recorder.h"
+#include "loss_chart.h"
+#include "main_window.h"
+#include "network_panel.h"
+#include "run_browser.h"
+
+using namespace fomoe;
+using namespace fomoe::gui;
+
+class RunBrowserTest : public QObject {
+  Q_OBJECT
+ private:
+  QTemporaryDir dir_;
+  QString db_;
+  int64_t runA_ = -1, runB_ = -1;
+
+  int64_t record(const std::string& name, double lossOffset, int h) {
+    auto rec = RunRecorder::open(db_.toStdString());
+    if (!rec) qFatal("%s", rec.error().message.c_str());
+    RunInfo info;
+    info.name = name;
+    info.method = "fomoe";
+    info.n_sites = 2;
+    info.config_text = "[run]\nname = \"" + name + "\"\nmethod = \"fomoe\"\n[model]\nn_layers = 2\nn_experts = 4\n"
+                       "[federation]\nsites = 2\ninner_steps = " + std::to_string(h) + "\nreplication = 1\n";
+    const int64_t id = (*rec)->begin_run(info);
+    std::vector<MetricPoint> pts;
+    for (int step = 1; step <= 50; ++step)
+      for (int site = 0; site < 2; ++site)
+        pts.push_back(MetricPoint{metric::kTrainLoss, lossOffset + 6.0 - 0.02 * step + 0.1 * site, step, (step - 1) / 10, site, step * 0.1});
+    for (int r = 0; r < 5; ++r) pts.push_back(MetricPoint{metric::kEvalLoss, lossOffset + 5.8 - 0.1 * r, (r + 1) * 10, r, -1, r * 1.0});
+    (*rec)->on_metrics(pts);
+    std::vector<LinkBytes> links;
+    for (int r = 0; r < 5; ++r)
+      for (int site = 0; site < 2; ++site) {
+        links.push_back(LinkBytes{r, site, Direction::Sent, "update", 1000 + r, 0.01});
+        links.push_back(LinkBytes{r, site, Direction::Received, "pseudo_grad", 2000, 0.02});
+      }
+    (*rec)->on_link_bytes(links);
+    std::vector<ExpertLoadEntry> load;
+    for (int site = 0; site < 2; ++site)
+      for (int e = 0; e < 4; ++e) load.push_back(ExpertLoadEntry{0, site, 0, e, 100 * (e + 1)});
+    (*rec)->on_expert_load(load);
+    (*rec)->on_event(RunEvent{3.0, 1, "site_dead", "site 1 is dead: no report within the timeout"});
+    (*rec)->on_run_finished(RunStatus::Finished, "");
+    return id;
+  }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    db_ = dir_.filePath("runs.db");
+    runA_ = record("recorded-a", 0.0, 10);
+    runB_ = record("recorded-b", 0.3, 20);
+    QVERIFY(runA_ > 0 && runB_ > runA_);
+  }
+
+  void recordedRunOpensWithItsPoints() {
+    MainWindow w(db_);
+    QCOMPARE(w.storeModel()->rowCount(), 2);
+    RunBrowser* b = w.runBrowser();
+    // Filter by name: only run A stays.
+    b->findChild<QLineEdit*>()->setText("recorded-a");
+    QCOMPARE(b->proxy()->rowCount(), 1);
+    const QModelIndex idx = b->proxy()->index(0, StoreModel::ColName);
+    QCOMPARE(idx.data().toString(), QString("recorded-a"));
+    QCOMPARE(b->proxy()->index(0, StoreModel::ColBytes).data(StoreModel::kSortRole).toLongLong(),
+             qint64(5 * 2 * 2000 + 2 * (1000 + 1001 + 1002 + 1003 + 1004)));
+    // Double-click opens the run in the views.
+    QSignalSpy open(b, &RunBrowser::openRun);
+    emit b->view()->doubleClicked(idx);
+    QCOMPARE(open.count(), 1);
+    QCOMPARE(open.at(0).at(0).toLongLong(), qint64(runA_));
+    QCOMPARE(w.viewedData()->runId(), qint64(runA_));
+    QCOMPARE(w.lossChart()->pointCount(0), 50);
+    QCOMPARE(w.lossChart()->pointCount(1), 50);
+    QCOMPARE(w.lossChart()->pointCount(-1), 5);  // held-out raw graph: hidden behind the marked line, kept for export
+    QCustomPlot* lp = w.lossChart()->plot();
+    int heldOut = -1;
+    for (int i = 0; i < lp->graphCount(); ++i)
+      if (lp->graph(i)->name() == "held-out loss") heldOut = lp->graph(i)->dataCount();
+    QCOMPARE(heldOut, 5);
+    // Bytes chart: one line per site, five rounds each.
+    QCustomPlot* bp = w.networkPanel()->bytesChart()->plot();
+    QCOMPARE(bp->graphCount(), 2);
+    QCOMPARE(bp->graph(0)->dataCount(), 5);
+    // Dead site: named dead, drawn red in the loss chart, red row in the event log.
+    bool deadRed = false;
+    for (int i = 0; i < lp->graphCount(); ++i)
+      if (lp->graph(i)->name() == "site 1 (dead)") deadRed = lp->graph(i)->pen().color() == QColor(215, 25, 28);
+    QVERIFY(deadRed);
+    QVERIFY(w.eventLog()->rowCount() >= 1);
+    // The x axis switch keeps the points.
+    w.lossChart()->setXAxis(LossChart::XAxis::WallTime);
+    QCOMPARE(w.lossChart()->pointCount(0), 50);
+  }
+
+  void compareShowsOnlyDifferingKeys() {
+    MainWindow w(db_);
+    QString err;
+    QVERIFY2(w.compareRuns({runA_, runB_}, &err), qPrintable(err));
+    CompareView* c = w.compareView();
+    QCOMPARE(c->overlay()->plot()->graphCount(), 2);
+    QTableWidget* diff = c->diffTable();
+    QCOMPARE(diff->rowCount(), 1);  // only federation.inner_steps differs (names are skipped)
+    QCOMPARE(diff->item(0, 0)->text(), QString("federation.inner_steps"));
+    QCOMPARE(diff->item(0, 1)->text(), QString("10"));
+    QCOMPARE(diff->item(0, 2)->text(), QString("20"));
+    QCOMPARE(c->bytesTable()->rowCount(), 2);
+  }
+
+  void exportWritesCsvWithRunIds() {
+    MainWindow w(db_);
+    QVERIFY(w.openRun(runA_));
+    const QString csv = dir_.filePath("loss.csv");
+    QVERIFY(w.lossChart()->exportCsv(csv));
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(f.readAll());
+    QVERIFY(text.contains(QString("# run id: %1").arg(runA_)));
+    QVERIFY(text.contains("\"site 0 (raw)\",1,5.98"));
+    QVERIFY(w.lossChart()->exportImage(dir_.filePath("loss.png")));
+    QVERIFY(QFileInfo(dir_.filePath("loss.png")).size() > 1000);
+  }
+
+  void liveFeedUpdatesAxesAndDecimates() {
+    RunData data;
+    ExperimentConfig cfg;
+    cfg.run.method = Method::FoMoE;
+    cfg.federation.sites = 2;
+    data.reset(5, cfg, "live");
+    LossChart chart;
+    chart.setData(&data);
+    QVector<MetricPoint> pts;
+    for (int step = 1; step <= 1000; ++step) pts.push_back(MetricPoint{metric::kTrainLoss, 7.0 - step * 1e-3, step, 0, 0, step * 0.1});
+    data.appendMetrics(pts);
+    data.notify();
+    QCOMPARE(chart.pointCount(0), 1000);
+    QVERIFY(chart.plot()->xAxis->range().upper >= 1000);
+    pts.clear();
+    for (int step = 1001; step <= 20000; ++step) pts.push_back(MetricPoint{metric::kTrainLoss, 6.0, step, 1, 0, step * 0.1});
+    pts.push_back(MetricPoint{metric::kTrainLoss, 9.5, 20001, 1, 0, 2000.1});  // a spike at the very end
+    data.appendMetrics(pts);
+    data.notify();
+    QVERIFY2(chart.pointCount(0) <= LossChart::kMaxDrawnPoints + 2, qPrintable(QString::number(chart.pointCount(0))));
+    QVERIFY(chart.plot()->xAxis->range().upper >= 20001);
+    QVERIFY(chart.plot()->yAxis->range().upper >= 9.5);  // the envelope keeps the spike
+  }
+
+  void deleteRemovesRun() {
+    MainWindow w(db_);
+    QVERIFY(w.storeModel()->deleteRun(runB_));
+    QCOMPARE(w.storeModel()->rowCount(), 1);
+    QVERIFY(w.storeModel()->reload());
+    QCOMPARE(w.storeModel()->rowCount(), 1);
+    QVERIFY(w.storeModel()->setTags(runA_, "baseline, keep"));
+    w.storeModel()->reload();
+    QCOMPARE(w.storeModel()->index(0, StoreModel::ColTags).data().toString(), QString("baseline, keep"));
+  }
+};
+
+QTEST_MAIN(RunBrowserTest)
+#include "test_run_browser.moc"

@@ -1,0 +1,162 @@
+#include "bridge/experiment_document.h"
+
+#include <QFile>
+#include <QUndoCommand>
+
+#include "fomoe/sysmodel/model_shape.h"
+#include "fomoe/sysmodel/wire_bytes.h"
+
+namespace fomoe::gui {
+
+namespace {
+
+class ConfigCommand : public QUndoCommand {
+ public:
+  ConfigCommand(ExperimentDocument* doc, ExperimentConfig before, ExperimentConfig after, const QString& label, int mergeKey)
+      : QUndoCommand(label), doc_(doc), before_(std::move(before)), after_(std::move(after)), mergeKey_(mergeKey) {}
+  void undo() override { doc_->setConfig(before_); }
+  void redo() override { doc_->setConfig(after_); }
+  int id() const override { return mergeKey_; }
+  bool mergeWith(const QUndoCommand* other) override {
+    if (other->id() != id() || mergeKey_ < 0) return false;
+    after_ = static_cast<const ConfigCommand*>(other)->after_;
+    return true;
+  }
+
+ private:
+  ExperimentDocument* doc_;
+  ExperimentConfig before_, after_;
+  int mergeKey_;
+};
+
+sysmodel::ModelShape shapeOf(const ExperimentConfig& cfg) {
+  sysmodel::ModelShape m;
+  m.vocab = cfg.model.vocab_size;
+  m.d_model = cfg.model.d_model;
+  m.n_layers = cfg.model.n_layers;
+  m.n_heads = cfg.model.n_heads;
+  m.n_experts = cfg.model.n_experts;
+  m.top_k = cfg.model.top_k;
+  m.d_expert = cfg.model.d_expert;
+  m.shared_expert = cfg.model.shared_expert ? cfg.model.d_expert : 0;
+  m.moe_every = cfg.model.moe_every;
+  return m;
+}
+
+}  // namespace
+
+ExperimentDocument::ExperimentDocument(QObject* parent) : QObject(parent) {}
+
+bool ExperimentDocument::loadText(const QString& toml, const QString& sourceName, QString* error) {
+  auto cfg = parse_experiment(toml.toStdString(), sourceName.toStdString());
+  if (!cfg) {
+    if (error) *error = QString::fromStdString(cfg.error().message);
+    return false;
+  }
+  undo_.clear();
+  setConfig(*cfg);
+  return true;
+}
+
+bool ExperimentDocument::load(const QString& path, QString* error) {
+  auto cfg = load_experiment(path.toStdString());
+  if (!cfg) {
+    if (error) *error = QString::fromStdString(cfg.error().message);
+    return false;
+  }
+  undo_.clear();
+  setConfig(*cfg);
+  path_ = path;
+  undo_.setClean();
+  emit pathChanged(path_);
+  return true;
+}
+
+bool ExperimentDocument::save(const QString& path, QString* error) {
+  QFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+    if (error) *error = tr("cannot write %1: %2").arg(path, f.errorString());
+    return false;
+  }
+  const std::string text = to_toml(cfg_);
+  if (f.write(text.data(), qint64(text.size())) != qint64(text.size())) {
+    if (error) *error = tr("cannot write %1: %2").arg(path, f.errorString());
+    return false;
+  }
+  path_ = path;
+  undo_.setClean();
+  emit pathChanged(path_);
+  return true;
+}
+
+void ExperimentDocument::edit(const QString& label, const std::function<void(ExperimentConfig&)>& change, int mergeKey) {
+  ExperimentConfig after = cfg_;
+  change(after);
+  undo_.push(new ConfigCommand(this, cfg_, after, label, mergeKey));
+}
+
+void ExperimentDocument::setConfig(const ExperimentConfig& cfg) {
+  cfg_ = cfg;
+  emit configChanged();
+}
+
+QString ExperimentDocument::validationMessage() const {
+  Status st = validate_experiment(cfg_);
+  return st ? QString() : QString::fromStdString(st.error().message);
+}
+
+int ExperimentDocument::moeLayerCount(const ExperimentConfig& cfg) {
+  return static_cast<int>(shapeOf(cfg).n_moe_layers());
+}
+
+PlacementPlan ExperimentDocument::currentPlan() const {
+  const int K = cfg_.run.method == Method::Single ? 1 : cfg_.federation.sites;
+  const int L = moeLayerCount(cfg_);
+  if (cfg_.run.method == Method::FoMoE && cfg_.federation.placement == PlacementPolicy::Explicit) {
+    auto plan = PlacementPlan::from_holders(K, cfg_.federation.explicit_plan);
+    if (plan && plan->n_moe_layers() == L && plan->n_experts() == cfg_.model.n_experts) return *plan;
+  }
+  const int r = cfg_.run.method == Method::FoMoE ? std::min(cfg_.federation.replication, K) : K;
+  return PlacementPlan::round_robin(K, L, cfg_.model.n_experts, std::max(1, r));
+}
+
+QVector<SiteCost> ExperimentDocument::siteCosts(const ExperimentConfig& cfg, const PlacementPlan& plan) {
+  QVector<SiteCost> out;
+  const auto shape = shapeOf(cfg);
+  const size_t elem = sysmodel::bytes_per_element(cfg.federation.precision);
+  for (int k = 0; k < plan.n_sites(); ++k) {
+    SiteCost c;
+    c.site = k;
+    auto held = plan.experts_of_site(k);
+    for (const auto& layer : held) c.expertsHeld += int(layer.size());
+    const auto params = sysmodel::enumerate_site_parameters(shape, held);
+    for (const auto& p : params) c.params += p.numel();
+    c.memoryBytes = c.params * 4 * 5;
+    // One pseudo-gradient up and one averaged update down per round, tensors + framing.
+    c.bytesPerRound = qint64(sysmodel::message_wire_bytes(params, elem).total()) * 2;
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool ExperimentDocument::applyPlan(const PlacementPlan& plan, QString* error) {
+  if (Status st = plan.validate(); !st) {
+    if (error) *error = QString::fromStdString(st.error().message);
+    return false;
+  }
+  if (plan.n_moe_layers() != moeLayerCount(cfg_) || plan.n_experts() != cfg_.model.n_experts ||
+      plan.n_sites() != cfg_.federation.sites) {
+    if (error) *error = tr("the plan's shape (%1 sites, %2 MoE layers, %3 experts) does not match the experiment (%4, %5, %6)")
+                            .arg(plan.n_sites()).arg(plan.n_moe_layers()).arg(plan.n_experts())
+                            .arg(cfg_.federation.sites).arg(moeLayerCount(cfg_)).arg(cfg_.model.n_experts);
+    return false;
+  }
+  const auto holders = plan.holders();
+  edit(tr("apply placement"), [&](ExperimentConfig& c) {
+    c.federation.placement = PlacementPolicy::Explicit;
+    c.federation.explicit_plan = holders;
+  });
+  return true;
+}
+
+}  // namespace fomoe::gui

@@ -1,0 +1,76 @@
+// RunController: starts one run (a local federation, or a single site) on a worker QThread,
+// records it into the run store and feeds the GUI through its EventBridge. Cancel = the
+// progress callback returns false, so the engine stops cleanly after the current round/step.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QThread>
+
+#include <atomic>
+#include <memory>
+
+#include "bridge/event_bridge.h"
+#include "fomoe/config/experiment.h"
+
+namespace fomoe::gui {
+
+class RunController : public QObject {
+  Q_OBJECT
+ public:
+  enum class State { Idle, Starting, Running, Finished, Failed, Cancelled };
+  Q_ENUM(State)
+
+  explicit RunController(QObject* parent = nullptr);
+  ~RunController() override;  // cancels a running run and waits for its thread
+
+  EventBridge* bridge() { return bridge_; }
+  void setDatabasePath(const QString& path) { dbPath_ = path; }
+  QString databasePath() const { return dbPath_; }
+  /// The `fomoe` CLI binary started as `fomoe agent` per local site.
+  void setCliPath(const QString& path) { cliPath_ = path; }
+  QString cliPath() const { return cliPath_; }
+  /// Finds the CLI: $FOMOE_CLI, then beside this binary, then one directory up.
+  static QString findCli();
+
+  /// Starts the run on the worker thread. False (and errorOccurred) if one is running, the
+  /// config is invalid or this build cannot train.
+  bool start(const ExperimentConfig& cfg);
+  /// Watches a run published by a remote coordinator (EventPublisher, ZeroMQ PUB/SUB) in the
+  /// live views; nothing is trained or recorded here. serverPublicKey "" = no CURVE.
+  bool attach(const QString& address, const QString& serverPublicKey);
+  bool isAttached() const { return attached_; }
+  void cancel();
+  bool isRunning() const { return thread_ != nullptr; }
+  State state() const { return state_; }
+  qint64 currentRunId() const { return runId_; }
+  /// Blocks until the worker thread ended (tests, shutdown). True if it did within timeoutMs.
+  bool wait(int timeoutMs);
+
+  static QString stateName(State s);
+
+ signals:
+  void runStateChanged(fomoe::gui::RunController::State state, const QString& message);
+  /// done/total are rounds for a federation, steps for a single site; evalLoss < 0 = none yet.
+  void progressChanged(int done, int total, double trainLoss, double evalLoss, double elapsedS);
+  void runIdAssigned(qint64 runId);
+  void errorOccurred(const QString& message);
+
+ private:
+  void setState(State s, const QString& message);
+  void work(ExperimentConfig cfg);
+  void watch(QString address, QString serverPublicKey);
+  void postProgress(int done, int total, double trainLoss, double evalLoss, double elapsedS, bool force);
+
+  EventBridge* bridge_;
+  QThread* thread_ = nullptr;
+  QString dbPath_;
+  QString cliPath_;
+  State state_ = State::Idle;
+  qint64 runId_ = -1;
+  bool attached_ = false;
+  std::atomic<bool> cancel_{false};
+  std::atomic<qint64> lastProgressMs_{0};
+};
+
+}  // namespace fomoe::gui

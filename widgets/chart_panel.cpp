@@ -1,0 +1,164 @@
+#include "chart_panel.h"
+
+#include <QDateTime>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMessageBox>
+#include <QTextStream>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+namespace fomoe::gui {
+
+ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent) {
+  auto* v = new QVBoxLayout(this);
+  v->setContentsMargins(4, 4, 4, 4);
+  v->setSpacing(2);
+  auto* bar = new QHBoxLayout;
+  title_ = new QLabel(title);
+  QFont f = title_->font();
+  f.setBold(true);
+  f.setPointSizeF(f.pointSizeF() * 1.1);
+  title_->setFont(f);
+  bar->addWidget(title_);
+  bar->addStretch(1);
+  controls_ = new QHBoxLayout;
+  controls_->setSpacing(6);
+  bar->addLayout(controls_);
+  exportButton_ = new QToolButton;
+  exportButton_->setText(tr("Export"));
+  exportButton_->setPopupMode(QToolButton::InstantPopup);
+  auto* menu = new QMenu(exportButton_);
+  menu->addAction(tr("Image (PNG)..."), this, [this] { exportDialog("png"); });
+  menu->addAction(tr("Vector (PDF)..."), this, [this] { exportDialog("pdf"); });
+  menu->addAction(tr("Data (CSV)..."), this, [this] { exportDialog("csv"); });
+  exportButton_->setMenu(menu);
+  bar->addWidget(exportButton_);
+  v->addLayout(bar);
+  plot_ = new QCustomPlot(this);
+  plot_->setMinimumSize(260, 180);
+  plot_->setNoAntialiasingOnDrag(true);
+  plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  styleAxes(plot_);
+  v->addWidget(plot_, 1);
+}
+
+void ChartPanel::setTitle(const QString& title) { title_->setText(title); }
+
+void ChartPanel::styleAxes(QCustomPlot* plot) {
+  QFont tick = plot->font();
+  tick.setPointSizeF(9);
+  QFont label = tick;
+  label.setPointSizeF(10);
+  for (QCPAxis* a : {plot->xAxis, plot->yAxis}) {
+    a->setTickLabelFont(tick);
+    a->setLabelFont(label);
+    a->grid()->setPen(QPen(QColor(225, 225, 225), 1, Qt::SolidLine));
+    a->grid()->setSubGridVisible(false);
+  }
+  plot->legend->setFont(tick);
+  plot->legend->setBrush(QColor(255, 255, 255, 215));
+  plot->legend->setBorderPen(QPen(QColor(200, 200, 200)));
+}
+
+void ChartPanel::rescaleWithMargin(double fraction) {
+  plot_->rescaleAxes();
+  const QCPRange r = plot_->yAxis->range();
+  const double pad = std::max(r.size() * fraction, 1e-9);
+  plot_->yAxis->setRange(r.lower - pad, r.upper + pad);
+}
+
+void ChartPanel::placeLegendBelow() {
+  QCPLegend* legend = plot_->legend;
+  if (legend->layout() == plot_->plotLayout()) return;
+  plot_->axisRect()->insetLayout()->take(legend);
+  plot_->plotLayout()->addElement(plot_->plotLayout()->rowCount(), 0, legend);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  legend->setBorderPen(Qt::NoPen);
+  legend->setBrush(Qt::NoBrush);
+  plot_->plotLayout()->setRowStretchFactor(plot_->plotLayout()->rowCount() - 1, 0.001);
+  legend->setMargins(QMargins(4, 0, 4, 2));
+  legend->setVisible(true);
+}
+
+void ChartPanel::setPlaceholder(const QString& text) {
+  if (!placeholder_) {
+    placeholder_ = new QCPItemText(plot_);
+    placeholder_->setPositionAlignment(Qt::AlignCenter);
+    placeholder_->position->setType(QCPItemPosition::ptAxisRectRatio);
+    placeholder_->position->setCoords(0.5, 0.5);
+    placeholder_->setColor(QColor(140, 140, 140));
+    QFont f = plot_->font();
+    f.setPointSizeF(11);
+    placeholder_->setFont(f);
+    placeholder_->setClipToAxisRect(false);
+  }
+  placeholder_->setText(text);
+  placeholder_->setVisible(!text.isEmpty());
+}
+
+bool ChartPanel::exportImage(const QString& path, QString* error) const {
+  const QString ext = QFileInfo(path).suffix().toLower();
+  bool ok = false;
+  if (ext == "pdf") ok = plot_->savePdf(path);
+  else if (ext == "jpg" || ext == "jpeg") ok = plot_->saveJpg(path);
+  else ok = plot_->savePng(path, 0, 0, 2.0);
+  if (!ok && error) *error = tr("cannot write %1").arg(path);
+  return ok;
+}
+
+bool ChartPanel::exportCsv(const QString& path, QString* error) const {
+  QFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+    if (error) *error = tr("cannot write %1: %2").arg(path, f.errorString());
+    return false;
+  }
+  QTextStream out(&f);
+  out << "# fomoe-workbench chart: " << title_->text() << "\n";
+  out << "# exported: " << QDateTime::currentDateTime().toString(Qt::ISODate) << "\n";
+  for (const QString& line : provenance_.split('\n', Qt::SkipEmptyParts)) out << "# " << line << "\n";
+  out << "series,x,y\n";
+  for (int i = 0; i < plot_->graphCount(); ++i) {
+    QCPGraph* g = plot_->graph(i);
+    const QString name = g->name().isEmpty() ? QString("graph%1").arg(i) : g->name();
+    for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+      out << '"' << name << "\"," << QString::number(it->key, 'g', 12) << ',' << QString::number(it->value, 'g', 12) << "\n";
+  }
+  for (int i = 0; i < plot_->plottableCount(); ++i) {
+    if (auto* m = qobject_cast<QCPColorMap*>(plot_->plottable(i))) {
+      out << "# colour map " << m->name() << ": x,y,value\n";
+      auto* d = m->data();
+      for (int x = 0; x < d->keySize(); ++x)
+        for (int y = 0; y < d->valueSize(); ++y) {
+          double kx, vy;
+          d->cellToCoord(x, y, &kx, &vy);
+          out << '"' << m->name() << "\"," << kx << ',' << vy << ',' << d->cell(x, y) << "\n";
+        }
+    } else if (auto* b = qobject_cast<QCPBars*>(plot_->plottable(i))) {
+      for (auto it = b->data()->constBegin(); it != b->data()->constEnd(); ++it)
+        out << '"' << b->name() << "\"," << it->key << ',' << it->value << "\n";
+    }
+  }
+  return true;
+}
+
+void ChartPanel::exportDialog(const QString& kind) {
+  const QString filter = kind == "csv" ? tr("CSV (*.csv)") : kind == "pdf" ? tr("PDF (*.pdf)") : tr("PNG image (*.png)");
+  QString base = title_->text().toLower().replace(QRegularExpression("[^a-z0-9]+"), "_");
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export %1").arg(title_->text()), base + "." + kind, filter);
+  if (path.isEmpty()) return;
+  QString error;
+  bool ok = kind == "csv" ? exportCsv(path, &error) : exportImage(path, &error);
+  if (ok && kind != "csv") {
+    // The settings travel beside the image.
+    QFile side(path + ".txt");
+    if (side.open(QIODevice::WriteOnly | QIODevice::Text)) side.write(provenance_.toUtf8());
+  }
+  if (!ok) QMessageBox::warning(this, tr("Export failed"), error);
+}
+
+}  // namespace fomoe::gui

@@ -1,0 +1,314 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QLineEdit>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QStyle>
+#include <QTabWidget>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "bridge/experiment_document.h"
+#include "bridge/run_controller.h"
+#include "bridge/run_data.h"
+#include "bridge/store_model.h"
+#include "compare_view.h"
+#include "configure_panel.h"
+#include "event_log.h"
+#include "expert_load_panel.h"
+#include "loss_chart.h"
+#include "network_panel.h"
+#include "placement_editor.h"
+#include "projection_panel.h"
+#include "routing_panel.h"
+#include "run_browser.h"
+
+namespace fomoe::gui {
+
+MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(parent) {
+  doc_ = new ExperimentDocument(this);
+  controller_ = new RunController(this);
+  controller_->setDatabasePath(dbPath);
+  store_ = new StoreModel(this);
+  live_ = new RunData(this);
+  recorded_ = new RunData(this);
+  if (!store_->open(dbPath)) QMessageBox::warning(this, tr("Run store"), store_->lastError());
+
+  tabs_ = new QTabWidget;
+  tabs_->setDocumentMode(true);
+  configure_ = new ConfigurePanel(doc_);
+  placement_ = new PlacementEditor(doc_, store_);
+  liveTab_ = new QWidget;
+  {
+    auto* v = new QVBoxLayout(liveTab_);
+    v->setContentsMargins(4, 4, 4, 4);
+    auto* split = new QSplitter(Qt::Vertical);
+    loss_ = new LossChart;
+    auto* lower = new QSplitter(Qt::Horizontal);
+    routing_ = new RoutingPanel;
+    load_ = new ExpertLoadPanel;
+    lower->addWidget(routing_);
+    lower->addWidget(load_);
+    lower->setStretchFactor(0, 3);
+    lower->setStretchFactor(1, 2);
+    split->addWidget(loss_);
+    split->addWidget(lower);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    v->addWidget(split);
+  }
+  network_ = new NetworkPanel;
+  browser_ = new RunBrowser(store_);
+  compare_ = new CompareView;
+  tabs_->addTab(configure_, tr("Configure"));
+  tabs_->addTab(placement_, tr("Placement"));
+  tabs_->addTab(liveTab_, tr("Live"));
+  tabs_->addTab(network_, tr("Network"));
+  tabs_->addTab(browser_, tr("Runs"));
+  tabs_->addTab(compare_, tr("Compare"));
+  tabs_->addTab(new ProjectionPanel(doc_), tr("Projection"));
+  setCentralWidget(tabs_);
+
+  log_ = new EventLog;
+  auto* dock = new QDockWidget(tr("Events and faults"), this);
+  dock->setObjectName("events");
+  dock->setWidget(log_);
+  dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+  addDockWidget(Qt::BottomDockWidgetArea, dock);
+  resizeDocks({dock}, {150}, Qt::Vertical);
+
+  stateLabel_ = new QLabel(tr("idle"));
+  progress_ = new QProgressBar;
+  progress_->setMaximumWidth(320);
+  progress_->setFormat(tr("%v / %m"));
+  progress_->setValue(0);
+  statusBar()->addWidget(stateLabel_, 1);
+  statusBar()->addPermanentWidget(new QLabel(tr("store: %1").arg(dbPath)));
+  statusBar()->addPermanentWidget(progress_);
+
+  buildActions();
+
+  // Live data: bridge batches -> RunData -> views (one redraw per batch).
+  EventBridge* b = controller_->bridge();
+  connect(b, &EventBridge::metricsArrived, live_, &RunData::appendMetrics);
+  connect(b, &EventBridge::linkBytesArrived, live_, &RunData::appendLinkBytes);
+  connect(b, &EventBridge::linkBytesArrived, configure_, &ConfigurePanel::onLinkBytes);
+  connect(b, &EventBridge::expertLoadArrived, live_, &RunData::appendExpertLoad);
+  connect(b, &EventBridge::placementArrived, live_, &RunData::setPlacement);
+  connect(b, &EventBridge::eventArrived, live_, &RunData::appendEvent);
+  connect(b, &EventBridge::eventArrived, configure_, &ConfigurePanel::onRunEvent);
+  // The bridge flushes on its timer; notify after each flush so views redraw once per batch.
+  connect(b, &EventBridge::metricsArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
+  connect(b, &EventBridge::linkBytesArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
+  connect(b, &EventBridge::expertLoadArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
+  connect(b, &EventBridge::eventArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
+  connect(b, &EventBridge::placementArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
+  connect(b, &EventBridge::runStarted, this, [this](qint64 id, const QString& name, const QString&, int nSites) {
+    if (!controller_->isAttached()) return;
+    ExperimentConfig c = doc_->config();
+    c.federation.sites = nSites;
+    live_->reset(id, c, name);
+    showData(live_);
+  });
+  connect(controller_, &RunController::runIdAssigned, this, [this](qint64 id) {
+    if (controller_->isAttached()) return;
+    live_->reset(id, doc_->config(), QString::fromStdString(doc_->config().run.name));
+    showData(live_);
+    store_->reload();
+  });
+  connect(controller_, &RunController::runStateChanged, this, [this](RunController::State s, const QString& msg) {
+    stateLabel_->setText(msg);
+    const bool running = s == RunController::State::Starting || s == RunController::State::Running;
+    startAction_->setEnabled(!running);
+    stopAction_->setEnabled(running);
+    if (s == RunController::State::Starting) configure_->resetSiteStates("connecting");
+    if (!running && s != RunController::State::Idle) {
+      configure_->resetSiteStates("idle");
+      browser_->reload();
+      log_->addMessage(RunController::stateName(s), msg, s == RunController::State::Failed);
+    }
+  });
+  connect(controller_, &RunController::progressChanged, this, [this](int done, int total, double train, double eval, double t) {
+    progress_->setMaximum(std::max(1, total));
+    progress_->setValue(done);
+    stateLabel_->setText(tr("run %1: %2/%3, train loss %4%5, %6 s")
+                             .arg(controller_->currentRunId()).arg(done).arg(total).arg(train, 0, 'f', 3)
+                             .arg(eval >= 0 ? tr(", held-out %1").arg(eval, 0, 'f', 3) : QString()).arg(t, 0, 'f', 0));
+  });
+  connect(controller_, &RunController::errorOccurred, this, [this](const QString& m) { log_->addMessage("error", m, true); });
+  connect(browser_, &RunBrowser::openRun, this, [this](qint64 id) {
+    QString err;
+    if (!openRun(id, &err)) QMessageBox::warning(this, tr("Open run"), err);
+    else tabs_->setCurrentWidget(liveTab_);
+  });
+  connect(browser_, &RunBrowser::compareRuns, this, [this](const QList<qint64>& ids) {
+    QString err;
+    if (!compareRuns(ids, &err)) QMessageBox::warning(this, tr("Compare runs"), err);
+    else tabs_->setCurrentWidget(compare_);
+  });
+  connect(doc_, &ExperimentDocument::configChanged, this, &MainWindow::updateTitle);
+  connect(doc_->undoStack(), &QUndoStack::cleanChanged, this, &MainWindow::updateTitle);
+
+  showData(live_);
+  resize(1400, 900);
+  updateTitle();
+}
+
+MainWindow::~MainWindow() {
+  controller_->cancel();
+  controller_->wait(60000);
+}
+
+void MainWindow::buildActions() {
+  auto* file = menuBar()->addMenu(tr("&File"));
+  auto* open = file->addAction(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("&Open experiment..."), this, [this] {
+    if (!maybeSave()) return;
+    const QString p = QFileDialog::getOpenFileName(this, tr("Open experiment"), QString(), tr("Experiments (*.toml)"));
+    QString err;
+    if (!p.isEmpty() && !loadExperiment(p, &err)) QMessageBox::warning(this, tr("Open experiment"), err);
+  });
+  open->setShortcut(QKeySequence::Open);
+  auto* save = file->addAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save experiment"), this, [this] {
+    QString p = doc_->path();
+    if (p.isEmpty() || p.startsWith(":")) p = QFileDialog::getSaveFileName(this, tr("Save experiment"), "experiment.toml", tr("*.toml"));
+    QString err;
+    if (!p.isEmpty() && !doc_->save(p, &err)) QMessageBox::warning(this, tr("Save experiment"), err);
+  });
+  save->setShortcut(QKeySequence::Save);
+  file->addAction(tr("Save experiment &as..."), this, [this] {
+    const QString p = QFileDialog::getSaveFileName(this, tr("Save experiment"), "experiment.toml", tr("*.toml"));
+    QString err;
+    if (!p.isEmpty() && !doc_->save(p, &err)) QMessageBox::warning(this, tr("Save experiment"), err);
+  });
+  file->addSeparator();
+  file->addAction(tr("Open run &store..."), this, [this] {
+    const QString p = QFileDialog::getOpenFileName(this, tr("Open run store"), QString(), tr("Run stores (*.db)"));
+    if (!p.isEmpty() && store_->open(p)) controller_->setDatabasePath(p);
+  });
+  file->addSeparator();
+  file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
+
+  auto* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* undo = doc_->undoStack()->createUndoAction(this, tr("&Undo"));
+  undo->setShortcut(QKeySequence::Undo);
+  undo->setIcon(style()->standardIcon(QStyle::SP_ArrowBack));
+  QAction* redo = doc_->undoStack()->createRedoAction(this, tr("&Redo"));
+  redo->setShortcut(QKeySequence::Redo);
+  redo->setIcon(style()->standardIcon(QStyle::SP_ArrowForward));
+  edit->addAction(undo);
+  edit->addAction(redo);
+
+  auto* run = menuBar()->addMenu(tr("&Run"));
+  startAction_ = run->addAction(style()->standardIcon(QStyle::SP_MediaPlay), tr("&Start"), this, &MainWindow::startRun);
+  startAction_->setShortcut(Qt::CTRL | Qt::Key_R);
+  stopAction_ = run->addAction(style()->standardIcon(QStyle::SP_MediaStop), tr("S&top"), this, &MainWindow::stopRun);
+  stopAction_->setEnabled(false);
+  run->addSeparator();
+  run->addAction(tr("&Attach to remote coordinator..."), this, [this] {
+    bool ok = false;
+    const QString addr = QInputDialog::getText(this, tr("Attach"), tr("Event stream of the coordinator (tcp://HOST:PORT):"),
+                                               QLineEdit::Normal, "tcp://", &ok);
+    if (!ok || addr.trimmed().isEmpty()) return;
+    const QString key = QInputDialog::getText(this, tr("Attach"), tr("Its public key (Z85; empty = no encryption):"),
+                                              QLineEdit::Normal, QString(), &ok);
+    if (!ok) return;
+    live_->reset(-1, doc_->config(), tr("remote"));
+    showData(live_);
+    if (controller_->attach(addr.trimmed(), key.trimmed())) tabs_->setCurrentWidget(liveTab_);
+  });
+
+  auto* tb = addToolBar(tr("Main"));
+  tb->setObjectName("main");
+  tb->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  tb->addAction(open);
+  tb->addAction(save);
+  tb->addSeparator();
+  tb->addAction(undo);
+  tb->addAction(redo);
+  tb->addSeparator();
+  tb->addAction(startAction_);
+  tb->addAction(stopAction_);
+}
+
+bool MainWindow::loadExperiment(const QString& path, QString* error) {
+  if (!doc_->load(path, error)) return false;
+  log_->addMessage("experiment", tr("loaded %1").arg(path), false);
+  return true;
+}
+
+bool MainWindow::loadExperimentText(const QString& toml, const QString& name, QString* error) {
+  return doc_->loadText(toml, name, error);
+}
+
+void MainWindow::startRun() {
+  if (controller_->start(doc_->config())) tabs_->setCurrentWidget(liveTab_);
+}
+
+void MainWindow::stopRun() {
+  controller_->cancel();
+  stateLabel_->setText(tr("stopping after the current round..."));
+}
+
+void MainWindow::showData(RunData* data) {
+  viewed_ = data;
+  loss_->setData(data);
+  routing_->setData(data);
+  load_->setData(data);
+  network_->setData(data);
+  log_->setData(data);
+}
+
+bool MainWindow::openRun(qint64 runId, QString* error) {
+  if (!store_->store()) {
+    if (error) *error = tr("no run store is open");
+    return false;
+  }
+  if (!recorded_->loadFromStore(*store_->store(), runId, 4000, error)) return false;
+  showData(recorded_);
+  browser_->selectRun(runId);
+  return true;
+}
+
+bool MainWindow::compareRuns(const QList<qint64>& ids, QString* error) {
+  if (!store_->store()) {
+    if (error) *error = tr("no run store is open");
+    return false;
+  }
+  return compare_->setRuns(*store_->store(), ids, error);
+}
+
+void MainWindow::updateTitle() {
+  const QString name = doc_->path().isEmpty() ? tr("untitled experiment") : QFileInfo(doc_->path()).fileName();
+  setWindowTitle(tr("%1%2 — FoMoE Workbench").arg(name, doc_->undoStack()->isClean() ? QString() : QStringLiteral(" *")));
+}
+
+bool MainWindow::maybeSave() {
+  if (doc_->undoStack()->isClean()) return true;
+  const auto r = QMessageBox::question(this, tr("Unsaved experiment"), tr("The experiment has unsaved changes. Discard them?"),
+                                       QMessageBox::Discard | QMessageBox::Cancel);
+  return r == QMessageBox::Discard;
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  if (controller_->isRunning()) {
+    if (QMessageBox::question(this, tr("Run in progress"), tr("A run is in progress. Stop it and quit?")) != QMessageBox::Yes) {
+      e->ignore();
+      return;
+    }
+    controller_->cancel();
+  }
+  e->accept();
+}
+
+}  // namespace fomoe::gui

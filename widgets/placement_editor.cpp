@@ -1,0 +1,232 @@
+#include "placement_editor.h"
+
+#include <QComboBox>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include "bridge/experiment_document.h"
+#include "bridge/store_model.h"
+#include "colors.h"
+
+namespace fomoe::gui {
+
+PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWidget* parent)
+    : QWidget(parent), doc_(doc), store_(store) {
+  auto* v = new QVBoxLayout(this);
+  auto* bar = new QHBoxLayout;
+  layer_ = new QComboBox;
+  policy_ = new QComboBox;
+  policy_->addItems({tr("round-robin"), tr("load-aware (recorded run)")});
+  replication_ = new QSpinBox;
+  replication_->setRange(1, 256);
+  replication_->setPrefix(tr("r = "));
+  runId_ = new QSpinBox;
+  runId_->setRange(0, 1 << 30);
+  runId_->setPrefix(tr("run "));
+  runId_->setToolTip(tr("recorded run whose expert load drives the load-aware placement"));
+  auto* generate = new QPushButton(tr("Generate"));
+  auto* apply = new QPushButton(tr("Apply to experiment"));
+  apply->setDefault(true);
+  auto* revert = new QPushButton(tr("Revert"));
+  bar->addWidget(new QLabel(tr("MoE layer:")));
+  bar->addWidget(layer_);
+  bar->addSpacing(16);
+  bar->addWidget(new QLabel(tr("policy:")));
+  bar->addWidget(policy_);
+  bar->addWidget(replication_);
+  bar->addWidget(runId_);
+  bar->addWidget(generate);
+  bar->addStretch(1);
+  bar->addWidget(revert);
+  bar->addWidget(apply);
+  v->addLayout(bar);
+
+  auto* split = new QSplitter(Qt::Horizontal);
+  grid_ = new QTableWidget;
+  grid_->setSelectionMode(QAbstractItemView::NoSelection);
+  grid_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  grid_->verticalHeader()->setDefaultSectionSize(24);
+  auto* gbox = new QGroupBox(tr("Holders (tick = the site holds the expert)"));
+  auto* gl = new QVBoxLayout(gbox);
+  gl->addWidget(grid_);
+  split->addWidget(gbox);
+  costs_ = new QTableWidget(0, 5);
+  costs_->setHorizontalHeaderLabels({tr("site"), tr("experts held"), tr("parameters"), tr("memory"), tr("bytes / round")});
+  costs_->verticalHeader()->setVisible(false);
+  costs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  costs_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  auto* cbox = new QGroupBox(tr("Per site (updates as you edit)"));
+  auto* cl = new QVBoxLayout(cbox);
+  cl->addWidget(costs_);
+  auto* note = new QLabel(tr("memory: fp32 weights, gradients, AdamW moments and the round-start copy. bytes / round: "
+                             "pseudo-gradient up + update down at the wire precision, framing included."));
+  note->setWordWrap(true);
+  note->setStyleSheet("color: #666;");
+  cl->addWidget(note);
+  split->addWidget(cbox);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  v->addWidget(split, 1);
+  status_ = new QLabel;
+  status_->setWordWrap(true);
+  v->addWidget(status_);
+
+  connect(layer_, &QComboBox::currentIndexChanged, this, &PlacementEditor::refreshGrid);
+  connect(generate, &QPushButton::clicked, this, [this] {
+    if (policy_->currentIndex() == 0) generateRoundRobin(replication_->value());
+    else {
+      QString err;
+      if (!generateLoadAware(runId_->value(), replication_->value(), &err)) {
+        status_->setText(tr("✗ %1").arg(err));
+        status_->setStyleSheet("color: #c0181c; font-weight: bold;");
+      }
+    }
+  });
+  connect(apply, &QPushButton::clicked, this, &PlacementEditor::apply);
+  connect(revert, &QPushButton::clicked, this, &PlacementEditor::reloadFromDocument);
+  connect(grid_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* it) {
+    if (updating_) return;
+    setHolder(layer_->currentIndex(), it->row(), it->column(), it->checkState() == Qt::Checked);
+  });
+  connect(doc_, &ExperimentDocument::configChanged, this, &PlacementEditor::reloadFromDocument);
+  reloadFromDocument();
+}
+
+void PlacementEditor::reloadFromDocument() {
+  plan_ = doc_->currentPlan();
+  replication_->setValue(doc_->config().federation.replication);
+  const int L = plan_.n_moe_layers();
+  if (layer_->count() != L) {
+    QSignalBlocker b(layer_);
+    layer_->clear();
+    for (int l = 0; l < L; ++l) layer_->addItem(QString::number(l));
+  }
+  status_->setText(doc_->config().run.method == Method::FoMoE
+                       ? tr("Plan of the experiment (%1).").arg(doc_->config().federation.placement == PlacementPolicy::Explicit
+                                                                   ? tr("explicit")
+                                                                   : tr("round-robin, r = %1").arg(doc_->config().federation.replication))
+                       : tr("%1 keeps every expert on every site; the plan applies to FoMoE runs.")
+                             .arg(method_name(doc_->config().run.method)));
+  status_->setStyleSheet("color: #444;");
+  refreshGrid();
+}
+
+void PlacementEditor::setHolder(int layer, int expert, int site, bool holds) {
+  if (layer < 0 || layer >= plan_.n_moe_layers() || expert < 0 || expert >= plan_.n_experts()) return;
+  std::vector<int> h = plan_.holders(layer, expert);
+  h.erase(std::remove(h.begin(), h.end(), site), h.end());
+  if (holds) h.push_back(site);
+  std::sort(h.begin(), h.end());
+  plan_.set_holders(layer, expert, h);
+  const Status st = plan_.validate();
+  status_->setText(st ? tr("Edited by hand; press Apply to store it in the experiment.") : tr("✗ %1").arg(QString::fromStdString(st.error().message)));
+  status_->setStyleSheet(st ? "color: #444;" : "color: #c0181c; font-weight: bold;");
+  refreshGrid();
+}
+
+void PlacementEditor::generateRoundRobin(int r) {
+  const int K = plan_.n_sites();
+  plan_ = PlacementPlan::round_robin(K, plan_.n_moe_layers(), plan_.n_experts(), std::min(std::max(1, r), K));
+  status_->setText(tr("Generated round-robin with r = %1; press Apply to store it.").arg(std::min(r, K)));
+  status_->setStyleSheet("color: #444;");
+  refreshGrid();
+}
+
+bool PlacementEditor::generateLoadAware(qint64 runId, int r, QString* error) {
+  if (!store_ || !store_->store()) {
+    if (error) *error = tr("no run store is open");
+    return false;
+  }
+  auto load = store_->store()->expert_load(runId);
+  if (!load) {
+    if (error) *error = QString::fromStdString(load.error().message);
+    return false;
+  }
+  std::vector<std::vector<int64_t>> sum(size_t(plan_.n_moe_layers()), std::vector<int64_t>(size_t(plan_.n_experts()), 0));
+  bool any = false;
+  for (const auto& e : *load)
+    if (e.layer < plan_.n_moe_layers() && e.expert < plan_.n_experts()) {
+      sum[e.layer][e.expert] += e.tokens;
+      any = true;
+    }
+  if (!any) {
+    if (error) *error = tr("run %1 has no expert load for %2 MoE layers x %3 experts: pick a run of the same model")
+                            .arg(runId).arg(plan_.n_moe_layers()).arg(plan_.n_experts());
+    return false;
+  }
+  plan_ = PlacementPlan::load_aware(plan_.n_sites(), sum, std::min(std::max(1, r), plan_.n_sites()));
+  status_->setText(tr("Generated load-aware from run %1 with r = %2; press Apply to store it.").arg(runId).arg(r));
+  status_->setStyleSheet("color: #444;");
+  refreshGrid();
+  return true;
+}
+
+bool PlacementEditor::apply() {
+  QString err;
+  if (!doc_->applyPlan(plan_, &err)) {
+    status_->setText(tr("✗ Plan refused: %1").arg(err));
+    status_->setStyleSheet("color: #c0181c; font-weight: bold;");
+    return false;
+  }
+  status_->setText(tr("✓ Plan stored in the experiment (placement = explicit)."));
+  status_->setStyleSheet("color: #2a7d2a; font-weight: bold;");
+  return true;
+}
+
+QString PlacementEditor::errorText() const { return status_->text(); }
+
+void PlacementEditor::refreshGrid() {
+  updating_ = true;
+  const int layer = std::max(0, layer_->currentIndex());
+  const int K = plan_.n_sites(), E = plan_.n_experts();
+  grid_->setRowCount(E);
+  grid_->setColumnCount(K);
+  QStringList cols, rows;
+  for (int k = 0; k < K; ++k) cols << tr("site %1").arg(k);
+  for (int e = 0; e < E; ++e) rows << tr("expert %1").arg(e);
+  grid_->setHorizontalHeaderLabels(cols);
+  grid_->setVerticalHeaderLabels(rows);
+  for (int e = 0; e < E; ++e) {
+    const bool orphan = layer < plan_.n_moe_layers() && plan_.holders(layer, e).empty();
+    for (int k = 0; k < K; ++k) {
+      auto* it = grid_->item(e, k);
+      if (!it) {
+        it = new QTableWidgetItem;
+        it->setFlags(Qt::ItemIsUserCheckable | Qt::ItemIsEnabled);
+        grid_->setItem(e, k, it);
+      }
+      const bool holds = layer < plan_.n_moe_layers() && plan_.holds(k, layer, e);
+      it->setCheckState(holds ? Qt::Checked : Qt::Unchecked);
+      it->setBackground(orphan ? QColor(250, 215, 215) : holds ? withAlpha(siteColor(k), 60) : QColor(Qt::white));
+    }
+  }
+  updating_ = false;
+  refreshCosts();
+}
+
+void PlacementEditor::refreshCosts() {
+  const auto costs = ExperimentDocument::siteCosts(doc_->config(), plan_);
+  costs_->setRowCount(costs.size());
+  for (int i = 0; i < costs.size(); ++i) {
+    const auto& c = costs[i];
+    auto cell = [&](int col, const QString& t) {
+      auto* it = new QTableWidgetItem(t);
+      it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+      costs_->setItem(i, col, it);
+    };
+    cell(0, tr("site %1").arg(c.site));
+    cell(1, QString::number(c.expertsHeld));
+    cell(2, QLocale().toString(c.params));
+    cell(3, humanBytes(double(c.memoryBytes)));
+    cell(4, humanBytes(double(c.bytesPerRound)));
+  }
+}
+
+}  // namespace fomoe::gui
