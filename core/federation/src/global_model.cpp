@@ -3,6 +3,7 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "fomoe/train/trainer.h"
@@ -41,8 +42,12 @@ int64_t GlobalModel::numel_for_site(const PlacementPlan& plan, int site) const {
   return n;
 }
 
-OuterStepStats GlobalModel::apply_round(const std::vector<SiteUpdate>& updates, const PlacementPlan& plan) {
+OuterStepStats GlobalModel::apply_round(const std::vector<SiteUpdate>& updates_in, const PlacementPlan& plan) {
   torch::NoGradGuard no_grad;
+  // Sum in site order, not arrival order, so a run's numbers do not depend on network timing.
+  std::vector<const SiteUpdate*> updates;
+  for (const auto& u : updates_in) updates.push_back(&u);
+  std::sort(updates.begin(), updates.end(), [](const SiteUpdate* a, const SiteUpdate* b) { return a->site < b->site; });
   OuterStepStats stats;
   const Method method = cfg_.run.method;
   const bool photon = method == Method::Photon;
@@ -55,7 +60,8 @@ OuterStepStats GlobalModel::apply_round(const std::vector<SiteUpdate>& updates, 
     torch::Tensor sum;
     double weight_sum = 0.0;
     int64_t tokens_sum = 0;
-    for (const auto& u : updates) {
+    for (const SiteUpdate* up : updates) {
+      const SiteUpdate& u = *up;
       auto it = u.tensors.find(name);
       if (it == u.tensors.end()) continue;
       double w = 1.0;

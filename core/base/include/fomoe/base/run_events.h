@@ -44,7 +44,8 @@ struct ExpertLoadEntry {
   int site = 0;
   int layer = 0;
   int expert = 0;
-  int64_t tokens = 0;  // token-slots routed to (and processed by) this expert in the round
+  int64_t tokens = 0;  // token-slots the site's router sent to this expert in the round (before
+                       // skip-token: only a holder processes them; skip rate = the rest)
 };
 
 struct RunEvent {
