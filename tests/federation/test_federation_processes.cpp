@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <fstream>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -253,6 +254,57 @@ TEST(FederationProcesses, CoordinatorResumesFromLastCompletedRound) {
   int rounds_run = 0;
   for (auto& e : sink.events) rounds_run += e.kind == "round_finished";
   EXPECT_EQ(rounds_run, 2);
+}
+
+}  // namespace
+
+namespace {
+
+// The coordinator process itself is SIGKILLed mid-run; `fomoe run --resume` continues from the
+// last completed round (its agents die with it: they are started with --exit-with-parent).
+TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
+  const auto dir = fresh_dir("coordinator-kill");
+  const std::string exp = (dir / "exp.toml").string();
+  {
+    auto c = tiny(Method::FoMoE, 2);
+    c.run.name = "ckill";
+    c.run.out_dir = (dir / "runs").string();
+    c.train.steps = 400;  // long enough to be killed mid-run
+    c.federation.inner_steps = 4;
+    std::ofstream(exp) << to_toml(c);
+  }
+  const std::string db = (dir / "runs.db").string();
+  auto spawn = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {FOMOE_CLI_PATH, "run", exp, "--db", db};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    posix_spawn(&pid, FOMOE_CLI_PATH, nullptr, nullptr, argv.data(), environ);
+    return pid;
+  };
+  const auto state = dir / "runs" / "ckill" / "coordinator.pt";
+  pid_t pid = spawn({});
+  ASSERT_GT(pid, 0);
+  // Wait for a few completed rounds, then kill without warning.
+  for (int i = 0; i < 600 && !fs::exists(state); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(state)) << "no round completed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  // Its agents must not outlive it (they hold the key dir path on their command line).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const std::string probe = "pgrep -f '" + (dir / "runs" / "ckill" / "keys").string() + "' > /dev/null";
+  EXPECT_NE(std::system(probe.c_str()), 0) << "agents outlived their killed coordinator";
+  // Resume: finishes the remaining rounds only.
+  pid = spawn({"--resume"});
+  ASSERT_GT(pid, 0);
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
