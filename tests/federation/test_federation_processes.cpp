@@ -297,7 +297,8 @@ TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   ASSERT_TRUE(WIFSIGNALED(status));
   // Its agents must not outlive it (they hold the key dir path on their command line).
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  const std::string probe = "pgrep -f '" + (dir / "runs" / "ckill" / "keys").string() + "' > /dev/null";
+  // "[k]eys" so the pattern does not match the shell running pgrep itself.
+  const std::string probe = "pgrep -f '" + (dir / "runs" / "ckill").string() + "/[k]eys' > /dev/null";
   EXPECT_NE(std::system(probe.c_str()), 0) << "agents outlived their killed coordinator";
   // Resume: finishes the remaining rounds only.
   pid = spawn({"--resume"});
