@@ -1,5 +1,6 @@
 #include "chart_panel.h"
 
+#include <QSvgGenerator>
 #include <QDateTime>
 #include <QFile>
 #include <QFileDialog>
@@ -35,6 +36,7 @@ ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent) 
   auto* menu = new QMenu(exportButton_);
   menu->addAction(tr("Image (PNG)..."), this, [this] { exportDialog("png"); });
   menu->addAction(tr("Vector (PDF)..."), this, [this] { exportDialog("pdf"); });
+  menu->addAction(tr("Vector (SVG)..."), this, [this] { exportDialog("svg"); });
   menu->addAction(tr("Data (CSV)..."), this, [this] { exportDialog("csv"); });
   exportButton_->setMenu(menu);
   bar->addWidget(exportButton_);
@@ -105,6 +107,21 @@ bool ChartPanel::exportImage(const QString& path, QString* error) const {
   const QString ext = QFileInfo(path).suffix().toLower();
   bool ok = false;
   if (ext == "pdf") ok = plot_->savePdf(path);
+  else if (ext == "svg") {
+    // QCustomPlot draws onto any QPainter: an SVG generator gives a vector file.
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(plot_->size());
+    svg.setViewBox(QRect(QPoint(0, 0), plot_->size()));
+    svg.setTitle(title_->text());
+    svg.setDescription(provenance_);
+    QCPPainter painter;
+    ok = painter.begin(&svg);
+    if (ok) {
+      plot_->toPainter(&painter, plot_->width(), plot_->height());
+      ok = painter.end();
+    }
+  }
   else if (ext == "jpg" || ext == "jpeg") ok = plot_->saveJpg(path);
   else ok = plot_->savePng(path, 0, 0, 2.0);
   if (!ok && error) *error = tr("cannot write %1").arg(path);
@@ -147,7 +164,8 @@ bool ChartPanel::exportCsv(const QString& path, QString* error) const {
 }
 
 void ChartPanel::exportDialog(const QString& kind) {
-  const QString filter = kind == "csv" ? tr("CSV (*.csv)") : kind == "pdf" ? tr("PDF (*.pdf)") : tr("PNG image (*.png)");
+  const QString filter = kind == "csv" ? tr("CSV (*.csv)") : kind == "pdf" ? tr("PDF (*.pdf)")
+                         : kind == "svg" ? tr("SVG (*.svg)") : tr("PNG image (*.png)");
   QString base = title_->text().toLower().replace(QRegularExpression("[^a-z0-9]+"), "_");
   const QString path = QFileDialog::getSaveFileName(this, tr("Export %1").arg(title_->text()), base + "." + kind, filter);
   if (path.isEmpty()) return;

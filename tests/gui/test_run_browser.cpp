@@ -139,6 +139,15 @@ class RunBrowserTest : public QObject {
     QVERIFY(text.contains("\"site 0 (raw)\",1,5.98"));
     QVERIFY(w.lossChart()->exportImage(dir_.filePath("loss.png")));
     QVERIFY(QFileInfo(dir_.filePath("loss.png")).size() > 1000);
+    // Vector exports: SVG holds the curves as paths, PDF is written too.
+    QVERIFY(w.lossChart()->exportImage(dir_.filePath("loss.svg")));
+    QFile svg(dir_.filePath("loss.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    const QByteArray body = svg.readAll();
+    QVERIFY(body.startsWith("<?xml"));
+    QVERIFY(body.contains("<path") || body.contains("<polyline"));
+    QVERIFY(w.lossChart()->exportImage(dir_.filePath("loss.pdf")));
+    QVERIFY(QFileInfo(dir_.filePath("loss.pdf")).size() > 500);
   }
 
   void liveFeedUpdatesAxesAndDecimates() {
