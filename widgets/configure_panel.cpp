@@ -14,7 +14,9 @@
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
+#include <QMessageBox>
 #include <QTableWidget>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "bridge/experiment_document.h"
@@ -123,11 +125,32 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   // Sites: local agents (started on this machine) or remote agents by address and key.
   auto* sitesBox = new QGroupBox(tr("Sites"));
   auto* sv = new QVBoxLayout(sitesBox);
-  sites_ = new QTableWidget(0, 4);
-  sites_->setHorizontalHeaderLabels({tr("site"), tr("where"), tr("public key"), tr("state")});
+  sites_ = new QTableWidget(0, 6);
+  sites_->setHorizontalHeaderLabels({tr("site"), tr("where"), tr("public key"), tr("state"), tr("link Mbit/s"), tr("latency ms")});
   sites_->horizontalHeader()->setStretchLastSection(true);
   sites_->verticalHeader()->setVisible(false);
-  sites_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  // Only the per-site link emulation cells are editable (double-click); 0 = no emulation.
+  sites_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+  sites_->setToolTip(tr("Double-click a site's link bandwidth or latency to emulate its WAN link"));
+  connect(sites_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+    if (refreshingSites_ || (item->column() != 4 && item->column() != 5)) return;
+    bool ok = false;
+    const double v = item->text().toDouble(&ok);
+    const int site = item->row();
+    const bool bandwidth = item->column() == 4;
+    if (!ok || v < 0) {
+      QMessageBox::warning(this, tr("Invalid link setting"),
+                           tr("Site %1: \"%2\" is not a non-negative number.").arg(site).arg(item->text()));
+      QTimer::singleShot(0, this, [this] { refreshSites(); });
+      return;
+    }
+    doc_->edit(tr("set site %1 link").arg(site), [&](ExperimentConfig& c) {
+      auto& f = c.federation;
+      auto& list = bandwidth ? f.site_bandwidth_mbps : f.site_latency_ms;
+      if (static_cast<int>(list.size()) != f.sites) list.assign(static_cast<size_t>(f.sites), bandwidth ? f.bandwidth_mbps : f.latency_ms);
+      if (site < static_cast<int>(list.size())) list[static_cast<size_t>(site)] = v;
+    });
+  });
   sites_->setMinimumHeight(150);
   sv->addWidget(sites_);
   auto* sb = new QHBoxLayout;
@@ -292,6 +315,7 @@ void ConfigurePanel::refresh() {
 }
 
 void ConfigurePanel::refreshSites() {
+  refreshingSites_ = true;
   const auto& c = doc_->config();
   const int K = c.run.method == Method::Single ? 1 : c.federation.sites;
   states_.resize(K);
@@ -312,8 +336,12 @@ void ConfigurePanel::refreshSites() {
       it->setFont(f);
     }
     sites_->setItem(k, 3, it);
+    for (int col = 0; col < 4; ++col) sites_->item(k, col)->setFlags(sites_->item(k, col)->flags() & ~Qt::ItemIsEditable);
+    sites_->setItem(k, 4, new QTableWidgetItem(QString::number(site_bandwidth_mbps(c.federation, k))));
+    sites_->setItem(k, 5, new QTableWidgetItem(QString::number(site_latency_ms(c.federation, k))));
   }
   sites_->resizeColumnsToContents();
+  refreshingSites_ = false;
 }
 
 void ConfigurePanel::setSiteState(int site, const QString& state) {

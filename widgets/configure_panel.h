@@ -61,6 +61,7 @@ class ConfigurePanel : public QWidget {
   QLabel* validation_;
   QLabel* summary_;
   QVector<QString> states_;
+  bool refreshingSites_ = false;  // refreshSites() rewrites cells: not an edit
 };
 
 }  // namespace fomoe::gui

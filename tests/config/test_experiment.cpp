@@ -88,6 +88,20 @@ TEST(Experiment, CanonicalTomlRoundTrips) {
   EXPECT_EQ(again->federation.sites, 3);
 }
 
+TEST(Experiment, PerSiteLinks) {
+  auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nbandwidth_mbps = 100\n"
+                              "site_bandwidth_mbps = [1000, 50, 1000]\n", "l.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_DOUBLE_EQ(fomoe::site_bandwidth_mbps(cfg->federation, 1), 50);
+  EXPECT_DOUBLE_EQ(fomoe::site_latency_ms(cfg->federation, 1), 0);
+  auto again = parse_experiment(fomoe::to_toml(*cfg), "again.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->federation.site_bandwidth_mbps, cfg->federation.site_bandwidth_mbps);
+  auto bad = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nsite_latency_ms = [10, 20]\n", "b.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("site_latency_ms lists 2 sites but federation.sites = 3"), std::string::npos);
+}
+
 TEST(Experiment, OverridesApplyAndValidate) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "o.toml");
   ASSERT_TRUE(cfg);

@@ -53,6 +53,18 @@ std::string read_string(const toml::node& n, std::string& out) {
   return "";
 }
 
+std::string read_double_list(const toml::node& n, std::vector<double>& out) {
+  auto* arr = n.as_array();
+  if (!arr) return "expects an array of numbers, one per site";
+  out.clear();
+  for (auto& el : *arr) {
+    auto v = el.value<double>();
+    if (!v || *v < 0) return "expects non-negative numbers, one per site";
+    out.push_back(*v);
+  }
+  return "";
+}
+
 template <typename E>
 std::string read_enum(const toml::node& n, E& out, const std::map<std::string, E>& names) {
   if (!n.is_string()) return "expects a string";
@@ -171,6 +183,8 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
          }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0.1, 1e7),
         DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
+        {"site_bandwidth_mbps", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_bandwidth_mbps); }},
+        {"site_latency_ms", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_latency_ms); }},
         STR_KEY(federation, key_dir),
         {"agents", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            auto* arr = n.as_array();
@@ -195,6 +209,14 @@ Error config_error(const std::string& place, const std::string& msg) {
 }
 
 }  // namespace
+
+double site_bandwidth_mbps(const FederationSection& f, int site) {
+  return site >= 0 && site < static_cast<int>(f.site_bandwidth_mbps.size()) ? f.site_bandwidth_mbps[site] : f.bandwidth_mbps;
+}
+
+double site_latency_ms(const FederationSection& f, int site) {
+  return site >= 0 && site < static_cast<int>(f.site_latency_ms.size()) ? f.site_latency_ms[site] : f.latency_ms;
+}
 
 const char* method_name(Method m) {
   switch (m) {
@@ -282,6 +304,12 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (f.quorum > f.sites) return bad("federation.quorum exceeds federation.sites");
     if (!f.agents.empty() && static_cast<int>(f.agents.size()) != f.sites)
       return bad("federation.agents lists " + std::to_string(f.agents.size()) + " agents but federation.sites = " + std::to_string(f.sites));
+    if (!f.site_bandwidth_mbps.empty() && static_cast<int>(f.site_bandwidth_mbps.size()) != f.sites)
+      return bad("federation.site_bandwidth_mbps lists " + std::to_string(f.site_bandwidth_mbps.size()) + " sites but federation.sites = " +
+                 std::to_string(f.sites));
+    if (!f.site_latency_ms.empty() && static_cast<int>(f.site_latency_ms.size()) != f.sites)
+      return bad("federation.site_latency_ms lists " + std::to_string(f.site_latency_ms.size()) + " sites but federation.sites = " +
+                 std::to_string(f.sites));
     if (f.placement == PlacementPolicy::Explicit && f.explicit_plan.empty())
       return bad("federation.placement = \"explicit\" needs federation.plan");
   }
@@ -354,6 +382,13 @@ std::string to_toml(const ExperimentConfig& c) {
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"bandwidth_mbps", f.bandwidth_mbps},
                   {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}};
+  auto num_arr = [](const std::vector<double>& v) {
+    toml::array a;
+    for (double x : v) a.push_back(x);
+    return a;
+  };
+  if (!f.site_bandwidth_mbps.empty()) fed.insert("site_bandwidth_mbps", num_arr(f.site_bandwidth_mbps));
+  if (!f.site_latency_ms.empty()) fed.insert("site_latency_ms", num_arr(f.site_latency_ms));
   if (!f.explicit_plan.empty()) {
     toml::array layers;
     for (auto& l : f.explicit_plan) {

@@ -115,8 +115,9 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
       const int threads = std::max(1, static_cast<int>(hw) / K);
       std::vector<std::string> args = {"--connect", (*coord)->endpoint(), "--key-dir", key_dir, "--name", "site-" + std::to_string(k),
                                        "--threads", std::to_string(threads), "--exit-with-parent"};
-      if (cfg.federation.bandwidth_mbps > 0) args.insert(args.end(), {"--bandwidth-mbps", std::to_string(cfg.federation.bandwidth_mbps)});
-      if (cfg.federation.latency_ms > 0) args.insert(args.end(), {"--latency-ms", std::to_string(cfg.federation.latency_ms)});
+      const double bw = site_bandwidth_mbps(cfg.federation, k), lat = site_latency_ms(cfg.federation, k);
+      if (bw > 0) args.insert(args.end(), {"--bandwidth-mbps", std::to_string(bw)});
+      if (lat > 0) args.insert(args.end(), {"--latency-ms", std::to_string(lat)});
       const std::string log = (fs::path(options.run_dir) / ("site-" + std::to_string(k) + ".log")).string();
       const pid_t pid = spawn_agent(options.self_exe, args, log);
       if (pid < 0) {

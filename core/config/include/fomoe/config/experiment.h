@@ -94,9 +94,15 @@ struct FederationSection {
   double round_timeout_s = 600.0;
   double bandwidth_mbps = 0.0;  // link emulation, 0 = off
   double latency_ms = 0.0;
+  std::vector<double> site_bandwidth_mbps;  // per site (length = sites), overrides bandwidth_mbps
+  std::vector<double> site_latency_ms;      // per site (length = sites), overrides latency_ms
   std::string key_dir;          // CURVE keys; "" = generated per run
   std::vector<RemoteAgent> agents;  // empty = start local agent processes
 };
+
+/// The emulated link of one site: its own entry when the per-site lists are given, else the default.
+double site_bandwidth_mbps(const FederationSection& f, int site);
+double site_latency_ms(const FederationSection& f, int site);
 
 struct ExperimentConfig {
   RunSection run;
