@@ -18,6 +18,8 @@ for r in 1 4; do run --set run.method=fomoe --set federation.replication=$r --se
 # Ablations: gate renormalisation over resident picks; uniform instead of token-weighted averaging.
 run --set run.method=fomoe --set model.gate=renormalize --set run.name=exp4-renorm
 run --set run.method=fomoe --set federation.expert_weighting=uniform --set run.name=exp4-uniform
+# Ablation: outer-round length H (H = 32 is exp1-fomoe).
+for h in 8 128; do run --set run.method=fomoe --set federation.inner_steps=$h --set run.name=exp4-h$h; done
 # 3. Routing stability on non-IID data (one language / source per site).
 for m in diloco fomoe; do run --set run.method=$m --set data.split=non_iid --set run.name=exp3-noniid-$m; done
 
