@@ -100,6 +100,30 @@ def main():
     fig.savefig(os.path.join(a.out, "exp3_routing_stability.png"), dpi=110)
     with open(os.path.join(a.out, "exp3_table.md"), "w") as f:
         f.write("\n".join(stab) + "\n")
+    # Longer runs with a held-out evaluation every round: loss per byte, per token, per second.
+    curves = [n for n in runs if n.startswith("curve-")]
+    if curves:
+        fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
+        for n in curves:
+            rid = runs[n]
+            ev = db.execute("SELECT m.round, m.step, m.value, m.wall_time FROM metrics m JOIN metric_names k ON k.id = m.name_id "
+                            "WHERE m.run_id = ? AND k.name = 'eval/loss' AND m.site = -1 ORDER BY m.step", (rid,)).fetchall()
+            sites = db.execute("SELECT n_sites FROM runs WHERE id = ?", (rid,)).fetchone()[0]
+            acc, by_round = 0, {}
+            for r, b in db.execute("SELECT round, SUM(bytes) FROM links WHERE run_id = ? AND site >= 0 GROUP BY round ORDER BY round",
+                                   (rid,)):
+                acc += b
+                by_round[r] = acc
+            ax[0].plot([by_round.get(r, acc) / sites / 2**20 for r, _, _, _ in ev], [v for _, _, v, _ in ev], marker="o", label=n)
+            ax[1].plot([st for _, st, _, _ in ev], [v for _, _, v, _ in ev], marker="o", label=n)
+            ax[2].plot([w for _, _, _, w in ev], [v for _, _, v, _ in ev], marker="o", label=n)
+        for x, lab in zip(ax, ["bytes per site (MiB)", "inner steps per site", "wall time (s), loopback"]):
+            x.set_xlabel(lab)
+            x.set_ylabel("held-out loss")
+            x.grid(alpha=0.3)
+            x.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(a.out, "exp1_long_loss_per_byte_token_time.png"), dpi=110)
     print("wrote", a.out)
 
 

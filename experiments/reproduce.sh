@@ -23,4 +23,10 @@ for h in 8 128; do run --set run.method=fomoe --set federation.inner_steps=$h --
 # 3. Routing stability on non-IID data (one language / source per site).
 for m in diloco fomoe; do run --set run.method=$m --set data.split=non_iid --set run.name=exp3-noniid-$m; done
 
+# Longer: DiLoCo vs FoMoE (gates renormalised) for 3x the steps, evaluated every round.
+for m in diloco fomoe; do
+  "$B" run "$EXP" --steps $((STEPS * 3)) --db "$DB" --set train.eval_every=32 --set run.method=$m \
+    --set model.gate=$([ $m = fomoe ] && echo renormalize || echo keep) --set run.name=curve-$m
+done
+
 "$root/.venv/bin/python" experiments/plot_results.py --db "$DB" --out docs/results
