@@ -13,6 +13,9 @@
 #include "fomoe/federation/global_model.h"
 #include "fomoe/federation/local_federation.h"
 #include "fomoe/net/protocol.h"
+#include "fomoe/sysmodel/model_shape.h"
+#include "fomoe/sysmodel/presets.h"
+#include "fomoe/sysmodel/wire_bytes.h"
 
 extern char** environ;
 
@@ -126,6 +129,12 @@ TEST(FederationProcesses, FomoeRunsAndMeasuredBytesEqualPredictedFromShapes) {
     const auto up_tensors = net::predicted_wire_bytes(net::MsgType::RoundReport, nlohmann::json::object(), f32);
     EXPECT_GE(measured_up, static_cast<int64_t>(up_tensors));
     EXPECT_LT(measured_up, static_cast<int64_t>(up_tensors) + 64 * 1024);
+    // The system model (`fomoe project`) predicts the same bytes from the config alone.
+    auto shape = sysmodel::model_shape_from(c.model);
+    auto held = sysmodel::round_robin_held(site, 2, 1, 2, 4);
+    auto predicted_by_sysmodel = sysmodel::message_wire_bytes(sysmodel::enumerate_site_parameters(shape, held), 4,
+                                                              nlohmann::json({{"steps", 4}}).dump().size());
+    EXPECT_EQ(measured_down, static_cast<int64_t>(predicted_by_sysmodel.tensor + predicted_by_sysmodel.framing)) << "site " << site;
     // Partial residency: the site sent less than a full replica would.
     EXPECT_LT(r->params_per_site[site], GlobalModel(tiny(Method::DiLoCo, 2)).numel_for_site(plan, site));
   }
