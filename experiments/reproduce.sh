@@ -13,7 +13,10 @@ run() { "$B" run "$EXP" --steps "$STEPS" --db "$DB" "$@"; }
 
 # 1. Communication and loss per token: the four methods, same model, data and tokens.
 for m in ddp diloco photon fomoe; do run --set run.method=$m --set run.name=exp1-$m; done
-# 4. Ablation: replication r = 1 and r = K (r = 2 is exp1-fomoe).
+# 4. Ablation: load-aware placement from the expert load exp1-fomoe measured (round-robin is exp1-fomoe).
+rr=$(sqlite3 "$DB" "SELECT id FROM runs WHERE name = 'exp1-fomoe' ORDER BY id DESC LIMIT 1")
+run --set run.method=fomoe --set run.name=exp4-load-aware --placement-from-run "$rr"
+# Ablation: replication r = 1 and r = K (r = 2 is exp1-fomoe).
 for r in 1 4; do run --set run.method=fomoe --set federation.replication=$r --set run.name=exp4-r$r; done
 # Ablations: gate renormalisation over resident picks; uniform instead of token-weighted averaging.
 run --set run.method=fomoe --set model.gate=renormalize --set run.name=exp4-renorm

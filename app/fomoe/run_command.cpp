@@ -13,6 +13,8 @@
 #include "fomoe/federation/agent.h"
 #include "fomoe/federation/local_federation.h"
 #include "fomoe/net/event_stream.h"
+#include "fomoe/federation/placement.h"
+#include "fomoe/store/run_store.h"
 #include "progress_bar.h"
 #include "recording.h"
 
@@ -32,8 +34,36 @@ std::string human_bytes(double b) {
 }
 }  // namespace
 
+// Load-aware placement from the expert load a recorded run measured (summed over its rounds and
+// sites): heavy experts are spread over the least-loaded sites. Becomes an explicit plan.
+Status load_aware_placement_from_run(ExperimentConfig& cfg, const std::string& db_flag, long run_id) {
+  const std::string db = !db_flag.empty() ? db_flag : !cfg.run.db.empty() ? cfg.run.db : default_db_path();
+  auto store = RunStore::open(db);
+  if (!store) return store.error();
+  auto rows = (*store)->expert_load(run_id, -1);
+  if (!rows) return rows.error();
+  int n_layers = 0;
+  for (int l = 0; l < cfg.model.n_layers; ++l) n_layers += (cfg.model.moe_every == 1 || l % 2 == 1) ? 1 : 0;
+  std::vector<std::vector<int64_t>> load(static_cast<size_t>(n_layers), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0));
+  for (const auto& r : *rows) {
+    if (r.layer >= n_layers || r.expert >= cfg.model.n_experts)
+      return make_error(ErrorCode::InvalidArgument, "run " + std::to_string(run_id) + " recorded expert " + std::to_string(r.expert) +
+                                                        " of MoE layer " + std::to_string(r.layer) + ", which this model does not have");
+    load[static_cast<size_t>(r.layer)][static_cast<size_t>(r.expert)] += r.tokens;
+  }
+  if (rows->empty()) return make_error(ErrorCode::NotFound, "run " + std::to_string(run_id) + " in " + db + " recorded no expert load");
+  auto plan = PlacementPlan::load_aware(cfg.federation.sites, load, cfg.federation.replication);
+  if (auto st = plan.validate(); !st) return st;
+  cfg.federation.placement = PlacementPolicy::Explicit;
+  cfg.federation.explicit_plan = plan.holders();
+  cfg.source_text = to_toml(cfg);
+  std::fprintf(stderr, "fomoe run: load-aware placement from the expert load of run %ld (%zu rows)\n", run_id, rows->size());
+  return Status::ok();
+}
+
 int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
   std::string path, db, publish;
+  long placement_run = -1;
   bool resume = false;
   std::vector<std::string> overrides;
   long steps_override = 0;
@@ -42,15 +72,16 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
     else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
     else if (args[i] == "--publish" && i + 1 < args.size()) publish = args[++i];
+    else if (args[i] == "--placement-from-run" && i + 1 < args.size()) placement_run = std::stol(args[++i]);
     else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
     else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
     else {
-      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--set section.key=value ...]\n";
+      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--placement-from-run ID] [--set section.key=value ...]\n";
       return 2;
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--set section.key=value ...]\n";
+    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--placement-from-run ID] [--set section.key=value ...]\n";
     return 2;
   }
   auto cfg = load_experiment(path);
@@ -72,6 +103,13 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     if (!db.empty()) train_args.insert(train_args.end(), {"--db", db});
     for (auto& o : overrides) train_args.insert(train_args.end(), {"--set", o});
     return train_command(train_args);
+  }
+  if (placement_run >= 0) {
+    auto st = load_aware_placement_from_run(*cfg, db, placement_run);
+    if (!st) {
+      std::cerr << "fomoe run: " << st.error().message << "\n";
+      return 2;
+    }
   }
   const auto& f = cfg->federation;
   const int rounds = (cfg->train.steps + f.inner_steps - 1) / f.inner_steps;
