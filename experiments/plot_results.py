@@ -101,8 +101,10 @@ def main():
     with open(os.path.join(a.out, "exp3_table.md"), "w") as f:
         f.write("\n".join(stab) + "\n")
     # Longer runs with a held-out evaluation every round: loss per byte, per token, per second.
-    curves = [n for n in runs if n.startswith("curve-")]
-    if curves:
+    for prefix, fname in [("curve-", "exp1_long_loss_per_byte_token_time.png"), ("wan-", "exp2_wan_time_to_loss.png")]:
+        curves = [n for n in runs if n.startswith(prefix)]
+        if not curves:
+            continue
         fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
         for n in curves:
             rid = runs[n]
@@ -117,13 +119,13 @@ def main():
             ax[0].plot([by_round.get(r, acc) / sites / 2**20 for r, _, _, _ in ev], [v for _, _, v, _ in ev], marker="o", label=n)
             ax[1].plot([st for _, st, _, _ in ev], [v for _, _, v, _ in ev], marker="o", label=n)
             ax[2].plot([w for _, _, _, w in ev], [v for _, _, v, _ in ev], marker="o", label=n)
-        for x, lab in zip(ax, ["bytes per site (MiB)", "inner steps per site", "wall time (s), loopback"]):
+        for x, lab in zip(ax, ["bytes per site (MiB)", "inner steps per site", "wall time (s)"]):
             x.set_xlabel(lab)
             x.set_ylabel("held-out loss")
             x.grid(alpha=0.3)
             x.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(os.path.join(a.out, "exp1_long_loss_per_byte_token_time.png"), dpi=110)
+        fig.savefig(os.path.join(a.out, fname), dpi=110)
     print("wrote", a.out)
 
 

@@ -32,4 +32,11 @@ for m in diloco fomoe; do
     --set model.gate=$([ $m = fomoe ] && echo renormalize || echo keep) --set run.name=curve-$m
 done
 
+# 2. Time to a target loss over emulated WAN links (50 Mbit/s, 50 ms per site).
+for m in diloco fomoe; do
+  "$B" run "$EXP" --steps $((STEPS * 2)) --db "$DB" --set train.eval_every=32 --set federation.bandwidth_mbps=50 \
+    --set federation.latency_ms=50 --set run.method=$m --set model.gate=$([ $m = fomoe ] && echo renormalize || echo keep) \
+    --set run.name=wan-$m
+done
+
 "$root/.venv/bin/python" experiments/plot_results.py --db "$DB" --out docs/results
