@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli_experiment.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/agent.h"
@@ -84,19 +85,8 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--placement-from-run ID] [--set section.key=value ...]\n";
     return 2;
   }
-  auto cfg = load_experiment(path);
-  if (!cfg) {
-    std::cerr << "fomoe run: " << cfg.error().message << "\n";
-    return 2;
-  }
-  if (auto st = apply_overrides(*cfg, overrides); !st) {
-    std::cerr << "fomoe run: " << st.error().message << "\n";
-    return 2;
-  }
-  if (steps_override > 0) {
-    cfg->train.steps = static_cast<int>(steps_override);
-    cfg->train.warmup_steps = std::min(cfg->train.warmup_steps, cfg->train.steps);
-  }
+  auto cfg = load_cli_experiment("run", path, overrides, steps_override);
+  if (!cfg) return 2;
   if (cfg->run.method == Method::Single) {
     std::vector<std::string> train_args = {path};
     if (steps_override > 0) train_args.insert(train_args.end(), {"--steps", std::to_string(steps_override)});

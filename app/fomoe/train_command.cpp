@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli_experiment.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/train/single_site.h"
@@ -30,19 +31,8 @@ int train_command(const std::vector<std::string>& args) {
     std::cerr << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH] [--set section.key=value ...]\n";
     return 2;
   }
-  auto cfg = load_experiment(path);
-  if (!cfg) {
-    std::cerr << "fomoe train: " << cfg.error().message << "\n";
-    return 2;
-  }
-  if (auto st = apply_overrides(*cfg, overrides); !st) {
-    std::cerr << "fomoe train: " << st.error().message << "\n";
-    return 2;
-  }
-  if (steps_override > 0) {
-    cfg->train.steps = static_cast<int>(steps_override);
-    cfg->train.warmup_steps = std::min(cfg->train.warmup_steps, cfg->train.steps);
-  }
+  auto cfg = load_cli_experiment("train", path, overrides, steps_override);
+  if (!cfg) return 2;
   std::fprintf(stderr, "fomoe train: %s — %d steps of batch %d x %d tokens, %d experts (top-%d), residency %.0f%%\n",
                path.c_str(), cfg->train.steps, cfg->train.batch_size, cfg->model.seq_len, cfg->model.n_experts,
                cfg->model.top_k, cfg->model.residency * 100);

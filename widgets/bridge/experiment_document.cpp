@@ -4,6 +4,7 @@
 #include <QUndoCommand>
 
 #include "fomoe/sysmodel/model_shape.h"
+#include "fomoe/sysmodel/presets.h"
 #include "fomoe/sysmodel/wire_bytes.h"
 
 namespace fomoe::gui {
@@ -29,19 +30,7 @@ class ConfigCommand : public QUndoCommand {
   int mergeKey_;
 };
 
-sysmodel::ModelShape shapeOf(const ExperimentConfig& cfg) {
-  sysmodel::ModelShape m;
-  m.vocab = cfg.model.vocab_size;
-  m.d_model = cfg.model.d_model;
-  m.n_layers = cfg.model.n_layers;
-  m.n_heads = cfg.model.n_heads;
-  m.n_experts = cfg.model.n_experts;
-  m.top_k = cfg.model.top_k;
-  m.d_expert = cfg.model.d_expert;
-  m.shared_expert = cfg.model.shared_expert ? cfg.model.d_expert : 0;
-  m.moe_every = cfg.model.moe_every;
-  return m;
-}
+sysmodel::ModelShape shapeOf(const ExperimentConfig& cfg) { return sysmodel::model_shape_from(cfg.model); }
 
 }  // namespace
 
