@@ -16,6 +16,7 @@
 #include <zmq_addon.hpp>
 
 #include "fomoe/base/log.h"
+#include "fomoe/net/protocol.h"
 #include "zap_handler.h"
 
 namespace fomoe::net {
@@ -241,27 +242,6 @@ StreamEvent read_body(StreamTopic topic, const json& b) {
   throw BadBody("unknown topic");
 }
 
-// Nesting depth of JSON text, ignoring brackets inside strings: bounds the parser's work on
-// hostile input (a megabyte of '[') before nlohmann sees it.
-int json_depth(std::string_view s) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 Error body_error(std::string message) { return make_error(ErrorCode::Protocol, std::move(message)); }
 
 }  // namespace
@@ -308,7 +288,7 @@ Expected<StreamEvent> decode_stream_event(std::string_view topic, std::string_vi
   }
   const std::string tname = stream_topic_name(*t);
   if (body.empty()) return body_error(tname + ": empty body (expected JSON)");
-  if (json_depth(body) > kMaxBodyDepth)
+  if (json_nesting_depth(body) > kMaxBodyDepth)
     return body_error(tname + ": JSON body nests deeper than " + std::to_string(kMaxBodyDepth));
   json parsed;
   try {

@@ -1,5 +1,7 @@
 #include "fomoe/net/protocol.h"
 
+#include <string_view>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -132,27 +134,6 @@ Status validate_meta(MsgType type, const json& meta) {
   return Status::ok();
 }
 
-// Nesting depth of JSON text, ignoring brackets inside strings. Bounds the parser's and
-// destructor's work before nlohmann sees hostile input such as a megabyte of '['.
-int json_depth(const char* s, size_t n) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
 
 bool all_numbers_finite(const json& v) {
   if (v.is_number_float()) return std::isfinite(v.get<double>());
@@ -457,7 +438,7 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
                           std::to_string(limits.max_meta_bytes));
   const char* mtext = static_cast<const char*>(mf.data);
   if (mf.size == 0) return protocol_error(tname + ": malformed metadata: frame 1 is empty");
-  if (json_depth(mtext, mf.size) > kMaxMetaDepth)
+  if (json_nesting_depth(std::string_view(mtext, mf.size)) > kMaxMetaDepth)
     return protocol_error(tname + ": malformed metadata: nesting deeper than " +
                           std::to_string(kMaxMetaDepth));
   try {
@@ -563,5 +544,24 @@ Status ReplayGuard::check(uint64_t run_id, int32_t sender, uint64_t seq) {
 }
 
 void ReplayGuard::forget(uint64_t run_id, int32_t sender) { last_.erase(std::make_pair(run_id, sender)); }
+
+int json_nesting_depth(std::string_view s) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
 
 }  // namespace fomoe::net

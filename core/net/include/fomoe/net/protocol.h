@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -168,6 +169,10 @@ uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
                               const std::vector<TensorSpec>& tensors);
 /// Sum of the frame sizes encode(msg) produces.
 uint64_t encoded_size(const Message& msg);
+
+/// Nesting depth of JSON text, ignoring brackets inside strings. Decoders check it before
+/// nlohmann parses hostile input such as a megabyte of '[' (bounds parser and destructor work).
+int json_nesting_depth(std::string_view text);
 
 /// Rejects a sequence number that is not larger than the last one accepted from the same
 /// (run id, sender). Not thread-safe: one guard per receiving thread.
