@@ -36,6 +36,8 @@ if(EXISTS "${_torch_lib}/libtorch_cuda.so")
   # Linked even when unused so the CUDA backend registers itself at start-up when a GPU is there.
   list(APPEND _libs "-Wl,--no-as-needed,${_torch_lib}/libtorch_cuda.so,${_torch_lib}/libc10_cuda.so,--as-needed")
   set(FOMOE_TORCH_HAS_CUDA ON)
+  # Lets code use c10/cuda (allocator stats, streams, pinned memory) where the LibTorch has it.
+  target_compile_definitions(fomoe_torch INTERFACE FOMOE_TORCH_CUDA=1)
 endif()
 target_link_libraries(fomoe_torch INTERFACE ${_libs} Threads::Threads)
 target_link_options(fomoe_torch INTERFACE "-Wl,--disable-new-dtags")

@@ -1,12 +1,30 @@
 // MoE block: router, skip-token and the three dispatch paths (fast, masked baseline, reference).
 #include "fomoe/model/moe_layer.h"
 
+#include <ATen/autocast_mode.h>
+#include <ATen/ops/_grouped_mm.h>
 #include <ATen/ops/one_hot.h>
 #include <torch/nn/modules/linear.h>
 
 #include <cmath>
 
 namespace fomoe {
+
+namespace {
+// The dtype a grouped expert GEMM runs in: autocast's (bf16) on CUDA when enabled, else the input's.
+torch::ScalarType expert_compute_dtype(const torch::Tensor& x) {
+  if (x.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA)) return at::autocast::get_autocast_dtype(at::kCUDA);
+  return x.scalar_type();
+}
+
+// at::_grouped_mm takes fp32/bf16/fp16 (fp64 tests take the loop); CUDA's kernel wants every row
+// a multiple of 16 bytes.
+bool grouped_gemm_supports(torch::ScalarType t, int64_t d_model, int64_t d_expert) {
+  if (t != torch::kFloat && t != torch::kBFloat16 && t != torch::kHalf) return false;
+  const int64_t bytes = c10::elementSize(t);
+  return d_model * bytes % 16 == 0 && d_expert * bytes % 16 == 0;
+}
+}  // namespace
 
 SwiGluImpl::SwiGluImpl(int64_t d_model, int64_t d_hidden, double out_std) {
   w_in = register_parameter("w_in", torch::randn({2 * d_hidden, d_model}) * 0.02);
@@ -64,7 +82,8 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
 
   torch::Tensor y_ND;
   switch (options_.dispatch()) {
-    case DispatchMode::Fast: y_ND = dispatch_fast(x_ND, idx_NK, gate_NK, keep_NK); break;
+    case DispatchMode::Fast:
+    case DispatchMode::FastLoop: y_ND = dispatch_fast(x_ND, idx_NK, gate_NK, keep_NK); break;
     case DispatchMode::Masked: y_ND = dispatch_masked(x_ND, idx_NK, gate_NK, keep_NK); break;
     case DispatchMode::Reference: y_ND = dispatch_reference(x_ND, idx_NK, gate_NK, keep_NK); break;
   }
@@ -108,19 +127,51 @@ torch::Tensor MoeLayerImpl::dispatch_fast(const torch::Tensor& x_ND, const torch
   const int64_t* count_e = counts.data_ptr<int64_t>();
 
   auto x_MD = x_ND.index_select(0, token_M);
-  std::vector<torch::Tensor> outs;
-  outs.reserve(experts_.size());
-  int64_t offset = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t c = count_e[e];
-    if (c == 0) continue;
-    const int slot = slot_of_expert_[static_cast<size_t>(e)];
-    TORCH_INTERNAL_ASSERT(slot >= 0, "kept a pick of non-resident expert ", e);
-    outs.push_back(experts_[static_cast<size_t>(slot)]->forward(x_MD.narrow(0, offset, c)));
-    offset += c;
+  torch::Tensor h_MD;
+  if (options_.dispatch() == DispatchMode::Fast &&
+      grouped_gemm_supports(expert_compute_dtype(x_MD), options_.d_model(), options_.d_expert())) {
+    h_MD = grouped_experts(x_MD, std::vector<int64_t>(count_e, count_e + E));
+  } else {
+    std::vector<torch::Tensor> outs;
+    outs.reserve(experts_.size());
+    int64_t offset = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t c = count_e[e];
+      if (c == 0) continue;
+      const int slot = slot_of_expert_[static_cast<size_t>(e)];
+      TORCH_INTERNAL_ASSERT(slot >= 0, "kept a pick of non-resident expert ", e);
+      outs.push_back(experts_[static_cast<size_t>(slot)]->forward(x_MD.narrow(0, offset, c)));
+      offset += c;
+    }
+    h_MD = torch::cat(outs, 0);
   }
-  auto y_MD = torch::cat(outs, 0) * gate_NK.reshape(-1).index_select(0, slot_M).unsqueeze(1);
+  auto y_MD = h_MD * gate_NK.reshape(-1).index_select(0, slot_M).unsqueeze(1);
   return torch::zeros_like(x_ND).index_add(0, token_M, y_MD);
+}
+
+torch::Tensor MoeLayerImpl::grouped_experts(const torch::Tensor& x_MD, const std::vector<int64_t>& count_e) {
+  // Only experts that received rows join the group: a stacked weight with no rows would get a zero
+  // gradient instead of none, and AdamW would then move an expert that saw no token.
+  std::vector<torch::Tensor> w_in, w_out;
+  std::vector<int32_t> ends;
+  int64_t end = 0;
+  for (size_t e = 0; e < count_e.size(); ++e) {
+    if (count_e[e] == 0) continue;
+    const int slot = slot_of_expert_[e];
+    TORCH_INTERNAL_ASSERT(slot >= 0, "kept a pick of non-resident expert ", e);
+    w_in.push_back(experts_[static_cast<size_t>(slot)]->w_in);
+    w_out.push_back(experts_[static_cast<size_t>(slot)]->w_out);
+    end += count_e[e];
+    ends.push_back(static_cast<int32_t>(end));
+  }
+  auto offs = torch::tensor(ends, torch::kInt).to(x_MD.device(), /*non_blocking=*/true);
+  const auto dt = expert_compute_dtype(x_MD);
+  // [G, 2F, D] -> [G, D, 2F] as a transposed view: column-major B, the layout the CUDA kernel takes.
+  auto w_in_GDF = torch::stack(w_in).to(dt).transpose(1, 2);
+  auto w_out_GFD = torch::stack(w_out).to(dt).transpose(1, 2);
+  auto h_M2F = at::_grouped_mm(x_MD.to(dt), w_in_GDF, offs);
+  auto parts = h_M2F.chunk(2, /*dim=*/-1);
+  return at::_grouped_mm(at::silu(parts[0]) * parts[1], w_out_GFD, offs);
 }
 
 torch::Tensor MoeLayerImpl::dispatch_masked(const torch::Tensor& x_ND, const torch::Tensor& idx_NK,

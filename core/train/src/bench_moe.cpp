@@ -3,7 +3,12 @@
 #include "fomoe/train/bench_moe.h"
 
 #include <nlohmann/json.hpp>
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#ifdef FOMOE_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <spawn.h>
 #include <sys/resource.h>
@@ -56,7 +61,54 @@ struct Variant {
 };
 
 const char* mode_name(DispatchMode m) {
-  return m == DispatchMode::Fast ? "fast" : m == DispatchMode::Masked ? "masked-baseline" : "reference";
+  switch (m) {
+    case DispatchMode::Fast: return "fast";
+    case DispatchMode::FastLoop: return "fast-loop";
+    case DispatchMode::Masked: return "masked-baseline";
+    case DispatchMode::Reference: return "reference";
+  }
+  return "?";
+}
+
+// Training on CUDA runs under bf16 autocast (as Trainer does); the block bench does the same.
+struct BenchAutocast {
+  explicit BenchAutocast(const torch::Device& d) : on(d.is_cuda()) {
+    if (!on) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~BenchAutocast() {
+    if (!on) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+  bool on;
+};
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+// Peak device memory of a fresh training site (CUDA caching allocator), KiB; -1 without CUDA.
+long cuda_site_peak_kb(const ExperimentConfig& cfg, double residency, const torch::Tensor& tokens) {
+#ifdef FOMOE_TORCH_CUDA
+  torch::cuda::synchronize();
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  const auto base = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
+  {
+    auto c = cfg;
+    c.model.residency = residency;
+    Trainer t(c, residency_from(c), torch::Device(torch::kCUDA));
+    for (int i = 0; i < 2; ++i) t.train_step(tokens);
+    torch::cuda::synchronize();
+  }
+  const auto peak = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].peak;
+  return static_cast<long>((peak - base) / 1024);
+#else
+  (void)cfg, (void)residency, (void)tokens;
+  return -1;
+#endif
 }
 
 long proc_status_kb(const char* key) {
@@ -103,7 +155,8 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
   bool json = false, quick = false;
   int steps = 6;
   double child_residency = -1;
-  int n_experts = 0, top_k = 0, d_expert = 0;  // 0 = the default bench shape
+  int n_experts = 0, top_k = 0, d_expert = 0, d_model = 0, batch = 0;  // 0 = the default bench shape
+  std::string device_name = "cpu";
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") json = true;
     else if (args[i] == "--quick") quick = true;
@@ -112,8 +165,13 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
     else if (args[i] == "--experts" && i + 1 < args.size()) n_experts = std::stoi(args[++i]);
     else if (args[i] == "--top-k" && i + 1 < args.size()) top_k = std::stoi(args[++i]);
     else if (args[i] == "--d-expert" && i + 1 < args.size()) d_expert = std::stoi(args[++i]);
+    else if (args[i] == "--d-model" && i + 1 < args.size()) d_model = std::stoi(args[++i]);
+    else if (args[i] == "--batch" && i + 1 < args.size()) batch = std::stoi(args[++i]);
+    else if (args[i] == "--device" && i + 1 < args.size()) device_name = args[++i];
     else {
-      err << "fomoe bench moe: unknown argument '" << args[i] << "'\nusage: fomoe bench moe [--json] [--steps N] [--quick]\n";
+      err << "fomoe bench moe: unknown argument '" << args[i]
+          << "'\nusage: fomoe bench moe [--json] [--steps N] [--quick] [--device cpu|cuda|auto] [--batch B]\n"
+             "                       [--experts E] [--top-k K] [--d-model D] [--d-expert F]\n";
       return 2;
     }
   }
@@ -121,6 +179,15 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
   if (n_experts) cfg.model.n_experts = n_experts;
   if (top_k) cfg.model.top_k = top_k;
   if (d_expert) cfg.model.d_expert = d_expert;
+  if (d_model) cfg.model.d_model = d_model;
+  if (batch) cfg.train.batch_size = batch;
+  torch::Device device(torch::kCPU);
+  try {
+    device = resolve_device(device_name);
+  } catch (const std::exception& e) {
+    err << "fomoe bench moe: --device " << device_name << ": " << e.what() << "\n";
+    return 2;
+  }
   const int64_t B = cfg.train.batch_size, T = cfg.model.seq_len;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   auto tokens = torch::randint(0, cfg.model.vocab_size, {B, T + 1}, gen, torch::kLong);
@@ -146,14 +213,16 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
                                 {"block fast 75%", 0.75, DispatchMode::Fast},
                                 {"block fast 50%", 0.5, DispatchMode::Fast},
                                 {"block fast 25%", 0.25, DispatchMode::Fast},
-                                {"block eager baseline 100%", 1.0, DispatchMode::Masked}};
-  auto x = torch::randn({B, T, cfg.model.d_model}, gen);
+                                {"block eager baseline 100%", 1.0, DispatchMode::Masked},
+                                {"block fast-loop 100%", 1.0, DispatchMode::FastLoop}};
+  auto x = torch::randn({B, T, cfg.model.d_model}, gen).to(device);
   std::vector<MoeLayer> layers;
   for (auto& v : block) {
     torch::manual_seed(1);
     auto r = Residency::fraction(1, cfg.model.n_experts, v.residency);
     auto o = MoeOptions(cfg.model.d_model, cfg.model.n_experts).top_k(cfg.model.top_k).d_expert(cfg.model.d_expert).dispatch(v.mode);
     layers.emplace_back(o, r.experts_per_layer[0]);
+    layers.back()->to(device);
     for (auto& p : layers.back()->parameters()) v.n_params += p.numel();
   }
   // --- Whole model training step (forward, backward, AdamW) at each residency.
@@ -161,31 +230,40 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
                                 {"model fast 75%", 0.75, DispatchMode::Fast},
                                 {"model fast 50%", 0.5, DispatchMode::Fast},
                                 {"model fast 25%", 0.25, DispatchMode::Fast},
-                                {"model eager baseline 100%", 1.0, DispatchMode::Masked}};
+                                {"model eager baseline 100%", 1.0, DispatchMode::Masked},
+                                {"model fast-loop 100%", 1.0, DispatchMode::FastLoop}};
   std::vector<std::unique_ptr<Trainer>> trainers;
   for (auto& v : model) {
     auto c = cfg;
     c.model.residency = v.residency;
-    trainers.push_back(std::make_unique<Trainer>(c, residency_from(c), torch::kCPU));
+    trainers.push_back(std::make_unique<Trainer>(c, residency_from(c), device));
     trainers.back()->model()->set_dispatch(v.mode);
     v.n_params = trainers.back()->model()->n_parameters();
   }
-  if (!json) out << "fomoe bench moe: " << torch::get_num_threads() << " threads, N = " << B * T << " tokens/step, E = "
+  if (!json) out << "fomoe bench moe: " << (device.is_cuda() ? "CUDA (bf16 autocast)" : "CPU") << ", "
+                 << torch::get_num_threads() << " threads, N = " << B * T << " tokens/step, E = "
                  << cfg.model.n_experts << ", top-k = " << cfg.model.top_k << ", d_model = " << cfg.model.d_model
                  << ", d_expert = " << cfg.model.d_expert << ", layers = " << cfg.model.n_layers << "\n";
   // Warm-up, then interleave variants step by step (noise hits all alike); keep the best time.
   for (int rep = -1; rep < steps; ++rep) {
     for (size_t i = 0; i < block.size(); ++i) {
+      sync(device);
       auto t0 = std::chrono::steady_clock::now();
       layers[i]->zero_grad();
-      auto o = layers[i]->forward(x);
-      (o.y.square().mean() + o.aux_loss).backward();
+      {
+        BenchAutocast autocast(device);
+        auto o = layers[i]->forward(x);
+        (o.y.to(torch::kFloat).square().mean() + o.aux_loss).backward();
+      }
+      sync(device);
       const double s = seconds_since(t0);
       if (rep >= 0) block[i].best_s = std::min(block[i].best_s, s);
     }
     for (size_t i = 0; i < model.size(); ++i) {
+      sync(device);
       auto t0 = std::chrono::steady_clock::now();
       trainers[i]->train_step(tokens);
+      sync(device);
       const double s = seconds_since(t0);
       if (rep >= 0) model[i].best_s = std::min(model[i].best_s, s);
     }
@@ -197,16 +275,24 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
   if (quick) shape_args.push_back("--quick");
   for (auto [flag, v] : {std::pair<const char*, int>{"--experts", n_experts}, {"--top-k", top_k}, {"--d-expert", d_expert}})
     if (v) shape_args.insert(shape_args.end(), {flag, std::to_string(v)});
-  const long peak_full = child_peak_kb(self_exe, 1.0, shape_args);
-  const long peak_half = child_peak_kb(self_exe, 0.5, shape_args);
+  if (d_model) shape_args.insert(shape_args.end(), {"--d-model", std::to_string(d_model)});
+  if (batch) shape_args.insert(shape_args.end(), {"--batch", std::to_string(batch)});
+  // CPU: resident set of a fresh child process; CUDA: the caching allocator's peak for a fresh site.
+  trainers.clear();
+  layers.clear();
+  const long peak_full = device.is_cuda() ? cuda_site_peak_kb(cfg, 1.0, tokens) : child_peak_kb(self_exe, 1.0, shape_args);
+  const long peak_half = device.is_cuda() ? cuda_site_peak_kb(cfg, 0.5, tokens) : child_peak_kb(self_exe, 0.5, shape_args);
 
   const double fast_vs_baseline_block = block[0].tokens_per_s / block[4].tokens_per_s;
   const double fast_vs_baseline_model = model[0].tokens_per_s / model[4].tokens_per_s;
   const double skip50_block = block[2].tokens_per_s / block[0].tokens_per_s;
   const double skip50_model = model[2].tokens_per_s / model[0].tokens_per_s;
+  const double grouped_vs_loop_block = block[0].tokens_per_s / block[5].tokens_per_s;
+  const double grouped_vs_loop_model = model[0].tokens_per_s / model[5].tokens_per_s;
   if (json) {
     nlohmann::json j;
     j["threads"] = torch::get_num_threads();
+    j["device"] = device.is_cuda() ? "cuda" : "cpu";
     j["tokens_per_step"] = B * T;
     for (auto* vs : {&block, &model})
       for (auto& v : *vs)
@@ -215,7 +301,9 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
     j["ratios"] = {{"block_fast_vs_eager_baseline", fast_vs_baseline_block},
                    {"model_fast_vs_eager_baseline", fast_vs_baseline_model},
                    {"block_50_vs_100", skip50_block},
-                   {"model_50_vs_100", skip50_model}};
+                   {"model_50_vs_100", skip50_model},
+                   {"block_grouped_vs_loop", grouped_vs_loop_block},
+                   {"model_grouped_vs_loop", grouped_vs_loop_model}};
     j["peak_rss_kb"] = {{"residency_100", peak_full}, {"residency_50", peak_half}};
     out << j.dump(2) << "\n";
     return 0;
@@ -230,7 +318,9 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
   out << std::setprecision(2) << "ratios: fast vs eager baseline (100%): block " << fast_vs_baseline_block << "x, model "
       << fast_vs_baseline_model << "x\n"
       << "        skip-token 50% vs 100%:            block " << skip50_block << "x, model " << skip50_model << "x\n"
-      << "peak memory added by a training site: 100% residency " << peak_full / 1024 << " MiB, 50% residency " << peak_half / 1024
+      << "        grouped GEMM vs per-expert loop:   block " << grouped_vs_loop_block << "x, model "
+      << grouped_vs_loop_model << "x\n"
+      << "peak " << (device.is_cuda() ? "GPU " : "") << "memory added by a training site: 100% residency " << peak_full / 1024 << " MiB, 50% residency " << peak_half / 1024
       << " MiB (parameters " << model[0].n_params << " vs " << model[2].n_params << ")\n";
   return 0;
 }

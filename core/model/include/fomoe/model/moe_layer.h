@@ -57,6 +57,7 @@ class MoeLayerImpl : public torch::nn::Module {
  private:
   torch::Tensor dispatch_fast(const torch::Tensor& x_ND, const torch::Tensor& idx_NK, const torch::Tensor& gate_NK,
                               const torch::Tensor& keep_NK);
+  torch::Tensor grouped_experts(const torch::Tensor& x_MD, const std::vector<int64_t>& count_e);
   torch::Tensor dispatch_masked(const torch::Tensor& x_ND, const torch::Tensor& idx_NK, const torch::Tensor& gate_NK,
                                 const torch::Tensor& keep_NK);
   torch::Tensor dispatch_reference(const torch::Tensor& x_ND, const torch::Tensor& idx_NK, const torch::Tensor& gate_NK,

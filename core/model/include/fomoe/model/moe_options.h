@@ -15,7 +15,8 @@ namespace fomoe {
 enum class GateMode;  // fomoe/config/experiment.h
 
 enum class DispatchMode {
-  Fast,      // sort token-slots by expert, dense matmul per resident expert, one scatter-add
+  Fast,      // sort token-slots by expert, one grouped GEMM over resident experts, one scatter-add
+  FastLoop,  // as Fast, but one dense matmul per resident expert (used where grouped GEMM isn't)
   Masked,    // the common eager baseline (HF Mixtral): loop over all E experts, mask, gather
   Reference  // loop over tokens and picks; tests only
 };
