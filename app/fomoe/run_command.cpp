@@ -186,6 +186,7 @@ int agent_command(const std::vector<std::string>& args) {
     else if (args[i] == "--latency-ms") s.latency_ms = std::stod(need("--latency-ms"));
     else if (args[i] == "--idle-timeout") s.idle_timeout_s = std::stod(need("--idle-timeout"));
     else if (args[i] == "--threads") s.threads = std::stoi(need("--threads"));
+    else if (args[i] == "--devices") s.devices = need("--devices");
     else if (args[i] == "--exit-with-parent") s.exit_with_parent = true;
     else {
       std::cerr << "fomoe agent: unexpected argument '" << args[i] << "'\n";
@@ -196,6 +197,7 @@ int agent_command(const std::vector<std::string>& args) {
   if (s.connect.empty() == s.listen.empty() || (s.curve && s.key_dir.empty())) {
     std::cerr << "usage: fomoe agent (--connect tcp://COORDINATOR:PORT | --listen tcp://*:PORT) --key-dir DIR --name NAME\n"
                  "                   [--bandwidth-mbps X] [--latency-ms Y] [--threads N]\n"
+                 "                   [--devices cpu|cuda|cuda:0,cuda:1]   (several: data parallel in the site)\n"
                  "  DIR holds NAME.key (this site's secret key) and server.pub (the coordinator's public key);\n"
                  "  make them with `fomoe keygen --out DIR --name NAME`.\n";
     return 2;

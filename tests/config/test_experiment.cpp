@@ -71,6 +71,16 @@ TEST(Experiment, OutOfRangeAndUnknownEnum) {
   EXPECT_NE(r.error().message.find("model.residency must be in"), std::string::npos) << r.error().message;
 }
 
+TEST(Experiment, DeviceListsAreCheckedItemByItem) {
+  auto ok = parse_experiment("[run]\ndevice = \"cuda:0,cuda:1\"\n", "d.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->run.device, "cuda:0,cuda:1");
+  auto bad = parse_experiment("[run]\n\ndevice = \"cpu,gpu\"\n", "d.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("d.toml:3"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("unknown device \"gpu\""), std::string::npos) << bad.error().message;
+}
+
 TEST(Experiment, MissingFileIsNotFound) {
   auto cfg = fomoe::load_experiment("/nonexistent/exp.toml");
   ASSERT_FALSE(cfg);

@@ -96,9 +96,22 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         INT_KEY(run, seed, 0, INT64_MAX),
         {"device", [](const toml::node& n, ExperimentConfig& c) {
            auto e = read_string(n, c.run.device);
-           if (e.empty() && c.run.device != "auto" && c.run.device != "cpu" && c.run.device != "cuda")
-             return std::string("unknown value \"" + c.run.device + "\" (allowed: auto, cpu, cuda)");
-           return e;
+           if (!e.empty()) return e;
+           // One device, or a comma list: one site's devices, data parallel through c10d.
+           std::stringstream ss(c.run.device);
+           std::string item;
+           int n_items = 0;
+           while (std::getline(ss, item, ',')) {
+             ++n_items;
+             const bool ok = item == "auto" || item == "cpu" || item == "cuda" ||
+                             (item.rfind("cuda:", 0) == 0 && item.size() > 5 &&
+                              item.find_first_not_of("0123456789", 5) == std::string::npos);
+             if (!ok)
+               return std::string("unknown device \"" + item + "\" in \"" + c.run.device +
+                                  "\" (allowed: auto, cpu, cuda, cuda:N, or a comma list of those)");
+           }
+           if (n_items == 0) return std::string("empty device list");
+           return std::string();
          }},
         STR_KEY(run, db), STR_KEY(run, out_dir)}},
       {"model",

@@ -15,6 +15,7 @@
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/net/endpoint.h"
 #include "fomoe/train/data_feed.h"
+#include "fomoe/train/site_trainer.h"
 #include "fomoe/train/trainer.h"
 
 namespace fomoe {
@@ -95,30 +96,32 @@ class Agent {
     auto feed = DataFeed::open(cfg_, cfg_.federation.sites, site_);
     if (!feed) throw std::runtime_error(feed.error().message);
     feed_ = std::move(*feed);
-    trainer_ = std::make_unique<Trainer>(cfg_, residency, resolve_device(cfg_.run.device));
+    const auto devices = resolve_devices(settings_.devices.empty() ? cfg_.run.device : settings_.devices);
+    site_trainer_ = std::make_unique<SiteTrainer>(cfg_, residency, devices);
+    trainer_ = &site_trainer_->primary();
+    if (site_trainer_->world_size() > 1)
+      FOMOE_LOG_INFO("agent", "%s: %d devices, data parallel through c10d (%s)", settings_.name.c_str(),
+                     site_trainer_->world_size(), site_trainer_->backend().c_str());
     FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, shard of %lu tokens", settings_.name.c_str(), site_,
                    cfg_.federation.sites, method_name(cfg_.run.method), residency.n_held(),
                    static_cast<long>(trainer_->model()->n_parameters()), static_cast<unsigned long>(feed_->shard_tokens()));
   }
 
   void load_parameters(const net::Message& msg) {
-    torch::NoGradGuard no_grad;
-    auto params = trainer_->model()->named_parameters();
-    for (const auto& blob : msg.tensors) {
-      auto* p = params.find(blob.name);
-      TORCH_CHECK(p != nullptr, "the coordinator sent parameter ", blob.name, " which this site does not hold");
-      p->copy_(blob_to_tensor(blob, p->sizes().vec()));
-    }
+    std::map<std::string, torch::Tensor> params;
+    for (auto& p : trainer_->model()->named_parameters()) params[p.key()] = p.value();
+    copy_blobs_into(msg.tensors, params);
+    site_trainer_->broadcast_parameters();
   }
 
   // DDP: send this step's gradients, wait for the average, apply it.
   void ddp_exchange(int round, long step) {
     const auto precision = cfg_.federation.precision;
     auto msg = net::make_message(net::MsgType::StepGrad, {{net::field::kStep, step}}, run_id_, static_cast<uint32_t>(round));
-    for (auto& p : trainer_->model()->named_parameters()) {
-      auto g = p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value());
-      msg.tensors.push_back(tensor_to_blob(p.key(), g, precision));
-    }
+    NamedTensors grads;
+    for (auto& p : trainer_->model()->named_parameters())
+      grads.emplace_back(p.key(), p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value()));
+    msg.tensors = tensors_to_blobs(grads, precision);
     if (!send(std::move(msg))) throw std::runtime_error("cannot send gradients");
     const auto t0 = Clock::now();
     while (true) {
@@ -132,7 +135,7 @@ class Agent {
       if (in->message.header.type != net::MsgType::StepUpdate) continue;
       std::map<std::string, torch::Tensor> grads;
       for (const auto& blob : in->message.tensors) grads[blob.name] = blob_to_tensor(blob);
-      trainer_->apply_gradients(grads);
+      site_trainer_->apply_gradients(grads);
       wait_s_ += seconds_since(t0);
       return;
     }
@@ -146,7 +149,7 @@ class Agent {
     wait_s_ = 0.0;
     load_parameters(msg);
     const Method method = cfg_.run.method;
-    if (method == Method::Photon && cfg_.federation.stateless_clients) trainer_->reset_optimizer();
+    if (method == Method::Photon && cfg_.federation.stateless_clients) site_trainer_->reset_optimizer();
     std::map<std::string, torch::Tensor> start;
     for (auto& p : trainer_->model()->named_parameters()) start[p.key()] = p.value().detach().clone();
 
@@ -157,10 +160,10 @@ class Agent {
     for (int i = 0; i < steps; ++i) {
       StepStats s;
       if (method == Method::Ddp) {
-        s = trainer_->forward_backward(feed_->next_batch());
+        s = site_trainer_->forward_backward(feed_->next_batch());
         ddp_exchange(round, static_cast<long>(trainer_->step()));
       } else {
-        s = trainer_->train_step(feed_->next_batch());
+        s = site_trainer_->train_step(feed_->next_batch());
       }
       loss_sum += s.loss;
       aux_sum += s.aux_loss;
@@ -195,11 +198,12 @@ class Agent {
     auto report = net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round));
     if (method != Method::Ddp) {
       torch::NoGradGuard no_grad;
+      NamedTensors payload;
       for (auto& p : trainer_->model()->named_parameters()) {
         // Pseudo-gradient: start-of-round minus end-of-round (DiLoCo's sign), for what we hold.
-        auto t = method == Method::Photon ? p.value().detach() : start.at(p.key()) - p.value().detach();
-        report.tensors.push_back(tensor_to_blob(p.key(), t, cfg_.federation.precision));
+        payload.emplace_back(p.key(), method == Method::Photon ? p.value().detach() : start.at(p.key()) - p.value().detach());
       }
+      report.tensors = tensors_to_blobs(payload, cfg_.federation.precision);
     }
     // The report's own upload time is part of this round's communication: it is known before
     // sending (the emulated link is deterministic), so it travels inside the report.
@@ -217,7 +221,8 @@ class Agent {
   int site_ = -1;
   uint64_t run_id_ = 0;
   std::unique_ptr<DataFeed> feed_;
-  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<SiteTrainer> site_trainer_;
+  Trainer* trainer_ = nullptr;  // the site's model: rank 0 of site_trainer_
   double round_link_s_ = 0.0;
   double wait_s_ = 0.0;
 };

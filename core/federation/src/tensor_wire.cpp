@@ -1,5 +1,6 @@
 #include "fomoe/federation/tensor_wire.h"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 namespace fomoe {
@@ -42,6 +43,52 @@ torch::Tensor blob_to_tensor(const net::TensorBlob& blob, const std::vector<int6
               " data bytes for shape ", c10::IntArrayRef(blob.shape));
   std::memcpy(t.data_ptr(), blob.data.data(), blob.data.size());
   return t.to(torch::kFloat);
+}
+
+std::vector<net::TensorBlob> tensors_to_blobs(const NamedTensors& named, WirePrecision precision) {
+  const auto dtype = wire_dtype(precision);
+  const auto host_options = torch::TensorOptions().dtype(torch_dtype(dtype));
+  std::vector<torch::Tensor> host;
+  host.reserve(named.size());
+  bool any_device = false;
+  for (const auto& [name, t] : named) {
+    if (t.is_cuda()) {
+      auto on_device = t.detach().to(torch_dtype(dtype)).contiguous();
+      auto pinned = torch::empty(on_device.sizes(), host_options.pinned_memory(true));  // cached by LibTorch
+      pinned.copy_(on_device, /*non_blocking=*/true);
+      host.push_back(pinned);
+      any_device = true;
+    } else {
+      host.push_back(t.detach().to(torch_dtype(dtype)).contiguous());
+    }
+  }
+  if (any_device) torch::cuda::synchronize();
+  std::vector<net::TensorBlob> blobs;
+  blobs.reserve(named.size());
+  for (size_t i = 0; i < named.size(); ++i)
+    blobs.push_back(net::make_tensor(named[i].first, dtype, host[i].sizes().vec(), host[i].data_ptr()));
+  return blobs;
+}
+
+void copy_blobs_into(const std::vector<net::TensorBlob>& blobs, const std::map<std::string, torch::Tensor>& destinations) {
+  torch::NoGradGuard no_grad;
+  bool any_device = false;
+  std::vector<torch::Tensor> staged;  // keeps pinned sources alive until the copies have run
+  for (const auto& blob : blobs) {
+    auto it = destinations.find(blob.name);
+    TORCH_CHECK(it != destinations.end(), "received tensor ", blob.name, " which this site does not hold");
+    auto dst = it->second;
+    auto src = blob_to_tensor(blob, dst.sizes().vec());
+    if (dst.is_cuda()) {
+      auto pinned = src.pin_memory();
+      dst.copy_(pinned, /*non_blocking=*/true);
+      staged.push_back(pinned);
+      any_device = true;
+    } else {
+      dst.copy_(src);
+    }
+  }
+  if (any_device) torch::cuda::synchronize();
 }
 
 }  // namespace fomoe

@@ -7,6 +7,7 @@
 
 #include "fomoe/base/log.h"
 #include "fomoe/train/data_feed.h"
+#include "fomoe/train/site_trainer.h"
 #include "fomoe/train/trainer.h"
 
 namespace fomoe {
@@ -32,11 +33,18 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
                                                         ") differs from the tokenizer's (" +
                                                         std::to_string(corpus.tokenizer.vocab_size()) + ")");
     result.unigram_entropy = (*feed)->unigram_entropy_of_heldout();
-    const auto device = resolve_device(cfg.run.device);
-    Trainer trainer(cfg, residency_from(cfg), device);
+    const auto devices = resolve_devices(cfg.run.device);
+    SiteTrainer site(cfg, residency_from(cfg), devices);  // several devices: data parallel via c10d
+    Trainer& trainer = site.primary();
+    std::string device_names;
+    for (const auto& d : devices) device_names += (device_names.empty() ? "" : ",") + d.str();
     if (!resume_checkpoint.empty()) {
       auto extra = trainer.load_checkpoint(resume_checkpoint);
       if (!extra) return extra.error();
+      for (int r = 1; r < site.world_size(); ++r) {  // every replica resumes the same model and optimizer
+        auto other = site.replica(r).load_checkpoint(resume_checkpoint);
+        if (!other) return other.error();
+      }
       data::SamplerState st;
       st.rng = static_cast<uint64_t>(extra->count("sampler_rng") ? extra->at("sampler_rng") : 0);
       st.n_batches = static_cast<uint64_t>(extra->count("sampler_batches") ? extra->at("sampler_batches") : 0);
@@ -44,7 +52,7 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
       FOMOE_LOG_INFO("train", "resumed from %s at step %ld", resume_checkpoint.c_str(), static_cast<long>(trainer.step()));
     }
     FOMOE_LOG_INFO("train", "model: %ld parameters on %s; data: %lu training tokens, held-out unigram entropy %.3f nats",
-                   static_cast<long>(trainer.model()->n_parameters()), device.str().c_str(),
+                   static_cast<long>(trainer.model()->n_parameters()), device_names.c_str(),
                    static_cast<unsigned long>((*feed)->shard_tokens()), result.unigram_entropy);
     auto eval_batches = (*feed)->eval_batches();
 
@@ -59,7 +67,7 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
       if (sink && !points.empty()) sink->on_metrics(points);
     };
     while (trainer.step() < cfg.train.steps) {
-      auto s = trainer.train_step((*feed)->next_batch());
+      auto s = site.train_step((*feed)->next_batch());
       const long step = static_cast<long>(trainer.step());
       loss_sum += s.loss;
       aux_sum += s.aux_loss;

@@ -75,10 +75,15 @@ Residency residency_from(const ExperimentConfig& cfg) {
 
 torch::Device resolve_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    TORCH_CHECK(torch::cuda::is_available(), "run.device = \"cuda\" but no CUDA device is available (use \"auto\" or \"cpu\")");
-    return torch::kCUDA;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    TORCH_CHECK(torch::cuda::is_available(), "device \"", name, "\" but no CUDA device is available (use \"auto\" or \"cpu\")");
+    if (name == "cuda") return torch::kCUDA;
+    torch::Device d(name);  // throws on a malformed index
+    TORCH_CHECK(d.index() < static_cast<int>(torch::cuda::device_count()), "device \"", name, "\" but this machine has ",
+                torch::cuda::device_count(), " CUDA device(s)");
+    return d;
   }
+  TORCH_CHECK(name == "auto", "unknown device \"", name, "\" (allowed: auto, cpu, cuda, cuda:N)");
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 

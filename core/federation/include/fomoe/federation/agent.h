@@ -19,6 +19,7 @@ struct AgentSettings {
   double latency_ms = 0.0;
   double idle_timeout_s = 3600;   // exit when the coordinator stays silent this long
   int threads = 0;                // intra-op threads (0 = LibTorch's default)
+  std::string devices;            // overrides run.device: "cuda:0,cuda:1" = one site on two GPUs
   bool exit_with_parent = false;  // local agents die with the process that started them
 };
 
