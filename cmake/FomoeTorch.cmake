@@ -38,6 +38,14 @@ if(EXISTS "${_torch_lib}/libtorch_cuda.so")
   set(FOMOE_TORCH_HAS_CUDA ON)
   # Lets code use c10/cuda (allocator stats, streams, pinned memory) where the LibTorch has it.
   target_compile_definitions(fomoe_torch INTERFACE FOMOE_TORCH_CUDA=1)
+  # c10/cuda and ATen/cuda headers include cuda.h / cuda_runtime.h: the toolkit's (complete), else
+  # the wheel's when it ships a complete set (some lack crt/).
+  find_path(FOMOE_CUDA_INCLUDE_DIR crt/host_config.h
+    PATHS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include "${_site}/nvidia/cu13/include" "${_site}/nvidia/cuda_runtime/include"
+    NO_DEFAULT_PATH)
+  if(FOMOE_CUDA_INCLUDE_DIR)
+    target_include_directories(fomoe_torch SYSTEM INTERFACE "${FOMOE_CUDA_INCLUDE_DIR}")
+  endif()
   find_path(FOMOE_NCCL_INCLUDE_DIR nccl.h PATHS "${_site}/nvidia/nccl/include" "${_site}/nvidia/cu13/include" NO_DEFAULT_PATH)
 endif()
 target_link_libraries(fomoe_torch INTERFACE ${_libs} Threads::Threads)

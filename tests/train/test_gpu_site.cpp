@@ -79,6 +79,10 @@ TEST(GpuSite, PinnedTransfersEqualThePlainPath) {
 TEST(GpuSite, TwoRanksTrainAsOneDeviceOnTheWholeBatch) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   auto cfg = small_config();
+  // SGD: parameter differences then follow gradient differences (bf16 rounding of the halves).
+  // AdamW would turn near-zero gradient noise into full-size +-lr steps.
+  cfg.train.inner_optimizer = "sgd";
+  cfg.train.lr = 0.1;
   // Two distinct GPUs: NCCL. One GPU: both ranks on it, Gloo (which takes CUDA tensors).
   const bool two = torch::cuda::device_count() >= 2;
   SiteTrainer site(cfg, residency_from(cfg), resolve_devices(two ? "cuda:0,cuda:1" : "cuda:0,cuda:0"));
@@ -93,7 +97,7 @@ TEST(GpuSite, TwoRanksTrainAsOneDeviceOnTheWholeBatch) {
   auto p1 = single.primary().model()->named_parameters();
   auto r1 = site.replica(1).model()->named_parameters();
   for (auto& p : site.primary().model()->named_parameters()) {
-    EXPECT_LT((p.value() - p1[p.key()]).abs().max().item<double>(), 5e-3) << p.key();
+    EXPECT_LT((p.value() - p1[p.key()]).abs().max().item<double>(), 2e-3) << p.key();
     EXPECT_TRUE(torch::equal(p.value().cpu(), r1[p.key()].cpu())) << "replicas diverged at " << p.key();
   }
 }

@@ -11,6 +11,17 @@
 namespace fomoe {
 
 namespace {
+// Disables CUDA autocast for a scope (the router runs in fp32 whatever the surrounding precision).
+struct RouterAutocastOff {
+  RouterAutocastOff() : was_on(at::autocast::is_autocast_enabled(at::kCUDA)) {
+    if (was_on) at::autocast::set_autocast_enabled(at::kCUDA, false);
+  }
+  ~RouterAutocastOff() {
+    if (was_on) at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  bool was_on;
+};
+
 // The dtype a grouped expert GEMM runs in: autocast's (bf16) on CUDA when enabled, else the input's.
 torch::ScalarType expert_compute_dtype(const torch::Tensor& x) {
   if (x.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA)) return at::autocast::get_autocast_dtype(at::kCUDA);
@@ -66,8 +77,13 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
 
   // The router is dense and replicated: it scores all E experts whatever this site holds.
   // Router math in at least fp32 (bf16 logits make top-k and the z-loss noisy); fp64 stays fp64.
-  auto logits_NE = router->forward(x_ND);
-  if (logits_NE.scalar_type() != torch::kDouble) logits_NE = logits_NE.to(torch::kFloat);
+  torch::Tensor logits_NE;
+  {
+    // Under CUDA autocast the Linear would run in bf16 and near-ties would flip top-k picks.
+    RouterAutocastOff fp32_router;
+    logits_NE = x_ND.scalar_type() == torch::kDouble ? router->forward(x_ND)
+                                                     : at::linear(x_ND.to(torch::kFloat), router->weight.to(torch::kFloat));
+  }
   auto probs_NE = logits_NE.softmax(-1);
   auto top = probs_NE.topk(K, -1);
   auto gate_NK = std::get<0>(top);
