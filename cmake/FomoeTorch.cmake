@@ -48,7 +48,11 @@ if(EXISTS "${_torch_lib}/libtorch_cuda.so")
   endif()
   find_path(FOMOE_NCCL_INCLUDE_DIR nccl.h PATHS "${_site}/nvidia/nccl/include" "${_site}/nvidia/cu13/include" NO_DEFAULT_PATH)
 endif()
-target_link_libraries(fomoe_torch INTERFACE ${_libs} Threads::Threads)
+# Some torch wheels (2.5 to 2.11 at least, pytorch#133437) export the std::filesystem code they
+# link statically; if libtorch comes before libstdc++ in an executable's NEEDED list, calls such
+# as std::filesystem::remove_all bind to torch's broken copy and crash. Naming libstdc++ first
+# makes the dynamic linker find the real one.
+target_link_libraries(fomoe_torch INTERFACE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state" ${_libs} Threads::Threads)
 target_link_options(fomoe_torch INTERFACE "-Wl,--disable-new-dtags")
 foreach(_d ${FOMOE_TORCH_RPATH})
   target_link_options(fomoe_torch INTERFACE "-Wl,-rpath,${_d}" "-Wl,-rpath-link,${_d}")
