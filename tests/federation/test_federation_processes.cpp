@@ -170,6 +170,21 @@ TEST(FederationProcesses, FomoeWithFullReplicationAndUniformWeightsEqualsDiloco)
   EXPECT_EQ(rf->params_per_site, rd->params_per_site);
 }
 
+// Each site on two CPU ranks (c10d Gloo inside the agent process): the same federation as with
+// one device per site, to float tolerance (aux loss off: it is not additive over batch halves).
+TEST(FederationProcesses, SitesOnTwoDevicesTrainAsSitesOnOne) {
+  auto one = tiny(Method::FoMoE, 2);
+  one.model.aux_loss_coef = 0.0;
+  auto two = one;
+  two.run.device = "cpu,cpu";
+  auto r1 = run(one, "devices-one");
+  auto r2 = run(two, "devices-two");
+  ASSERT_TRUE(r1) << r1.error().message;
+  ASSERT_TRUE(r2) << r2.error().message;
+  EXPECT_NEAR(r2->final_eval_loss, r1->final_eval_loss, 1e-4);
+  EXPECT_EQ(r2->params_per_site, r1->params_per_site);
+}
+
 TEST(FederationProcesses, DilocoWithOneInnerSgdStepEqualsDdp) {
   auto d = tiny(Method::DiLoCo, 2);
   d.federation.inner_steps = 1;

@@ -188,7 +188,8 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"expert_weighting", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.federation.expert_weighting, std::map<std::string, ExpertWeighting>{{"tokens", ExpertWeighting::Tokens}, {"uniform", ExpertWeighting::Uniform}});
          }},
-        DBL_KEY(federation, outer_lr, 0.0, 100.0), DBL_KEY(federation, outer_momentum, 0.0, 0.999999),
+        DBL_KEY(federation, outer_lr, 0.0, 100.0), DBL_KEY(federation, expert_outer_lr, 0.0, 100.0),
+        DBL_KEY(federation, outer_momentum, 0.0, 0.999999),
         BOOL_KEY(federation, nesterov), DBL_KEY(federation, photon_server_lr, 0.0, 100.0),
         DBL_KEY(federation, photon_server_momentum, 0.0, 0.999999), BOOL_KEY(federation, stateless_clients),
         {"precision", [](const toml::node& n, ExperimentConfig& c) {
@@ -390,7 +391,7 @@ std::string to_toml(const ExperimentConfig& c) {
   toml::table fed{{"sites", f.sites}, {"inner_steps", f.inner_steps}, {"replication", f.replication},
                   {"placement", kPlacement[static_cast<int>(f.placement)]},
                   {"expert_weighting", f.expert_weighting == ExpertWeighting::Tokens ? "tokens" : "uniform"},
-                  {"outer_lr", f.outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
+                  {"outer_lr", f.outer_lr}, {"expert_outer_lr", f.expert_outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"bandwidth_mbps", f.bandwidth_mbps},

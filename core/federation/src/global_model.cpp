@@ -19,8 +19,18 @@ GlobalModel::GlobalModel(const ExperimentConfig& cfg) : cfg_(cfg) {
   const double lr = photon ? cfg_.federation.photon_server_lr : cfg_.federation.outer_lr;
   const double momentum = photon ? cfg_.federation.photon_server_momentum : cfg_.federation.outer_momentum;
   const bool nesterov = !photon && cfg_.federation.nesterov && momentum > 0.0;
-  outer_ = std::make_unique<torch::optim::SGD>(model_->parameters(),
-                                               torch::optim::SGDOptions(lr).momentum(momentum).nesterov(nesterov));
+  auto options = torch::optim::SGDOptions(lr).momentum(momentum).nesterov(nesterov);
+  // Two parameter groups so experts can take their own outer learning rate (FoMoE averages each
+  // expert over r holders only; federation.expert_outer_lr, 0 = the same as outer_lr).
+  std::vector<torch::Tensor> dense, experts;
+  for (auto& p : model_->named_parameters())
+    (classify_parameter(p.key(), model_->options()).is_expert ? experts : dense).push_back(p.value());
+  auto expert_options = options;
+  if (!photon && cfg_.federation.expert_outer_lr > 0.0) expert_options.lr(cfg_.federation.expert_outer_lr);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(dense, std::make_unique<torch::optim::SGDOptions>(options));
+  if (!experts.empty()) groups.emplace_back(experts, std::make_unique<torch::optim::SGDOptions>(expert_options));
+  outer_ = std::make_unique<torch::optim::SGD>(std::move(groups), options);
 }
 
 std::vector<std::string> GlobalModel::names_for_site(const PlacementPlan& plan, int site) const {

@@ -84,6 +84,7 @@ struct FederationSection {
   std::vector<std::vector<std::vector<int>>> explicit_plan;  // [layer][expert] -> holder sites
   ExpertWeighting expert_weighting = ExpertWeighting::Tokens;
   double outer_lr = 0.7;
+  double expert_outer_lr = 0.0;  // outer lr of expert parameters; 0 = outer_lr
   double outer_momentum = 0.9;
   bool nesterov = true;
   double photon_server_lr = 1.0;
