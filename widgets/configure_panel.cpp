@@ -56,9 +56,9 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
             tr("DDP syncs gradients every step; DiLoCo and Photon keep full replicas and sync every H steps; FoMoE holds "
                "only some experts per site"));
   addInt(run, tr("seed"), 0, 1 << 30, [](auto& c) { return int(c.run.seed); }, [](auto& c, int v) { c.run.seed = uint64_t(v); });
-  addChoice(run, tr("device"), {"auto", "cpu", "cuda"},
-            [](auto& c) { return c.run.device == "cpu" ? 1 : c.run.device == "cuda" ? 2 : 0; },
-            [](auto& c, int v) { c.run.device = v == 1 ? "cpu" : v == 2 ? "cuda" : "auto"; });
+  addText(run, tr("device"), [](auto& c) { return QString::fromStdString(c.run.device); },
+          [](auto& c, const QString& v) { c.run.device = v.trimmed().toStdString(); },
+          tr("auto, cpu, cuda or cuda:N; a comma list (cuda:0,cuda:1) trains each site data parallel on those devices"));
 
   QFormLayout* model = group(page, tr("Model"), col0);
   addInt(model, tr("vocabulary"), 64, 1 << 20, [](auto& c) { return c.model.vocab_size; }, [](auto& c, int v) { c.model.vocab_size = v; });
@@ -113,6 +113,8 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
             [](auto& c, int v) { c.federation.precision = WirePrecision(v); });
   addDouble(fed, tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
             [](auto& c, double v) { c.federation.outer_lr = v; });
+  addDouble(fed, tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },
+            [](auto& c, double v) { c.federation.expert_outer_lr = v; }, tr("0 = the outer learning rate"));
   addDouble(fed, tr("outer momentum"), 0.0, 0.999, 3, [](auto& c) { return c.federation.outer_momentum; },
             [](auto& c, double v) { c.federation.outer_momentum = v; });
   addCheck(fed, tr("Nesterov"), [](auto& c) { return c.federation.nesterov; }, [](auto& c, bool v) { c.federation.nesterov = v; });

@@ -185,6 +185,20 @@ TEST(FederationProcesses, SitesOnTwoDevicesTrainAsSitesOnOne) {
   EXPECT_EQ(r2->params_per_site, r1->params_per_site);
 }
 
+// A site that cannot set up (here: a batch of 4 over 3 devices) is out of the run with its reason,
+// without LibTorch's backtrace; when no site can, the run stops with that reason.
+TEST(FederationProcesses, SitesThatCannotSetUpStopTheRunWithTheReason) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.run.device = "cpu,cpu,cpu";
+  CapturingSink sink;
+  auto r = run(c, "setup-failure", &sink);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("could not set up"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("does not split evenly over the site's 3 devices"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("Exception raised from"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(sink.has_event("site_dead"));
+}
+
 TEST(FederationProcesses, DilocoWithOneInnerSgdStepEqualsDdp) {
   auto d = tiny(Method::DiLoCo, 2);
   d.federation.inner_steps = 1;

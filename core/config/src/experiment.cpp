@@ -88,6 +88,21 @@ const std::map<std::string, Method> kMethods = {
 #define BOOL_KEY(sec, key) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_bool(n, c.sec.key); }}
 #define STR_KEY(sec, key) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_string(n, c.sec.key); }}
 
+// One device, or a comma list: one site's devices, data parallel through c10d. "" when valid.
+std::string device_list_error(const std::string& list) {
+  std::stringstream ss(list);
+  std::string item;
+  int n_items = 0;
+  while (std::getline(ss, item, ',')) {
+    ++n_items;
+    const bool ok = item == "auto" || item == "cpu" || item == "cuda" ||
+                    (item.rfind("cuda:", 0) == 0 && item.size() > 5 && item.find_first_not_of("0123456789", 5) == std::string::npos);
+    if (!ok)
+      return "unknown device \"" + item + "\" in \"" + list + "\" (allowed: auto, cpu, cuda, cuda:N, or a comma list of those)";
+  }
+  return n_items == 0 ? std::string("empty device list") : std::string();
+}
+
 const std::map<std::string, std::map<std::string, Handler>>& schema() {
   static const std::map<std::string, std::map<std::string, Handler>> s = {
       {"run",
@@ -96,22 +111,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         INT_KEY(run, seed, 0, INT64_MAX),
         {"device", [](const toml::node& n, ExperimentConfig& c) {
            auto e = read_string(n, c.run.device);
-           if (!e.empty()) return e;
-           // One device, or a comma list: one site's devices, data parallel through c10d.
-           std::stringstream ss(c.run.device);
-           std::string item;
-           int n_items = 0;
-           while (std::getline(ss, item, ',')) {
-             ++n_items;
-             const bool ok = item == "auto" || item == "cpu" || item == "cuda" ||
-                             (item.rfind("cuda:", 0) == 0 && item.size() > 5 &&
-                              item.find_first_not_of("0123456789", 5) == std::string::npos);
-             if (!ok)
-               return std::string("unknown device \"" + item + "\" in \"" + c.run.device +
-                                  "\" (allowed: auto, cpu, cuda, cuda:N, or a comma list of those)");
-           }
-           if (n_items == 0) return std::string("empty device list");
-           return std::string();
+           return e.empty() ? device_list_error(c.run.device) : e;
          }},
         STR_KEY(run, db), STR_KEY(run, out_dir)}},
       {"model",
@@ -303,6 +303,7 @@ Expected<ExperimentConfig> load_experiment(const std::string& path) {
 
 Status validate_experiment(const ExperimentConfig& c) {
   auto bad = [](const std::string& m) { return Status(make_error(ErrorCode::InvalidArgument, m)); };
+  if (auto e = device_list_error(c.run.device); !e.empty()) return bad("run.device: " + e);
   const auto& m = c.model;
   if (m.d_model % m.n_heads != 0)
     return bad("model.d_model (" + std::to_string(m.d_model) + ") must be divisible by model.n_heads (" + std::to_string(m.n_heads) + ")");

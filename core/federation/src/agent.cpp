@@ -22,6 +22,10 @@ namespace fomoe {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// This site cannot train at all (its Welcome failed): every round gets the original reason.
+struct SetupFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 class Agent {
@@ -66,9 +70,15 @@ class Agent {
             FOMOE_LOG_WARN("agent", "%s: ignoring unexpected %s", settings_.name.c_str(), net::msg_type_name(msg.header.type));
         }
       } catch (const std::exception& e) {
-        // The agent stays up: report the failure, the coordinator decides what to do.
+        // The agent stays up: report the failure, the coordinator decides what to do. A failed
+        // Welcome means this site cannot train at all; LibTorch's backtrace stays in our log.
+        const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+        const std::string why = c10 ? c10->what_without_backtrace() : e.what();
         FOMOE_LOG_ERROR("agent", "%s: %s failed: %s", settings_.name.c_str(), net::msg_type_name(msg.header.type), e.what());
-        send(net::make_message(net::MsgType::ErrorReply, {{net::field::kCode, "agent_failure"}, {net::field::kMessage, e.what()}},
+        const bool setup = msg.header.type == net::MsgType::Welcome || dynamic_cast<const SetupFailure*>(&e) != nullptr;
+        if (msg.header.type == net::MsgType::Welcome) setup_error_ = why;
+        const char* code = setup ? "setup_failure" : "agent_failure";
+        send(net::make_message(net::MsgType::ErrorReply, {{net::field::kCode, code}, {net::field::kMessage, why}},
                                msg.header.run_id, msg.header.round));
       }
     }
@@ -142,7 +152,7 @@ class Agent {
   }
 
   void on_start_round(const net::Message& msg, double link_in_s) {
-    TORCH_CHECK(trainer_ != nullptr, "StartRound before Welcome");
+    if (trainer_ == nullptr) throw SetupFailure(setup_error_.empty() ? "StartRound before Welcome" : setup_error_);
     const int round = static_cast<int>(msg.header.round);
     const int steps = msg.meta.at(net::field::kSteps).get<int>();
     round_link_s_ = link_in_s;
@@ -221,6 +231,7 @@ class Agent {
   int site_ = -1;
   uint64_t run_id_ = 0;
   std::unique_ptr<DataFeed> feed_;
+  std::string setup_error_;  // why Welcome failed; repeated to every StartRound
   std::unique_ptr<SiteTrainer> site_trainer_;
   Trainer* trainer_ = nullptr;  // the site's model: rank 0 of site_trainer_
   double round_link_s_ = 0.0;

@@ -104,9 +104,11 @@ struct Coordinator::Impl {
     event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
   }
 
+  std::string last_death_reason;
   void mark_dead(int site, const std::string& why) {
     if (!sites[site].alive) return;
     sites[site].alive = false;
+    last_death_reason = why;
     ep->unbind_site(site);
     event(site, "site_dead", "site " + std::to_string(site) + " (" + sites[site].name + ") is dead: " + why);
   }
@@ -263,10 +265,19 @@ struct Coordinator::Impl {
           expected.erase(site);
           break;
         }
-        case net::MsgType::ErrorReply:
-          event(site, "fault", "site " + std::to_string(site) + " failed the round: " + msg.meta.value(net::field::kMessage, ""));
+        case net::MsgType::ErrorReply: {
+          const std::string why = msg.meta.value(net::field::kMessage, "");
+          if (msg.meta.value(net::field::kCode, "") == "setup_failure") {
+            // It cannot train at all (bad device, missing data...): out of the run, with the reason.
+            mark_dead(site, "could not set up: " + why);
+            expected.erase(site);
+            break;
+          }
+          if (!expected.count(site)) break;
+          event(site, "fault", "site " + std::to_string(site) + " failed the round: " + why);
           expected.erase(site);
           break;
+        }
         default: break;
       }
       // A site that died during a DDP step must not block the others.
@@ -422,10 +433,13 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
     RoundProgress prog;
     prog.total_rounds = total_rounds;
     for (int round = first_round; round < total_rounds && !d.stop; ++round) {
-      if (d.alive_sites().empty()) return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on");
+      if (d.alive_sites().empty())
+        return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
       const long step_before = static_cast<long>(round) * H;
       const int steps = std::min(H, cfg.train.steps - round * H);
       prog.train_loss = d.run_round(round, steps, step_before);
+      if (d.alive_sites().empty())  // e.g. no site could set up: stop now rather than report a run
+        return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
       d.probe_routing(round, step_before + steps);
       prog.round = round + 1;
       prog.step = step_before + steps;
