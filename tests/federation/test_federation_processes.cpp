@@ -53,6 +53,7 @@ ExperimentConfig tiny(Method method, int sites) {
   ExperimentConfig c;
   c.run.method = method;
   c.run.name = std::string("test-") + method_name(method);
+  c.run.device = "cpu";  // federation mechanics, not devices: the same numbers on a GPU machine
   c.model.vocab_size = 320;
   c.model.d_model = 32;
   c.model.n_layers = 2;
