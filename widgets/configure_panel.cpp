@@ -114,7 +114,8 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addDouble(fed, tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
             [](auto& c, double v) { c.federation.outer_lr = v; });
   addDouble(fed, tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },
-            [](auto& c, double v) { c.federation.expert_outer_lr = v; }, tr("0 = the outer learning rate"));
+            [](auto& c, double v) { c.federation.expert_outer_lr = v; }, tr("0 = the outer learning rate"))
+      ->setSpecialValueText(tr("same as outer"));
   addDouble(fed, tr("outer momentum"), 0.0, 0.999, 3, [](auto& c) { return c.federation.outer_momentum; },
             [](auto& c, double v) { c.federation.outer_momentum = v; });
   addCheck(fed, tr("Nesterov"), [](auto& c) { return c.federation.nesterov; }, [](auto& c, bool v) { c.federation.nesterov = v; });
@@ -228,7 +229,7 @@ void ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, int hi
   });
 }
 
-void ConfigurePanel::addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
+QDoubleSpinBox* ConfigurePanel::addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
                                std::function<double(const ExperimentConfig&)> get,
                                std::function<void(ExperimentConfig&, double)> set, const QString& tip) {
   auto* w = new QDoubleSpinBox;
@@ -246,6 +247,7 @@ void ConfigurePanel::addDouble(QFormLayout* f, const QString& label, double lo, 
     QSignalBlocker b(w);
     w->setValue(get(doc_->config()));
   });
+  return w;
 }
 
 void ConfigurePanel::addChoice(QFormLayout* f, const QString& label, const QStringList& items,

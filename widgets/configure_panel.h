@@ -10,6 +10,7 @@
 #include <functional>
 #include <vector>
 
+class QDoubleSpinBox;
 class QFormLayout;
 class QLabel;
 class QTableWidget;
@@ -43,7 +44,7 @@ class ConfigurePanel : public QWidget {
   QFormLayout* group(QWidget* parent, const QString& title, class QLayout* into);
   void addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
               std::function<void(ExperimentConfig&, int)> set, const QString& tip = {});
-  void addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
+  QDoubleSpinBox* addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
                  std::function<double(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, double)> set,
                  const QString& tip = {});
   void addChoice(QFormLayout* f, const QString& label, const QStringList& items, std::function<int(const ExperimentConfig&)> get,

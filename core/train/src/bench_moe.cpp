@@ -156,7 +156,7 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
   int steps = 6;
   double child_residency = -1;
   int n_experts = 0, top_k = 0, d_expert = 0, d_model = 0, batch = 0;  // 0 = the default bench shape
-  std::string device_name = "cpu";
+  std::string device_name = "auto";  // CUDA when present
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") json = true;
     else if (args[i] == "--quick") quick = true;
