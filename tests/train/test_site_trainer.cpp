@@ -4,28 +4,18 @@
 #include <torch/torch.h>
 
 #include "fomoe/train/site_trainer.h"
+#include "train_test_util.h"
 
 using namespace fomoe;
 
 namespace {
 
 ExperimentConfig tiny_config() {
-  ExperimentConfig c;
-  c.model.vocab_size = 64;
-  c.model.d_model = 32;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 16;
-  c.model.n_experts = 4;
-  c.model.top_k = 2;
-  c.model.d_expert = 32;
+  auto c = test::tiny_train_config();
   // The Switch aux loss is not linear in the batch (a product of two batch means), so halves
   // would not add up to the whole; everything else is a per-token mean.
   c.model.aux_loss_coef = 0.0;
   c.train.steps = 20;
-  c.train.warmup_steps = 2;
-  c.train.lr = 1e-2;
-  c.train.batch_size = 4;
   return c;
 }
 

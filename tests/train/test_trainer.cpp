@@ -6,27 +6,13 @@
 #include <fstream>
 
 #include "fomoe/train/trainer.h"
+#include "train_test_util.h"
 
 using namespace fomoe;
 
 namespace {
 
-ExperimentConfig tiny_config() {
-  ExperimentConfig c;
-  c.model.vocab_size = 64;
-  c.model.d_model = 32;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 16;
-  c.model.n_experts = 4;
-  c.model.top_k = 2;
-  c.model.d_expert = 32;
-  c.train.steps = 40;
-  c.train.warmup_steps = 2;
-  c.train.lr = 1e-2;
-  c.train.batch_size = 4;
-  return c;
-}
+ExperimentConfig tiny_config() { return test::tiny_train_config(); }
 
 torch::Tensor batch(int seed) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -22,6 +22,7 @@
 #include <iomanip>
 #include <map>
 
+#include "fomoe/train/autocast_scope.h"
 #include "fomoe/train/trainer.h"
 
 extern char** environ;
@@ -70,20 +71,6 @@ const char* mode_name(DispatchMode m) {
   return "?";
 }
 
-// Training on CUDA runs under bf16 autocast (as Trainer does); the block bench does the same.
-struct BenchAutocast {
-  explicit BenchAutocast(const torch::Device& d) : on(d.is_cuda()) {
-    if (!on) return;
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-  }
-  ~BenchAutocast() {
-    if (!on) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-  bool on;
-};
 
 void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
@@ -251,7 +238,7 @@ int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std:
       auto t0 = std::chrono::steady_clock::now();
       layers[i]->zero_grad();
       {
-        BenchAutocast autocast(device);
+        AutocastScope autocast(device);  // as Trainer: bf16 on CUDA
         auto o = layers[i]->forward(x);
         (o.y.to(torch::kFloat).square().mean() + o.aux_loss).backward();
       }

@@ -1,4 +1,5 @@
 #include "fomoe/train/trainer.h"
+#include "fomoe/train/autocast_scope.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
@@ -13,24 +14,6 @@
 namespace fomoe {
 
 namespace {
-
-// Autocast to bf16 on CUDA for the scope; nothing on CPU (fp32 there).
-class AutocastScope {
- public:
-  explicit AutocastScope(const torch::Device& device) : enabled_(device.is_cuda()) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
 
 std::vector<LayerRouting> collect_routing(Transformer& model) {
   std::vector<LayerRouting> out;
