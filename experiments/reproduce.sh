@@ -20,6 +20,7 @@ run --set run.method=fomoe --set run.name=exp4-load-aware --placement-from-run "
 for r in 1 4; do run --set run.method=fomoe --set federation.replication=$r --set run.name=exp4-r$r; done
 # Ablations: gate renormalisation over resident picks; uniform instead of token-weighted averaging.
 run --set run.method=fomoe --set model.gate=renormalize --set run.name=exp4-renorm
+run --set run.method=fomoe --set federation.replication=3 --set model.gate=renormalize --set run.name=exp4-r3-renorm
 run --set run.method=fomoe --set federation.expert_weighting=uniform --set run.name=exp4-uniform
 # Ablation: outer-round length H (H = 32 is exp1-fomoe).
 for h in 8 128; do run --set run.method=fomoe --set federation.inner_steps=$h --set run.name=exp4-h$h; done
