@@ -27,16 +27,18 @@ for h in 8 128; do run --set run.method=fomoe --set federation.inner_steps=$h --
 # 3. Routing stability on non-IID data (one language / source per site).
 for m in diloco fomoe; do run --set run.method=$m --set data.split=non_iid --set run.name=exp3-noniid-$m; done
 
-# Longer: DiLoCo vs FoMoE (gates renormalised) for 3x the steps, evaluated every round.
+# Longer: DiLoCo vs FoMoE for 3x the steps, evaluated every round, both with gates renormalised
+# (for DiLoCo's full replicas: top-k gates summing to 1), so both train the same architecture.
+run --set run.method=diloco --set model.gate=renormalize --set run.name=exp1-diloco-renorm
 for m in diloco fomoe; do
   "$B" run "$EXP" --steps $((STEPS * 3)) --db "$DB" --set train.eval_every=32 --set run.method=$m \
-    --set model.gate=$([ $m = fomoe ] && echo renormalize || echo keep) --set run.name=curve-$m
+    --set model.gate=renormalize --set run.name=curve-$m
 done
 
 # 2. Time to a target loss over emulated WAN links (50 Mbit/s, 50 ms per site).
 for m in diloco fomoe; do
   "$B" run "$EXP" --steps $((STEPS * 2)) --db "$DB" --set train.eval_every=32 --set federation.bandwidth_mbps=50 \
-    --set federation.latency_ms=50 --set run.method=$m --set model.gate=$([ $m = fomoe ] && echo renormalize || echo keep) \
+    --set federation.latency_ms=50 --set run.method=$m --set model.gate=renormalize \
     --set run.name=wan-$m
 done
 
