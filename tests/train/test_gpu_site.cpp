@@ -8,24 +8,22 @@
 
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/train/site_trainer.h"
+#include "train_test_util.h"
 
 using namespace fomoe;
 
 namespace {
 
 ExperimentConfig small_config() {
-  ExperimentConfig c;
+  auto c = test::tiny_train_config();  // wider, so the GPU kernels see real shapes
   c.model.vocab_size = 256;
   c.model.d_model = 128;
-  c.model.n_layers = 2;
   c.model.n_heads = 4;
   c.model.seq_len = 64;
   c.model.n_experts = 8;
-  c.model.top_k = 2;
   c.model.d_expert = 128;
   c.model.aux_loss_coef = 0.0;  // not additive over batch halves (see test_site_trainer.cpp)
   c.train.steps = 50;
-  c.train.warmup_steps = 2;
   c.train.lr = 3e-3;
   c.train.batch_size = 8;
   return c;

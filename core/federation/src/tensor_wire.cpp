@@ -46,27 +46,24 @@ torch::Tensor blob_to_tensor(const net::TensorBlob& blob, const std::vector<int6
 }
 
 std::vector<net::TensorBlob> tensors_to_blobs(const NamedTensors& named, WirePrecision precision) {
-  const auto dtype = wire_dtype(precision);
-  const auto host_options = torch::TensorOptions().dtype(torch_dtype(dtype));
-  std::vector<torch::Tensor> host;
-  host.reserve(named.size());
+  const auto dtype = torch_dtype(wire_dtype(precision));
+  // Device tensors: start every copy first (cast on the device, async into pinned memory), then
+  // synchronise once; host tensors need no staging and go through tensor_to_blob.
+  std::vector<torch::Tensor> pinned(named.size());
   bool any_device = false;
-  for (const auto& [name, t] : named) {
-    if (t.is_cuda()) {
-      auto on_device = t.detach().to(torch_dtype(dtype)).contiguous();
-      auto pinned = torch::empty(on_device.sizes(), host_options.pinned_memory(true));  // cached by LibTorch
-      pinned.copy_(on_device, /*non_blocking=*/true);
-      host.push_back(pinned);
-      any_device = true;
-    } else {
-      host.push_back(t.detach().to(torch_dtype(dtype)).contiguous());
-    }
+  for (size_t i = 0; i < named.size(); ++i) {
+    const auto& t = named[i].second;
+    if (!t.is_cuda()) continue;
+    auto on_device = t.detach().to(dtype).contiguous();
+    pinned[i] = torch::empty(on_device.sizes(), torch::TensorOptions().dtype(dtype).pinned_memory(true));  // cached by LibTorch
+    pinned[i].copy_(on_device, /*non_blocking=*/true);
+    any_device = true;
   }
   if (any_device) torch::cuda::synchronize();
   std::vector<net::TensorBlob> blobs;
   blobs.reserve(named.size());
   for (size_t i = 0; i < named.size(); ++i)
-    blobs.push_back(net::make_tensor(named[i].first, dtype, host[i].sizes().vec(), host[i].data_ptr()));
+    blobs.push_back(tensor_to_blob(named[i].first, pinned[i].defined() ? pinned[i] : named[i].second, precision));
   return blobs;
 }
 

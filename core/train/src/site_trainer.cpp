@@ -176,15 +176,6 @@ StepStats SiteTrainer::run_ranks(const torch::Tensor& tokens_BT1, bool step) {
   return s;
 }
 
-double SiteTrainer::clip_and_step() {
-  double norm = 0.0;
-  for (size_t r = 0; r < replicas_.size(); ++r) {
-    const double v = replicas_[r]->clip_and_step();
-    if (r == 0) norm = v;
-  }
-  return norm;
-}
-
 double SiteTrainer::apply_gradients(const std::map<std::string, torch::Tensor>& grads) {
   double norm = 0.0;
   for (size_t r = 0; r < replicas_.size(); ++r) {

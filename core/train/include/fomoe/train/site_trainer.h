@@ -35,7 +35,6 @@ class SiteTrainer {
   StepStats train_step(const torch::Tensor& tokens_BT1);
   /// As train_step without the optimizer step: averaged gradients left on every replica (DDP).
   StepStats forward_backward(const torch::Tensor& tokens_BT1);
-  double clip_and_step();
   double apply_gradients(const std::map<std::string, torch::Tensor>& grads);
   /// After the federation wrote rank 0's parameters: c10d broadcast to every other replica.
   void broadcast_parameters();
