@@ -89,11 +89,12 @@ TEST(Experiment, MissingFileIsNotFound) {
 }
 
 TEST(Experiment, CanonicalTomlRoundTrips) {
-  auto cfg = parse_experiment("[run]\nmethod = \"diloco\"\n[model]\nn_experts = 6\n[federation]\nsites = 3\n", "a.toml");
+  auto cfg = parse_experiment("[run]\nmethod = \"diloco\"\n[model]\nn_experts = 6\ngate = \"reroute\"\n[federation]\nsites = 3\n", "a.toml");
   ASSERT_TRUE(cfg) << cfg.error().message;
   auto again = parse_experiment(fomoe::to_toml(*cfg), "b.toml");
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->run.method, fomoe::Method::DiLoCo);
+  EXPECT_EQ(again->model.gate, fomoe::GateMode::Reroute);
   EXPECT_EQ(again->model.n_experts, 6);
   EXPECT_EQ(again->federation.sites, 3);
 }

@@ -139,6 +139,69 @@ TEST(MoeLayer, RenormalisedGatesSumToOneOverResidentPicks) {
   EXPECT_TRUE(torch::allclose(yr * mass * has, yk * has, 1e-10, 1e-12));
 }
 
+MoeLayer make_reroute_layer(std::vector<int> resident, DispatchMode mode = DispatchMode::Fast) {
+  torch::manual_seed(7);
+  auto o = MoeOptions(8, 6).top_k(2).d_expert(5).dispatch(mode).route_resident_only(true);
+  MoeLayer layer(o, resident);
+  layer->to(torch::kFloat64);
+  return layer;
+}
+
+TEST(MoeLayer, RerouteWithFullResidencyEqualsRenormalisedGates) {
+  auto renorm = make_layer(all_experts(), DispatchMode::Fast, /*renorm=*/true);
+  auto reroute = make_reroute_layer(all_experts());
+  copy_params(renorm, reroute);
+  auto x = torch::randn({2, 5, 8}, torch::kFloat64);
+  auto a = renorm->forward(x);
+  auto b = reroute->forward(x);
+  EXPECT_TRUE(torch::allclose(a.y, b.y, 1e-12, 1e-14));
+  EXPECT_NEAR(a.aux_loss.item<double>(), b.aux_loss.item<double>(), 1e-12);
+}
+
+TEST(MoeLayer, RerouteSendsEveryTokenToItsTopKResidentExperts) {
+  const std::vector<int> resident = {1, 3, 4};
+  auto layer = make_reroute_layer(resident);
+  auto ref = make_reroute_layer(resident, DispatchMode::Reference);
+  copy_params(layer, ref);
+  auto x = torch::randn({3, 7, 8}, torch::kFloat64);
+  auto out = layer->forward(x);
+  // By hand: softmax over the resident logits, top-2, gates renormalised to sum to 1.
+  auto x_ND = x.reshape({-1, 8});
+  auto logits = layer->router->forward(x_ND);
+  auto idx_res = torch::tensor({1, 3, 4}, torch::kLong);
+  auto top = logits.index_select(1, idx_res).topk(2, -1);
+  auto y = torch::zeros_like(x_ND);
+  for (int64_t n = 0; n < x_ND.size(0); ++n) {
+    auto g = std::get<0>(top)[n].softmax(0);
+    for (int64_t k = 0; k < 2; ++k) {
+      const int slot = static_cast<int>(std::get<1>(top)[n][k].item<int64_t>());  // index into resident
+      y[n] += g[k] * layer->experts_[static_cast<size_t>(slot)]->forward(x_ND.narrow(0, n, 1))[0];
+    }
+  }
+  EXPECT_TRUE(torch::allclose(out.y.reshape({-1, 8}), y, 1e-10, 1e-12));
+  EXPECT_TRUE(torch::allclose(ref->forward(x).y, out.y, 1e-10, 1e-12));
+  const auto& s = layer->last_stats();
+  // Every pick is computed, all of them on resident experts; the miss count is the full router's.
+  EXPECT_EQ(s.processed_E.sum().item<int64_t>(), s.n_picks);
+  EXPECT_EQ(s.processed_E[0].item<int64_t>() + s.processed_E[2].item<int64_t>() + s.processed_E[5].item<int64_t>(), 0);
+  auto full_idx = std::get<1>(logits.softmax(-1).topk(2, -1));
+  const auto misses = (full_idx != 1).logical_and(full_idx != 3).logical_and(full_idx != 4).sum().item<int64_t>();
+  EXPECT_EQ(s.n_skipped, misses);
+  EXPECT_GT(misses, 0);
+  // Gradients reach the router and the resident experts.
+  (out.y.sum() + out.aux_loss).backward();
+  EXPECT_TRUE(layer->router->weight.grad().defined());
+  EXPECT_GT(layer->experts_[0]->w_in.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(MoeLayer, RerouteWithFewerResidentsThanTopKFallsBackToSkip) {
+  auto layer = make_reroute_layer({2});
+  auto x = torch::randn({2, 4, 8}, torch::kFloat64);
+  auto out = layer->forward(x);
+  EXPECT_TRUE(torch::isfinite(out.y).all().item<bool>());
+  EXPECT_LT(layer->last_stats().processed_E.sum().item<int64_t>(), layer->last_stats().n_picks);
+}
+
 // Finite differences in float64: d/dθ of L = <y, w> + aux + z for router and expert entries.
 TEST(MoeLayer, GradientsMatchFiniteDifferences) {
   auto layer = make_layer({0, 2, 3, 5}, DispatchMode::Fast, /*renorm=*/false, /*shared=*/true);

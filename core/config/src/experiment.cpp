@@ -122,7 +122,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         BOOL_KEY(model, shared_expert), INT_KEY(model, moe_every, 1, 2),
         DBL_KEY(model, aux_loss_coef, 0.0, 10.0), DBL_KEY(model, z_loss_coef, 0.0, 10.0),
         {"gate", [](const toml::node& n, ExperimentConfig& c) {
-           return read_enum(n, c.model.gate, std::map<std::string, GateMode>{{"keep", GateMode::Keep}, {"renormalize", GateMode::Renormalize}});
+           return read_enum(n, c.model.gate, std::map<std::string, GateMode>{{"keep", GateMode::Keep}, {"renormalize", GateMode::Renormalize}, {"reroute", GateMode::Reroute}});
          }},
         DBL_KEY(model, residency, 0.0, 1.0)}},
       {"data",
@@ -239,6 +239,15 @@ const char* method_name(Method m) {
     case Method::DiLoCo: return "diloco";
     case Method::Photon: return "photon";
     case Method::FoMoE: return "fomoe";
+  }
+  return "?";
+}
+
+const char* gate_mode_name(GateMode m) {
+  switch (m) {
+    case GateMode::Keep: return "keep";
+    case GateMode::Renormalize: return "renormalize";
+    case GateMode::Reroute: return "reroute";
   }
   return "?";
 }
@@ -375,7 +384,7 @@ std::string to_toml(const ExperimentConfig& c) {
                             {"n_heads", c.model.n_heads}, {"seq_len", c.model.seq_len}, {"n_experts", c.model.n_experts},
                             {"top_k", c.model.top_k}, {"d_expert", c.model.d_expert}, {"shared_expert", c.model.shared_expert},
                             {"moe_every", c.model.moe_every}, {"aux_loss_coef", c.model.aux_loss_coef},
-                            {"z_loss_coef", c.model.z_loss_coef}, {"gate", c.model.gate == GateMode::Keep ? "keep" : "renormalize"},
+                            {"z_loss_coef", c.model.z_loss_coef}, {"gate", gate_mode_name(c.model.gate)},
                             {"residency", c.model.residency}}},
       {"data", toml::table{{"sources", str_arr(c.data.sources)}, {"heldout_fraction", c.data.heldout_fraction},
                            {"max_bytes", c.data.max_bytes}, {"split", c.data.split == ShardSplit::Iid ? "iid" : "non_iid"},

@@ -7,6 +7,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include <cmath>
+#include <limits>
 
 namespace fomoe {
 
@@ -90,7 +91,26 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
   auto idx_NK = std::get<1>(top);
   if (resident_mask_E_.device() != idx_NK.device()) resident_mask_E_ = resident_mask_E_.to(idx_NK.device());
   auto keep_NK = resident_mask_E_.index_select(0, idx_NK.reshape(-1)).view_as(idx_NK);
-  if (options_.renormalize_gates()) {
+  // What the full router picks: routing statistics and the skip rate always describe this.
+  const auto full_idx_NK = idx_NK;
+  const auto full_keep_NK = keep_NK;
+  // Probabilities and picks the balancing loss sees: all E experts, or only the resident ones.
+  torch::Tensor balance_probs_NE = probs_NE;
+  torch::Tensor balance_idx_NK = idx_NK;
+  int64_t balance_E = E;
+  const int64_t R = static_cast<int64_t>(resident_.size());
+  if (options_.route_resident_only() && R < E && R >= K) {
+    // Reroute: top-k among the resident experts, so every token still gets k experts' compute.
+    auto masked_NE = logits_NE.masked_fill(resident_mask_E_.logical_not(), -std::numeric_limits<float>::infinity());
+    balance_probs_NE = masked_NE.softmax(-1);
+    auto rtop = balance_probs_NE.topk(K, -1);
+    gate_NK = std::get<0>(rtop);
+    idx_NK = std::get<1>(rtop);
+    balance_idx_NK = idx_NK;
+    balance_E = R;
+    keep_NK = torch::ones_like(idx_NK, torch::kBool);
+  }
+  if (options_.renormalize_gates() || options_.route_resident_only()) {
     auto g = gate_NK * keep_NK.to(gate_NK.scalar_type());
     gate_NK = g / g.sum(-1, /*keepdim=*/true).clamp_min(1e-9);
   }
@@ -105,11 +125,13 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
   }
   if (shared) y_ND = y_ND + shared->forward(x_ND);
 
-  // Aux losses on the full router distribution (non-resident experts included).
-  auto load_E = torch::bincount(idx_NK.reshape(-1), /*weights=*/{}, E);
-  auto frac_E = load_E.to(torch::kFloat) / static_cast<double>(N * K);
+  // Balancing loss on the distribution routing used: the full one (non-resident experts included,
+  // skip-token), or the resident one when rerouting (scaled by R so balance still scores 1).
+  auto load_E = torch::bincount(full_idx_NK.reshape(-1), /*weights=*/{}, E);
+  auto balance_load_E = balance_idx_NK.is_same(full_idx_NK) ? load_E : torch::bincount(balance_idx_NK.reshape(-1), {}, E);
+  auto frac_E = balance_load_E.to(torch::kFloat) / static_cast<double>(N * K);
   MoeOutput out;
-  out.aux_loss = static_cast<double>(E) * (frac_E * probs_NE.mean(0)).sum();
+  out.aux_loss = static_cast<double>(balance_E) * (frac_E * balance_probs_NE.mean(0)).sum();
   out.z_loss = logits_NE.logsumexp(-1).pow(2).mean();
   out.y = y_ND.view(x_BTD.sizes());
 
@@ -119,11 +141,12 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_BTD) {
     auto kept_idx = idx_NK.masked_select(keep_NK);
     stats_.processed_E = torch::bincount(kept_idx, {}, E).to(torch::kCPU);
     stats_.n_picks = N * K;
-    stats_.n_skipped = N * K - kept_idx.numel();
+    // Picks of the full router this site cannot serve (skipped, or rerouted to a resident expert).
+    stats_.n_skipped = N * K - full_keep_NK.sum().item<int64_t>();
     auto p = probs_NE.detach();
     auto ent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean().item().toDouble();
     stats_.router_entropy = E > 1 ? ent / std::log(static_cast<double>(E)) : 0.0;
-    if (keep_topk) stats_.topk_idx_NK = idx_NK.detach().to(torch::kCPU);
+    if (keep_topk) stats_.topk_idx_NK = full_idx_NK.detach().to(torch::kCPU);
   }
   return out;
 }

@@ -65,6 +65,7 @@ BlockImpl::BlockImpl(const ModelOptions& o, int64_t layer, const std::vector<int
                   .d_expert(o.d_expert())
                   .shared_expert(o.shared_expert())
                   .renormalize_gates(o.renormalize_gates())
+                  .route_resident_only(o.route_resident_only())
                   .dispatch(o.dispatch())
                   .n_layers_for_init(o.n_layers());
     moe = register_module("moe", MoeLayer(mo, *resident));

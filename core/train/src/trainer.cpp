@@ -48,7 +48,8 @@ ModelOptions model_options_from(const ExperimentConfig& cfg) {
       .d_expert(m.d_expert)
       .shared_expert(m.shared_expert)
       .moe_every(m.moe_every)
-      .renormalize_gates(m.gate == GateMode::Renormalize);
+      .renormalize_gates(m.gate == GateMode::Renormalize)
+      .route_resident_only(m.gate == GateMode::Reroute);
 }
 
 Residency residency_from(const ExperimentConfig& cfg) {

@@ -11,7 +11,11 @@
 namespace fomoe {
 
 enum class Method { Single, Ddp, DiLoCo, Photon, FoMoE };
-enum class GateMode { Keep, Renormalize };  // skip-token: keep original gates or renormalise over resident picks
+// How a site treats picks of experts it does not hold. Keep / Renormalize: skip-token, keeping the
+// router's gates or renormalising them over the resident picks. Reroute: no skip; each token goes to
+// its top-k among the resident experts (gates sum to 1); with full residency equal to Renormalize.
+enum class GateMode { Keep, Renormalize, Reroute };
+const char* gate_mode_name(GateMode m);
 enum class ShardSplit { Iid, NonIid };
 enum class PlacementPolicy { RoundRobin, LoadAware, Explicit };
 enum class ExpertWeighting { Tokens, Uniform };

@@ -29,6 +29,8 @@ struct MoeOptions {
   TORCH_ARG(int64_t, d_expert) = 256;
   TORCH_ARG(bool, shared_expert) = false;
   TORCH_ARG(bool, renormalize_gates) = false;  // skip-token: renormalise gates over resident picks
+  // Instead of skipping, route each token to its top-k among the resident experts (gates sum to 1).
+  TORCH_ARG(bool, route_resident_only) = false;
   TORCH_ARG(DispatchMode, dispatch) = DispatchMode::Fast;
   TORCH_ARG(int64_t, n_layers_for_init) = 1;   // scales output-projection init by 1/sqrt(2 L)
 };
@@ -46,6 +48,7 @@ struct ModelOptions {
   TORCH_ARG(bool, shared_expert) = false;
   TORCH_ARG(int64_t, moe_every) = 1;           // 1: every layer MoE; 2: odd layers MoE, even dense
   TORCH_ARG(bool, renormalize_gates) = false;
+  TORCH_ARG(bool, route_resident_only) = false;
   TORCH_ARG(DispatchMode, dispatch) = DispatchMode::Fast;
   TORCH_ARG(double, rope_theta) = 10000.0;
 
