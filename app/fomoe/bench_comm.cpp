@@ -6,7 +6,6 @@
 #include <iostream>
 #include <map>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -24,8 +23,8 @@ struct LinkTally : RunSink {
   void on_link_bytes(const std::vector<LinkBytes>& links) override {
     std::lock_guard<std::mutex> g(mu);
     for (auto& l : links) {
-      const bool round_traffic = l.msg_type == "start_round" || l.msg_type == "round_report" || l.msg_type == "step_grad" ||
-                                 l.msg_type == "step_update";
+      const bool round_traffic = l.msg_type == "start_round" || l.msg_type == "round_report" ||
+                                 l.msg_type == "step_grad" || l.msg_type == "step_update";
       (round_traffic ? per_round : one_time) += l.bytes;
     }
   }
@@ -33,14 +32,35 @@ struct LinkTally : RunSink {
 
 struct MethodResult {
   std::string name;
-  double bytes_per_site_round = 0;
+  double bytes_per_site_round = 0;  // of the first seed (bytes do not depend on the seed)
   int64_t bytes_total = 0;
-  double eval_loss = 0;
-  double tokens_per_s = 0;
+  std::vector<double> eval_loss;     // one per seed
+  std::vector<double> tokens_per_s;  // one per seed
   double tokens = 0;
   int64_t params_per_site = 0;
   int rounds = 0;
 };
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+// "7,8,9" -> {7, 8, 9}; empty on anything else.
+std::vector<uint64_t> parse_seeds(const std::string& text) {
+  std::vector<uint64_t> seeds;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 18) return {};
+    seeds.push_back(std::stoull(item));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return seeds;
+}
 
 }  // namespace
 
@@ -48,12 +68,28 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   std::string path = "experiments/comm.toml";
   bool json = false;
   long steps = 0;
+  std::vector<uint64_t> seeds;
+  bool skip_ddp = false;
+  const char* usage =
+      "usage: fomoe bench comm [--experiment FILE.toml] [--steps N] [--seeds 7,8,9] [--no-ddp] [--json]\n";
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json") json = true;
-    else if (args[i] == "--steps" && i + 1 < args.size()) steps = std::stol(args[++i]);
-    else if (args[i] == "--experiment" && i + 1 < args.size()) path = args[++i];
-    else {
-      std::cerr << "usage: fomoe bench comm [--experiment FILE.toml] [--steps N] [--json]\n";
+    if (args[i] == "--json")
+      json = true;
+    else if (args[i] == "--no-ddp")
+      skip_ddp = true;
+    else if (args[i] == "--steps" && i + 1 < args.size())
+      steps = std::stol(args[++i]);
+    else if (args[i] == "--experiment" && i + 1 < args.size())
+      path = args[++i];
+    else if (args[i] == "--seeds" && i + 1 < args.size()) {
+      seeds = parse_seeds(args[++i]);
+      if (seeds.empty()) {
+        std::cerr << "fomoe bench comm: --seeds expects a comma-separated list of integers, got '" << args[i] << "'\n"
+                  << usage;
+        return 2;
+      }
+    } else {
+      std::cerr << usage;
       return 2;
     }
   }
@@ -63,33 +99,44 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     return 2;
   }
   if (steps > 0) base->train.steps = static_cast<int>(steps);
+  if (seeds.empty()) seeds.push_back(base->run.seed);
   const int K = base->federation.sites, H = base->federation.inner_steps;
+  std::vector<Method> methods = {Method::Ddp, Method::DiLoCo, Method::Photon, Method::FoMoE};
+  if (skip_ddp) methods.erase(methods.begin());
   std::vector<MethodResult> results;
-  for (Method m : {Method::Ddp, Method::DiLoCo, Method::Photon, Method::FoMoE}) {
-    auto cfg = *base;
-    cfg.run.method = m;
-    cfg.run.name = std::string("bench-comm-") + method_name(m);
-    LinkTally tally;
-    LocalFederationOptions o;
-    o.self_exe = self_exe;
-    o.run_dir = (std::filesystem::path(cfg.run.out_dir) / cfg.run.name).string();
-    std::filesystem::remove_all(o.run_dir);
-    o.sink = &tally;
-    if (!json) std::fprintf(stderr, "bench comm: running %s (%d sites, %d steps each)...\n", method_name(m), K, cfg.train.steps);
-    auto r = run_federation(cfg, o);
-    if (!r) {
-      std::cerr << "fomoe bench comm: " << method_name(m) << ": " << r.error().message << "\n";
-      return 1;
-    }
+  for (Method m : methods) {
     MethodResult mr;
     mr.name = method_name(m);
-    mr.rounds = r->rounds;
-    mr.bytes_total = tally.per_round + tally.one_time;
-    mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * std::max(1, r->rounds));
-    mr.eval_loss = r->final_eval_loss;
-    mr.tokens = r->tokens;
-    mr.tokens_per_s = r->tokens / std::max(1e-9, r->wall_s);
-    mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
+    // Seeds inner, so each method's seeds share its bytes row and losses pair up by seed.
+    for (uint64_t seed : seeds) {
+      auto cfg = *base;
+      cfg.run.method = m;
+      cfg.run.seed = seed;
+      cfg.run.name = std::string("bench-comm-") + method_name(m);
+      LinkTally tally;
+      LocalFederationOptions o;
+      o.self_exe = self_exe;
+      o.run_dir = (std::filesystem::path(cfg.run.out_dir) / cfg.run.name).string();
+      std::filesystem::remove_all(o.run_dir);
+      o.sink = &tally;
+      if (!json)
+        std::fprintf(stderr, "bench comm: running %s, seed %llu (%d sites, %d steps each)...\n", method_name(m),
+                     static_cast<unsigned long long>(seed), K, cfg.train.steps);
+      auto r = run_federation(cfg, o);
+      if (!r) {
+        std::cerr << "fomoe bench comm: " << method_name(m) << ": " << r.error().message << "\n";
+        return 1;
+      }
+      if (mr.eval_loss.empty()) {
+        mr.rounds = r->rounds;
+        mr.bytes_total = tally.per_round + tally.one_time;
+        mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * std::max(1, r->rounds));
+        mr.tokens = r->tokens;
+        mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
+      }
+      mr.eval_loss.push_back(r->final_eval_loss);
+      mr.tokens_per_s.push_back(r->tokens / std::max(1e-9, r->wall_s));
+    }
     results.push_back(mr);
   }
   const auto& fomoe = results.back();
@@ -100,21 +147,45 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     j["inner_steps"] = H;
     j["replication"] = base->federation.replication;
     j["precision"] = wire_precision_name(base->federation.precision);
+    j["seeds"] = seeds;
     for (auto& r : results)
-      j["methods"].push_back({{"method", r.name}, {"bytes_per_site_per_round", r.bytes_per_site_round}, {"bytes_total", r.bytes_total},
-                              {"eval_loss", r.eval_loss}, {"tokens", r.tokens}, {"tokens_per_s", r.tokens_per_s},
-                              {"params_per_site", r.params_per_site}, {"fomoe_ratio", r.bytes_per_site_round / fomoe.bytes_per_site_round}});
+      j["methods"].push_back({{"method", r.name},
+                              {"bytes_per_site_per_round", r.bytes_per_site_round},
+                              {"bytes_total", r.bytes_total},
+                              {"eval_loss", mean(r.eval_loss)},
+                              {"eval_loss_per_seed", r.eval_loss},
+                              {"tokens", r.tokens},
+                              {"tokens_per_s", mean(r.tokens_per_s)},
+                              {"params_per_site", r.params_per_site},
+                              {"fomoe_ratio", r.bytes_per_site_round / fomoe.bytes_per_site_round}});
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("\nfomoe bench comm: %s, K = %d sites, H = %d, FoMoE r = %d, %s pseudo-gradients, %d steps per site\n", path.c_str(), K,
-              H, base->federation.replication, wire_precision_name(base->federation.precision), base->train.steps);
-  std::printf("%-8s %14s %18s %12s %12s %12s %12s\n", "method", "params/site", "bytes/site/round", "FoMoE saves", "eval loss",
-              "tokens", "tokens/s");
-  for (auto& r : results)
-    std::printf("%-8s %14lld %18.0f %11.2fx %12.4f %12.0f %12.0f\n", r.name.c_str(), static_cast<long long>(r.params_per_site),
-                r.bytes_per_site_round, r.bytes_per_site_round / fomoe.bytes_per_site_round, r.eval_loss, r.tokens, r.tokens_per_s);
-  std::printf("(a round is H = %d inner steps for every method; DDP exchanges gradients every step)\n", H);
+  std::printf(
+      "\nfomoe bench comm: %s, K = %d sites, H = %d, FoMoE r = %d, %s pseudo-gradients, %d steps per site, %zu "
+      "seed%s\n",
+      path.c_str(), K, H, base->federation.replication, wire_precision_name(base->federation.precision),
+      base->train.steps, seeds.size(), seeds.size() == 1 ? "" : "s");
+  std::printf("%-8s %14s %18s %12s %12s %22s %12s %12s\n", "method", "params/site", "bytes/site/round", "FoMoE saves",
+              "eval loss", "FoMoE minus (per seed)", "tokens", "tokens/s");
+  for (auto& r : results) {
+    // Paired by seed: negative means FoMoE reached a lower held-out loss than this method.
+    std::string diffs;
+    for (size_t i = 0; &r != &fomoe && i < r.eval_loss.size(); ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%+.3f", diffs.empty() ? "" : " ", fomoe.eval_loss[i] - r.eval_loss[i]);
+      diffs += buf;
+    }
+    std::printf("%-8s %14lld %18.0f %11.2fx %12.4f %22s %12.0f %12.0f\n", r.name.c_str(),
+                static_cast<long long>(r.params_per_site), r.bytes_per_site_round,
+                r.bytes_per_site_round / fomoe.bytes_per_site_round, mean(r.eval_loss),
+                diffs.empty() ? "-" : diffs.c_str(), r.tokens, mean(r.tokens_per_s));
+  }
+  std::printf(
+      "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; eval loss and tokens/s "
+      "are\n"
+      " means over the seeds; tokens are per site)\n",
+      H);
   return 0;
 }
 

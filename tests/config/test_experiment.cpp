@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "fomoe/config/experiment.h"
 
 using fomoe::parse_experiment;
@@ -128,4 +130,20 @@ TEST(Experiment, OverridesApplyAndValidate) {
   EXPECT_FALSE(fomoe::apply_overrides(*cfg, {"replication=1"}).is_ok());
 }
 
+}  // namespace
+
+namespace {
+// Every experiment the project ships parses and validates: a typo there would only show when a
+// user runs it.
+TEST(Experiment, ShippedExperimentsAreValid) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(FOMOE_SOURCE_DIR) + "/experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    auto cfg = fomoe::load_experiment(entry.path().string());
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    EXPECT_TRUE(fomoe::validate_experiment(*cfg)) << entry.path();
+    ++n;
+  }
+  EXPECT_GE(n, 5);
+}
 }  // namespace
