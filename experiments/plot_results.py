@@ -101,7 +101,8 @@ def main():
     with open(os.path.join(a.out, "exp3_table.md"), "w") as f:
         f.write("\n".join(stab) + "\n")
     # Longer runs with a held-out evaluation every round: loss per byte, per token, per second.
-    for prefix, fname in [("curve-", "exp1_long_loss_per_byte_token_time.png"), ("wan-", "exp2_wan_time_to_loss.png")]:
+    for prefix, fname in [("curve-", "exp1_long_loss_per_byte_token_time.png"), ("fine-curve-", "exp1_fine_loss_per_byte_token_time.png"),
+                          ("wan-", "exp2_wan_time_to_loss.png")]:
         curves = [n for n in runs if n.startswith(prefix)]
         if not curves:
             continue

@@ -35,6 +35,13 @@ for m in diloco fomoe; do
     --set model.gate=renormalize --set run.name=curve-$m
 done
 
+# Fine-grained experts (experiments/comm_fine.toml: 32 experts of width 64, top-8; same parameters
+# and active FLOPs as comm.toml), DiLoCo vs FoMoE for 3x the steps, evaluated every round.
+for m in diloco fomoe; do
+  "$B" run experiments/comm_fine.toml --steps $((STEPS * 3)) --db "$DB" --set train.eval_every=32 --set run.method=$m \
+    --set run.name=fine-curve-$m
+done
+
 # 2. Time to a target loss over emulated WAN links (50 Mbit/s, 50 ms per site).
 for m in diloco fomoe; do
   "$B" run "$EXP" --steps $((STEPS * 2)) --db "$DB" --set train.eval_every=32 --set federation.bandwidth_mbps=50 \

@@ -71,6 +71,10 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addInt(model, tr("expert width"), 8, 1 << 18, [](auto& c) { return c.model.d_expert; }, [](auto& c, int v) { c.model.d_expert = v; });
   addInt(model, tr("MoE every n layers"), 1, 16, [](auto& c) { return c.model.moe_every; }, [](auto& c, int v) { c.model.moe_every = v; });
   addCheck(model, tr("shared expert"), [](auto& c) { return c.model.shared_expert; }, [](auto& c, bool v) { c.model.shared_expert = v; });
+  addChoice(model, tr("non-resident picks"), {"skip, keep gates", "skip, renormalise gates", "reroute to resident experts"},
+            [](auto& c) { return int(c.model.gate); }, [](auto& c, int v) { c.model.gate = GateMode(v); },
+            tr("skip-token drops a token's picks of experts the site does not hold (renormalising its remaining gates to sum "
+               "to 1, or not); reroute sends it to its top-k among the held experts instead (no skip, no throughput gain)"));
 
   QFormLayout* data = group(page, tr("Data"), col1);
   addText(data, tr("sources"),
@@ -107,8 +111,13 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
          [](auto& c, int v) { c.federation.inner_steps = v; });
   addInt(fed, tr("holders per expert (r)"), 1, 256, [](auto& c) { return c.federation.replication; },
          [](auto& c, int v) { c.federation.replication = v; }, tr("FoMoE: each expert lives on r sites"));
-  addChoice(fed, tr("placement"), {"round-robin", "load-aware", "explicit (placement editor)"},
-            [](auto& c) { return int(c.federation.placement); }, [](auto& c, int v) { c.federation.placement = PlacementPolicy(v); });
+  addChoice(fed, tr("placement"), {"round-robin", "load-aware", "explicit (placement editor)", "data affinity"},
+            [](auto& c) { return int(c.federation.placement); }, [](auto& c, int v) { c.federation.placement = PlacementPolicy(v); },
+            tr("load-aware spreads heavy experts; data affinity gives each site the experts its own tokens use most; both "
+               "start round-robin and re-plan from the load the sites report"));
+  addInt(fed, tr("re-plan every (rounds)"), 0, 1000000, [](auto& c) { return c.federation.replan_every; },
+         [](auto& c, int v) { c.federation.replan_every = v; }, tr("load-aware and data affinity only"))
+      ->setSpecialValueText(tr("once, after round 1"));
   addChoice(fed, tr("wire precision"), {"fp32", "bf16", "fp16"}, [](auto& c) { return int(c.federation.precision); },
             [](auto& c, int v) { c.federation.precision = WirePrecision(v); });
   addDouble(fed, tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
@@ -212,8 +221,8 @@ QFormLayout* ConfigurePanel::group(QWidget* parent, const QString& title, QLayou
   return f;
 }
 
-void ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
-                            std::function<void(ExperimentConfig&, int)> set, const QString& tip) {
+QSpinBox* ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
+                                 std::function<void(ExperimentConfig&, int)> set, const QString& tip) {
   auto* w = new QSpinBox;
   w->setRange(lo, hi);
   w->setToolTip(tip);
@@ -227,6 +236,7 @@ void ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, int hi
     QSignalBlocker b(w);
     w->setValue(get(doc_->config()));
   });
+  return w;
 }
 
 QDoubleSpinBox* ConfigurePanel::addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,

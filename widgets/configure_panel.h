@@ -11,6 +11,7 @@
 #include <vector>
 
 class QDoubleSpinBox;
+class QSpinBox;
 class QFormLayout;
 class QLabel;
 class QTableWidget;
@@ -42,8 +43,8 @@ class ConfigurePanel : public QWidget {
 
  private:
   QFormLayout* group(QWidget* parent, const QString& title, class QLayout* into);
-  void addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
-              std::function<void(ExperimentConfig&, int)> set, const QString& tip = {});
+  QSpinBox* addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
+                         std::function<void(ExperimentConfig&, int)> set, const QString& tip = {});
   QDoubleSpinBox* addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
                  std::function<double(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, double)> set,
                  const QString& tip = {});

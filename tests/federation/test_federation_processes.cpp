@@ -273,6 +273,60 @@ TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
   }
 }
 
+struct PlacementSink : CapturingSink {
+  std::vector<std::vector<PlacementEntry>> placements;
+  void on_placement(const std::vector<PlacementEntry>& p) override {
+    std::lock_guard<std::mutex> g(mu);
+    placements.push_back(p);
+  }
+};
+
+PlacementPlan plan_from_entries(const std::vector<PlacementEntry>& entries, int sites, int layers, int experts) {
+  std::vector<std::vector<std::vector<int>>> holders(static_cast<size_t>(layers), std::vector<std::vector<int>>(static_cast<size_t>(experts)));
+  for (auto& e : entries) holders[static_cast<size_t>(e.layer)][static_cast<size_t>(e.expert)].push_back(e.site);
+  return *PlacementPlan::from_holders(sites, holders);
+}
+
+// Data-affinity placement: starts round-robin, re-plans from the load the sites report after the
+// first round; sites that hold other experts now rebuild their model and train on; the next
+// round's parameters are exactly the new plan's (bytes as predicted from its shapes).
+TEST(FederationProcesses, AffinityPlacementReplansAfterTheFirstRound) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.train.steps = 12;  // 3 rounds
+  c.data.split = ShardSplit::NonIid;
+  c.data.sources = {"fortunes-en", "fortunes-de"};
+  c.federation.placement = PlacementPolicy::Affinity;
+  PlacementSink sink;
+  auto r = run(c, "affinity", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 3);
+  EXPECT_TRUE(std::isfinite(r->final_eval_loss));
+  EXPECT_TRUE(sink.has_event("placement"));
+  ASSERT_EQ(sink.placements.size(), 2u) << "the initial plan, then one re-plan (replan_every = 0: once)";
+  const auto before = plan_from_entries(sink.placements[0], 2, 2, 4);
+  const auto after = plan_from_entries(sink.placements[1], 2, 2, 4);
+  EXPECT_EQ(sink.placements[1].front().round, 1);
+  EXPECT_NE(before.holders(), after.holders());
+  GlobalModel g(c);
+  for (int site = 0; site < 2; ++site) {
+    EXPECT_EQ(after.n_held_by_site(site), 4) << "r = 1 of K = 2: half of 2 layers x 4 experts";
+    std::vector<net::TensorSpec> f32;
+    for (auto& name : g.names_for_site(after, site)) f32.push_back({name, net::DType::F32, g.shape_of(name)});
+    nlohmann::json meta = {{"steps", 4}};
+    if (before.experts_of_site(site) != after.experts_of_site(site)) meta["residency"] = after.experts_of_site(site);
+    int64_t down_round1 = 0;
+    for (auto& l : sink.links)
+      if (l.site == site && l.round == 1 && l.direction == Direction::Sent && l.msg_type == "start_round") down_round1 += l.bytes;
+    EXPECT_EQ(down_round1, static_cast<int64_t>(net::predicted_wire_bytes(net::MsgType::StartRound, meta, f32))) << "site " << site;
+  }
+  // The checkpoint keeps the plan in force, so a resumed run goes on with it.
+  std::string stored;
+  auto round = g.load((fs::path(FOMOE_BINARY_DIR) / "test-runs" / "affinity" / "coordinator.pt").string(), &stored);
+  ASSERT_TRUE(round) << round.error().message;
+  EXPECT_EQ(*round, 3);
+  EXPECT_EQ(nlohmann::json::parse(stored), nlohmann::json(after.holders()));
+}
+
 TEST(FederationProcesses, CoordinatorResumesFromLastCompletedRound) {
   auto c = tiny(Method::DiLoCo, 2);
   c.train.steps = 8;

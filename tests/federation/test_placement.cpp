@@ -2,6 +2,8 @@
 
 #include "fomoe/federation/placement.h"
 
+#include <random>
+
 using fomoe::PlacementPlan;
 
 namespace {
@@ -44,6 +46,37 @@ TEST(Placement, ExpertsOfSiteMatchHolds) {
       for (int e : mine[l]) EXPECT_TRUE(plan.holds(s, l, e));
   }
   EXPECT_EQ(plan.entries(3).size(), 2u * 6u);
+}
+
+using SiteLoad = std::vector<std::vector<std::vector<int64_t>>>;  // [site][layer][expert]
+
+TEST(Placement, AffinityGivesEachSiteTheExpertsItsDataUses) {
+  // Four sites, eight experts, r = 1: site s routes almost only to experts 2s and 2s+1.
+  SiteLoad load(4, std::vector<std::vector<int64_t>>(1, std::vector<int64_t>(8, 1)));
+  for (int s = 0; s < 4; ++s) load[s][0][2 * s] = load[s][0][2 * s + 1] = 500;
+  auto plan = PlacementPlan::affinity(load, 1);
+  ASSERT_TRUE(plan.validate().is_ok());
+  for (int s = 0; s < 4; ++s) EXPECT_EQ(plan.experts_of_site(s)[0], (std::vector<int>{2 * s, 2 * s + 1})) << "site " << s;
+}
+
+TEST(Placement, AffinityKeepsRHoldersAndSiteCapacityForAnyLoad) {
+  // Adversarial and random loads: every expert exactly r holders, no site above ceil(r E / K).
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int K = 1 + static_cast<int>(rng() % 7), E = 1 + static_cast<int>(rng() % 12), L = 1 + static_cast<int>(rng() % 3);
+    const int r = 1 + static_cast<int>(rng() % K);
+    SiteLoad load(static_cast<size_t>(K), std::vector<std::vector<int64_t>>(static_cast<size_t>(L), std::vector<int64_t>(static_cast<size_t>(E))));
+    for (auto& site : load)
+      for (auto& layer : site)
+        for (auto& v : layer) v = trial % 3 == 0 ? (&v == &layer[0] ? 1000 : 0) : static_cast<int64_t>(rng() % 1000);
+    auto plan = PlacementPlan::affinity(load, r);
+    ASSERT_TRUE(plan.validate().is_ok()) << "K=" << K << " E=" << E << " r=" << r;
+    const int capacity = (r * E + K - 1) / K;
+    for (int l = 0; l < L; ++l) {
+      for (int e = 0; e < E; ++e) EXPECT_EQ(static_cast<int>(plan.holders(l, e).size()), r) << "K=" << K << " E=" << E << " r=" << r;
+      for (int s = 0; s < K; ++s) EXPECT_LE(static_cast<int>(plan.experts_of_site(s)[l].size()), capacity);
+    }
+  }
 }
 
 }  // namespace

@@ -160,8 +160,10 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         INT_KEY(federation, replication, 1, 1024),
         {"placement", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.federation.placement, std::map<std::string, PlacementPolicy>{
-               {"round_robin", PlacementPolicy::RoundRobin}, {"load_aware", PlacementPolicy::LoadAware}, {"explicit", PlacementPolicy::Explicit}});
+               {"round_robin", PlacementPolicy::RoundRobin}, {"load_aware", PlacementPolicy::LoadAware}, {"explicit", PlacementPolicy::Explicit},
+               {"affinity", PlacementPolicy::Affinity}});
          }},
+        INT_KEY(federation, replan_every, 0, 1000000),
         {"plan", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            // plan = [ [ [sites of expert 0], [sites of expert 1], ... ]  (layer 0), ... ]
            auto* layers = n.as_array();
@@ -397,9 +399,9 @@ std::string to_toml(const ExperimentConfig& c) {
                             {"checkpoint_every", c.train.checkpoint_every}, {"inner_optimizer", c.train.inner_optimizer}}},
   };
   const auto& f = c.federation;
-  static const char* kPlacement[] = {"round_robin", "load_aware", "explicit"};
+  static const char* kPlacement[] = {"round_robin", "load_aware", "explicit", "affinity"};
   toml::table fed{{"sites", f.sites}, {"inner_steps", f.inner_steps}, {"replication", f.replication},
-                  {"placement", kPlacement[static_cast<int>(f.placement)]},
+                  {"placement", kPlacement[static_cast<int>(f.placement)]}, {"replan_every", f.replan_every},
                   {"expert_weighting", f.expert_weighting == ExpertWeighting::Tokens ? "tokens" : "uniform"},
                   {"outer_lr", f.outer_lr}, {"expert_outer_lr", f.expert_outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},

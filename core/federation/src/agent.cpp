@@ -106,15 +106,32 @@ class Agent {
     auto feed = DataFeed::open(cfg_, cfg_.federation.sites, site_);
     if (!feed) throw std::runtime_error(feed.error().message);
     feed_ = std::move(*feed);
-    const auto devices = resolve_devices(settings_.devices.empty() ? cfg_.run.device : settings_.devices);
-    site_trainer_ = std::make_unique<SiteTrainer>(cfg_, residency, devices);
+    devices_ = resolve_devices(settings_.devices.empty() ? cfg_.run.device : settings_.devices);
+    residency_ = residency;
+    site_trainer_ = std::make_unique<SiteTrainer>(cfg_, residency, devices_);
     trainer_ = &site_trainer_->primary();
     if (site_trainer_->world_size() > 1)
       FOMOE_LOG_INFO("agent", "%s: %d devices, data parallel through c10d (%s)", settings_.name.c_str(),
                      site_trainer_->world_size(), site_trainer_->backend().c_str());
     FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, shard of %lu tokens", settings_.name.c_str(), site_,
-                   cfg_.federation.sites, method_name(cfg_.run.method), residency.n_held(),
+                   cfg_.federation.sites, method_name(cfg_.run.method), residency_.n_held(),
                    static_cast<long>(trainer_->model()->n_parameters()), static_cast<unsigned long>(feed_->shard_tokens()));
+  }
+
+  // The coordinator re-planned the placement: rebuild the site's model for the experts it holds
+  // now, keeping the step count and the inner optimizer state of everything it kept.
+  void change_residency(const nlohmann::json& layers, int round) {
+    Residency next;
+    for (const auto& layer : layers) next.experts_per_layer.push_back(layer.get<std::vector<int>>());
+    if (next.experts_per_layer == residency_.experts_per_layer) return;
+    if (auto st = validate_residency(next, model_options_from(cfg_)); !st) throw std::runtime_error(st.error().message);
+    auto rebuilt = std::make_unique<SiteTrainer>(cfg_, next, devices_);
+    rebuilt->adopt_state_from(*site_trainer_);
+    site_trainer_ = std::move(rebuilt);
+    trainer_ = &site_trainer_->primary();
+    FOMOE_LOG_INFO("agent", "%s: round %d: placement changed, now holds %d experts (was %d)", settings_.name.c_str(), round,
+                   next.n_held(), residency_.n_held());
+    residency_ = std::move(next);
   }
 
   void load_parameters(const net::Message& msg) {
@@ -157,6 +174,7 @@ class Agent {
     const int steps = msg.meta.at(net::field::kSteps).get<int>();
     round_link_s_ = link_in_s;
     wait_s_ = 0.0;
+    if (msg.meta.contains(net::field::kResidency)) change_residency(msg.meta.at(net::field::kResidency), round);
     load_parameters(msg);
     const Method method = cfg_.run.method;
     if (method == Method::Photon && cfg_.federation.stateless_clients) site_trainer_->reset_optimizer();
@@ -232,6 +250,8 @@ class Agent {
   uint64_t run_id_ = 0;
   std::unique_ptr<DataFeed> feed_;
   std::string setup_error_;  // why Welcome failed; repeated to every StartRound
+  std::vector<torch::Device> devices_;
+  Residency residency_;
   std::unique_ptr<SiteTrainer> site_trainer_;
   Trainer* trainer_ = nullptr;  // the site's model: rank 0 of site_trainer_
   double round_link_s_ = 0.0;

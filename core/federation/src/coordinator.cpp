@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -41,6 +42,10 @@ struct Coordinator::Impl {
   PlacementPlan plan;
   std::vector<SiteState> sites;
   std::vector<torch::Tensor> eval_batches;
+  // Expert load the sites reported (full router's picks, before skip), summed over rounds:
+  // [site][moe layer][expert]. Load-aware and affinity placement re-plan from it.
+  std::vector<std::vector<std::vector<int64_t>>> site_load;
+  std::vector<bool> residency_changed;  // per site: its next StartRound carries the new residency
   std::atomic<bool> stop{false};
   Clock::time_point t0 = Clock::now();
   FederationResult result;
@@ -74,6 +79,57 @@ struct Coordinator::Impl {
     r.experts_per_layer = plan.experts_of_site(site);
     return r;
   }
+  nlohmann::json residency_json(int site) const {
+    nlohmann::json residency = nlohmann::json::array();
+    for (auto& l : plan.experts_of_site(site)) residency.push_back(l);
+    return residency;
+  }
+
+  bool replans() const {
+    return cfg.run.method == Method::FoMoE &&
+           (cfg.federation.placement == PlacementPolicy::LoadAware || cfg.federation.placement == PlacementPolicy::Affinity);
+  }
+
+  // Load-aware / affinity placement from the load reported so far; the sites whose experts change
+  // get their new residency (and those experts' parameters) with the next StartRound.
+  void replan(int after_round) {
+    if (site_load.empty()) return;
+    const int r = cfg.federation.replication;
+    PlacementPlan next;
+    if (cfg.federation.placement == PlacementPolicy::Affinity) {
+      next = PlacementPlan::affinity(site_load, r);
+    } else {
+      std::vector<std::vector<int64_t>> total(site_load[0].size(), std::vector<int64_t>(site_load[0][0].size(), 0));
+      for (auto& site : site_load)
+        for (size_t l = 0; l < site.size(); ++l)
+          for (size_t e = 0; e < site[l].size(); ++e) total[l][e] += site[l][e];
+      next = PlacementPlan::load_aware(K, total, r);
+    }
+    if (auto st = next.validate(); !st) {
+      event(-1, "fault", "re-planning produced an invalid plan, keeping the current one: " + st.error().message);
+      return;
+    }
+    int moved = 0, sites_changed = 0;
+    for (int k = 0; k < K; ++k) {
+      const auto before = plan.experts_of_site(k), after = next.experts_of_site(k);
+      if (before == after) continue;
+      ++sites_changed;
+      residency_changed[k] = true;
+      for (size_t l = 0; l < after.size(); ++l)
+        for (int e : after[l]) moved += std::binary_search(before[l].begin(), before[l].end(), e) ? 0 : 1;
+    }
+    const char* policy = cfg.federation.placement == PlacementPolicy::Affinity ? "affinity" : "load-aware";
+    if (sites_changed == 0) {
+      event(-1, "placement", std::string(policy) + " re-plan after round " + std::to_string(after_round) + ": unchanged");
+      return;
+    }
+    plan = next;
+    event(-1, "placement", std::string(policy) + " re-plan after round " + std::to_string(after_round) + ": " + std::to_string(moved) +
+                               " expert copies moved to new sites, " + std::to_string(sites_changed) + " sites changed");
+    if (s.sink) s.sink->on_placement(plan.entries(after_round + 1));
+  }
+
+  std::string plan_json() const { return nlohmann::json(plan.holders()).dump(); }
 
   void handle_hello(const net::Incoming& in) {
     int site = s.curve ? site_of_key(in.public_key) : -1;
@@ -99,6 +155,7 @@ struct Coordinator::Impl {
       return;
     }
     sites[site].welcomed = sites[site].alive = true;
+    residency_changed[site] = false;  // the Welcome carried the current plan
     sites[site].name = in.message.meta.value(net::field::kAgentName, "agent");
     sites[site].public_key = in.public_key;
     event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
@@ -135,6 +192,7 @@ struct Coordinator::Impl {
 
   net::Message start_round_message(int site, int round, int steps) {
     auto msg = net::make_message(net::MsgType::StartRound, {{net::field::kSteps, steps}}, s.run_id, static_cast<uint32_t>(round));
+    if (residency_changed[site]) msg.meta[net::field::kResidency] = residency_json(site);
     // Parameters travel down in fp32: sites keep full-precision weights; the travel precision
     // applies to what sites send up.
     if (ddp_master) {
@@ -315,7 +373,14 @@ struct Coordinator::Impl {
         int l = 0;
         for (auto& layer : meta.at(report::kExpertLoad)) {
           int e = 0;
-          for (auto& v : layer) load.push_back({round, site, l, e++, v.get<int64_t>()});
+          for (auto& v : layer) {
+            const int64_t tokens = v.get<int64_t>();
+            load.push_back({round, site, l, e, tokens});
+            if (site < static_cast<int>(site_load.size()) && l < static_cast<int>(site_load[site].size()) &&
+                e < static_cast<int>(site_load[site][l].size()))
+              site_load[site][l][e] += tokens;
+            ++e;
+          }
           ++l;
         }
       }
@@ -383,10 +448,13 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
       if (!plan) return plan.error();
       impl->plan = *plan;
     } else {
-      // Load-aware placement needs recorded load; until a run provides it, it starts round-robin.
+      // Load-aware and affinity placement start round-robin and re-plan from the load sites report.
       impl->plan = PlacementPlan::round_robin(impl->K, n_moe, cfg.model.n_experts, r);
     }
     if (auto st = impl->plan.validate(); !st) return st.error();
+    impl->site_load.assign(static_cast<size_t>(impl->K),
+                           std::vector<std::vector<int64_t>>(static_cast<size_t>(n_moe), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0)));
+    impl->residency_changed.assign(static_cast<size_t>(impl->K), false);
     impl->global = std::make_unique<GlobalModel>(cfg);
     if (cfg.run.method == Method::Ddp)
       impl->ddp_master = std::make_unique<Trainer>(cfg, Residency::full(n_moe, cfg.model.n_experts), torch::kCPU);
@@ -421,10 +489,22 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
   const int total_rounds = (cfg.train.steps + H - 1) / H;
   int first_round = 0;
   if (d.s.resume && !d.s.state_path.empty()) {
+    std::string stored_plan;
     auto r = d.ddp_master ? Expected<int64_t>(make_error(ErrorCode::Unsupported, "DDP runs do not resume"))
-                          : d.global->load(d.s.state_path);
+                          : d.global->load(d.s.state_path, &stored_plan);
     if (!r) return r.error();
     first_round = static_cast<int>(*r);
+    if (!stored_plan.empty()) {  // the plan in force when the state was saved (it may have been re-planned)
+      try {
+        auto plan = PlacementPlan::from_holders(d.K, nlohmann::json::parse(stored_plan).get<std::vector<std::vector<std::vector<int>>>>());
+        if (!plan) return plan.error();
+        if (plan->n_moe_layers() != d.plan.n_moe_layers() || plan->n_experts() != d.plan.n_experts())
+          return make_error(ErrorCode::Corrupt, "the placement stored in " + d.s.state_path + " does not fit this model");
+        d.plan = *plan;
+      } catch (const nlohmann::json::exception& e) {
+        return make_error(ErrorCode::Corrupt, "cannot read the placement stored in " + d.s.state_path + ": " + e.what());
+      }
+    }
     d.event(-1, "resumed", "resumed after round " + std::to_string(first_round) + " from " + d.s.state_path);
   }
   try {
@@ -449,8 +529,11 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
         prog.eval_loss = d.evaluate();
         if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
       }
+      const int every = cfg.federation.replan_every;
+      if (d.replans() && round + 1 < total_rounds && (every == 0 ? round == first_round && first_round == 0 : (round + 1) % every == 0))
+        d.replan(round);
       if (!d.s.state_path.empty() && !d.ddp_master) {
-        auto saved = d.global->save(d.s.state_path, round + 1);
+        auto saved = d.global->save(d.s.state_path, round + 1, d.plan_json());
         if (!saved) d.event(-1, "fault", saved.error().message);
         else if (d.s.sink) d.s.sink->on_checkpoint({round, prog.step, d.s.state_path});
       }

@@ -111,7 +111,7 @@ void GlobalModel::load_parameters(const std::map<std::string, torch::Tensor>& pa
   }
 }
 
-Status GlobalModel::save(const std::string& path, int64_t completed_round) const {
+Status GlobalModel::save(const std::string& path, int64_t completed_round, const std::string& placement_json) const {
   try {
     torch::serialize::OutputArchive archive, model_archive, optim_archive;
     model_->save(model_archive);
@@ -119,6 +119,7 @@ Status GlobalModel::save(const std::string& path, int64_t completed_round) const
     archive.write("model", model_archive);
     archive.write("outer", optim_archive);
     archive.write("round", torch::tensor(completed_round, torch::kLong));
+    if (!placement_json.empty()) archive.write("placement", c10::IValue(placement_json));
     const std::string tmp = path + ".tmp";
     archive.save_to(tmp);
     if (std::rename(tmp.c_str(), path.c_str()) != 0) return make_error(ErrorCode::Io, "cannot move " + tmp + " to " + path);
@@ -128,7 +129,7 @@ Status GlobalModel::save(const std::string& path, int64_t completed_round) const
   return Status::ok();
 }
 
-Expected<int64_t> GlobalModel::load(const std::string& path) {
+Expected<int64_t> GlobalModel::load(const std::string& path, std::string* placement_json) {
   try {
     torch::serialize::InputArchive archive, model_archive, optim_archive;
     archive.load_from(path);
@@ -138,6 +139,10 @@ Expected<int64_t> GlobalModel::load(const std::string& path) {
     outer_->load(optim_archive);
     torch::Tensor round;
     archive.read("round", round);
+    if (placement_json) {
+      c10::IValue plan;
+      *placement_json = archive.try_read("placement", plan) && plan.isString() ? plan.toStringRef() : std::string();
+    }
     return round.item<int64_t>();
   } catch (const c10::Error& e) {
     return make_error(ErrorCode::Corrupt, "cannot read coordinator state " + path + ": " + e.what_without_backtrace());

@@ -52,6 +52,72 @@ PlacementPlan PlacementPlan::load_aware(int n_sites, const std::vector<std::vect
   return plan;
 }
 
+PlacementPlan PlacementPlan::affinity(const std::vector<std::vector<std::vector<int64_t>>>& site_load, int replication) {
+  const int K = static_cast<int>(site_load.size());
+  const int n_layers = K ? static_cast<int>(site_load[0].size()) : 0;
+  const int E = n_layers ? static_cast<int>(site_load[0][0].size()) : 0;
+  PlacementPlan plan(K, n_layers, E);
+  const int r = std::clamp(replication, 1, std::max(1, K));
+  const int capacity = (r * E + K - 1) / K;  // slots per site and layer; K * capacity >= r * E
+  for (int l = 0; l < n_layers; ++l) {
+    // Each site's share of its own tokens per expert, so a site with more data does not take all.
+    std::vector<std::vector<double>> share(static_cast<size_t>(K), std::vector<double>(static_cast<size_t>(E), 0.0));
+    for (int s = 0; s < K; ++s) {
+      int64_t total = 0;
+      for (int e = 0; e < E; ++e) total += site_load[s][l][e];
+      for (int e = 0; e < E; ++e) share[s][e] = total > 0 ? static_cast<double>(site_load[s][l][e]) / static_cast<double>(total) : 0.0;
+    }
+    std::vector<std::vector<bool>> holds(static_cast<size_t>(K), std::vector<bool>(static_cast<size_t>(E), false));
+    std::vector<int> n_site(static_cast<size_t>(K), 0), n_expert(static_cast<size_t>(E), 0);
+    auto give = [&](int s, int e) {
+      holds[s][e] = true;
+      ++n_site[s];
+      ++n_expert[e];
+    };
+    // Greedy on the strongest (site, expert) affinities first; ties: lower site, then lower expert.
+    std::vector<std::pair<int, int>> pairs;
+    for (int s = 0; s < K; ++s)
+      for (int e = 0; e < E; ++e) pairs.emplace_back(s, e);
+    std::stable_sort(pairs.begin(), pairs.end(), [&](auto a, auto b) { return share[a.first][a.second] > share[b.first][b.second]; });
+    for (auto [s, e] : pairs)
+      if (n_expert[e] < r && n_site[s] < capacity) give(s, e);
+    // Experts still short of holders (capacity ran out at their favourite sites): any site with room
+    // that does not hold them yet, the most affine first; if every site with room already holds
+    // the expert, move one of a full site's experts to a site with room, then take its slot.
+    for (int e = 0; e < E; ++e)
+      while (n_expert[e] < r) {
+        int best = -1;
+        for (int s = 0; s < K; ++s)
+          if (!holds[s][e] && n_site[s] < capacity && (best < 0 || share[s][e] > share[best][e])) best = s;
+        if (best >= 0) {
+          give(best, e);
+          continue;
+        }
+        int roomy = -1, full = -1;
+        for (int s = 0; s < K && roomy < 0; ++s)
+          if (n_site[s] < capacity) roomy = s;  // it holds e (else it would have been picked)
+        for (int s = 0; s < K && full < 0; ++s)
+          if (!holds[s][e]) full = s;
+        int moved = -1;
+        for (int f = 0; f < E && moved < 0; ++f)
+          if (holds[full][f] && !holds[roomy][f]) moved = f;
+        if (roomy < 0 || full < 0 || moved < 0) break;  // cannot happen while r <= K (pigeonhole)
+        holds[full][moved] = false;
+        --n_site[full];
+        --n_expert[moved];
+        give(roomy, moved);
+        give(full, e);
+      }
+    for (int e = 0; e < E; ++e) {
+      std::vector<int> sites;
+      for (int s = 0; s < K; ++s)
+        if (holds[s][e]) sites.push_back(s);
+      plan.set_holders(l, e, sites);
+    }
+  }
+  return plan;
+}
+
 Expected<PlacementPlan> PlacementPlan::from_holders(int n_sites, const std::vector<std::vector<std::vector<int>>>& holders) {
   PlacementPlan plan;
   plan.n_sites_ = n_sites;

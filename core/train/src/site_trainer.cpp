@@ -209,4 +209,9 @@ void SiteTrainer::reset_optimizer() {
   for (auto& r : replicas_) r->reset_optimizer();
 }
 
+void SiteTrainer::adopt_state_from(SiteTrainer& old) {
+  TORCH_CHECK(old.world_size() == world_size(), "adopt_state_from: ", old.world_size(), " ranks vs ", world_size());
+  for (size_t i = 0; i < replicas_.size(); ++i) replicas_[i]->adopt_state_from(*old.replicas_[i]);
+}
+
 }  // namespace fomoe

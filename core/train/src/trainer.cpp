@@ -103,6 +103,21 @@ void Trainer::build_optimizer() {
 
 void Trainer::reset_optimizer() { build_optimizer(); }
 
+void Trainer::adopt_state_from(Trainer& old) {
+  torch::NoGradGuard no_grad;
+  step_ = old.step_;
+  auto old_params = old.model_->named_parameters();
+  auto& old_state = old.optimizer_->state();
+  auto& new_state = optimizer_->state();
+  for (auto& p : model_->named_parameters()) {
+    const auto* prev = old_params.find(p.key());
+    if (prev == nullptr) continue;
+    p.value().copy_(*prev);
+    auto it = old_state.find(prev->unsafeGetTensorImpl());
+    if (it != old_state.end()) new_state[p.value().unsafeGetTensorImpl()] = it->second->clone();
+  }
+}
+
 double Trainer::lr_at(int64_t step) const {
   const auto& t = cfg_.train;
   if (t.warmup_steps > 0 && step < t.warmup_steps) return t.lr * static_cast<double>(step + 1) / t.warmup_steps;

@@ -17,7 +17,10 @@ enum class Method { Single, Ddp, DiLoCo, Photon, FoMoE };
 enum class GateMode { Keep, Renormalize, Reroute };
 const char* gate_mode_name(GateMode m);
 enum class ShardSplit { Iid, NonIid };
-enum class PlacementPolicy { RoundRobin, LoadAware, Explicit };
+// RoundRobin and Explicit are fixed for the run. LoadAware (balance global expert load) and Affinity
+// (each site holds the experts its own tokens use most) start round-robin and re-plan from the
+// expert load the sites report (federation.replan_every).
+enum class PlacementPolicy { RoundRobin, LoadAware, Explicit, Affinity };
 enum class ExpertWeighting { Tokens, Uniform };
 enum class WirePrecision { F32, BF16, F16 };
 
@@ -86,6 +89,7 @@ struct FederationSection {
   int replication = 2;          // r: holders per expert (FoMoE)
   PlacementPolicy placement = PlacementPolicy::RoundRobin;
   std::vector<std::vector<std::vector<int>>> explicit_plan;  // [layer][expert] -> holder sites
+  int replan_every = 0;  // load_aware / affinity: re-plan after every N rounds; 0 = once, after round 1
   ExpertWeighting expert_weighting = ExpertWeighting::Tokens;
   double outer_lr = 0.7;
   double expert_outer_lr = 0.0;  // outer lr of expert parameters; 0 = outer_lr

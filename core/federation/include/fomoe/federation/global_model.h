@@ -48,8 +48,10 @@ class GlobalModel {
   /// Overwrites the master with parameters (DDP: the sites' identical model, for evaluation).
   void load_parameters(const std::map<std::string, torch::Tensor>& params);
 
-  Status save(const std::string& path, int64_t completed_round) const;
-  Expected<int64_t> load(const std::string& path);  // returns the completed round
+  /// `placement_json`: the plan in force (it may change during a run); "" = none stored.
+  Status save(const std::string& path, int64_t completed_round, const std::string& placement_json = "") const;
+  /// Returns the completed round; `placement_json` gets the stored plan, or "" if none.
+  Expected<int64_t> load(const std::string& path, std::string* placement_json = nullptr);
 
  private:
   ExperimentConfig cfg_;

@@ -23,6 +23,10 @@ class PlacementPlan {
   /// Balances expected load: experts sorted by recorded load (heaviest first) go to the r sites
   /// with the least load so far (ties: fewer experts held, then lower id). `load[l][e]` = tokens.
   static PlacementPlan load_aware(int n_sites, const std::vector<std::vector<int64_t>>& load, int replication);
+  /// Data affinity: each site holds the experts its own tokens route to most, as far as capacity
+  /// allows (every expert on r sites, every site about r E / K experts per layer). For non-IID
+  /// sites this cuts the skip rate. `site_load[s][l][e]` = tokens site s routed to expert e.
+  static PlacementPlan affinity(const std::vector<std::vector<std::vector<int64_t>>>& site_load, int replication);
   /// holders[l][e] = sites holding expert e of MoE layer l.
   static Expected<PlacementPlan> from_holders(int n_sites, const std::vector<std::vector<std::vector<int>>>& holders);
 

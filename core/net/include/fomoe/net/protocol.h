@@ -40,7 +40,7 @@ inline constexpr int kMaxMetaDepth = 32;  // nesting depth of the metadata JSON
 enum class MsgType : uint16_t {
   Hello = 1,        // agent -> coord: agent_name, public_key, device{}
   Welcome = 2,      // coord -> agent: site_id, experiment_toml, residency[]; run id in the header
-  StartRound = 3,   // coord -> agent: steps; tensors = global parameters
+  StartRound = 3,   // coord -> agent: steps, [residency] when re-planned; tensors = global parameters
   RoundReport = 4,  // agent -> coord: steps, payload, expert_tokens[], metrics{}, compute_s; tensors
   StepGrad = 5,     // agent -> coord (DDP): step; tensors = gradients
   StepUpdate = 6,   // coord -> agent (DDP): step; tensors = averaged gradients
@@ -70,7 +70,7 @@ inline constexpr const char* kPublicKey = "public_key";            // Hello: Z85
 inline constexpr const char* kDevice = "device";                   // Hello: object (free form)
 inline constexpr const char* kSiteId = "site_id";                  // Welcome: integer >= 0
 inline constexpr const char* kExperimentToml = "experiment_toml";  // Welcome: string
-inline constexpr const char* kResidency = "residency";             // Welcome: array
+inline constexpr const char* kResidency = "residency";             // Welcome; StartRound after a re-plan: array
 inline constexpr const char* kSteps = "steps";                     // StartRound, RoundReport: integer >= 0
 inline constexpr const char* kPayload = "payload";                 // RoundReport: "pseudo_grad" | "params"
 inline constexpr const char* kExpertTokens = "expert_tokens";      // RoundReport: array

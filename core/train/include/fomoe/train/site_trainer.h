@@ -39,6 +39,8 @@ class SiteTrainer {
   /// After the federation wrote rank 0's parameters: c10d broadcast to every other replica.
   void broadcast_parameters();
   void reset_optimizer();
+  /// Every rank takes over the same rank of `old` (same devices): see Trainer::adopt_state_from.
+  void adopt_state_from(SiteTrainer& old);
 
  private:
   struct Group;

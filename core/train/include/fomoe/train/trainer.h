@@ -52,6 +52,10 @@ class Trainer {
   void set_step(int64_t step) { step_ = step; }
   /// Drops the inner optimizer's state (Photon's stateless clients).
   void reset_optimizer();
+  /// After the site's residency changed (a re-planned placement): takes over `old`'s step count and,
+  /// for every parameter both models have (dense ones, experts kept), its value and inner optimizer
+  /// state. Newly held experts start with fresh optimizer state.
+  void adopt_state_from(Trainer& old);
 
   /// Model and optimizer state plus `extra` integers (e.g. the data sampler's position).
   Status save_checkpoint(const std::string& path, const std::map<std::string, int64_t>& extra = {});
