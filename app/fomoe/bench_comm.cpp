@@ -184,7 +184,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   std::printf(
       "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; eval loss and tokens/s "
       "are\n"
-      " means over the seeds; tokens are per site)\n",
+      " means over the seeds; tokens: all sites together, per seed)\n",
       H);
   return 0;
 }

@@ -108,4 +108,43 @@ TEST(Trainer, PartialResidencyReportsSkips) {
   EXPECT_EQ(s.routing[0].processed[2] + s.routing[0].processed[3], 0);
 }
 
+// A re-planned placement: the rebuilt site model keeps the step, the values and the AdamW state of
+// what it kept; a newly held expert starts without optimizer state. Training on from there equals
+// training on with the old model for the kept parameters' first update.
+TEST(Trainer, AdoptStateKeepsStepAndOptimizerStateOfKeptParameters) {
+  auto cfg = tiny_config();
+  Residency first;
+  first.experts_per_layer = {{0, 1}, {0, 1}};
+  Residency second;
+  second.experts_per_layer = {{0, 2}, {0, 1}};
+  Trainer old(cfg, first, torch::kCPU);
+  for (int i = 0; i < 3; ++i) old.train_step(batch(10 + i));
+  Trainer next(cfg, second, torch::kCPU);
+  next.adopt_state_from(old);
+  EXPECT_EQ(next.step(), 3);
+  auto& old_state = old.optimizer().state();
+  auto& new_state = next.optimizer().state();
+  auto old_params = old.model()->named_parameters();
+  for (auto& p : next.model()->named_parameters()) {
+    const auto* prev = old_params.find(p.key());
+    auto it = new_state.find(p.value().unsafeGetTensorImpl());
+    if (prev == nullptr) {  // layers.0.moe.expert_2: new here
+      EXPECT_EQ(p.key().find("layers.0.moe.expert_2"), 0u) << p.key();
+      EXPECT_EQ(it, new_state.end()) << p.key();
+      continue;
+    }
+    EXPECT_TRUE(torch::equal(p.value(), *prev)) << p.key();
+    auto old_it = old_state.find(prev->unsafeGetTensorImpl());
+    ASSERT_EQ(it == new_state.end(), old_it == old_state.end()) << p.key();
+    if (it == new_state.end()) continue;
+    auto& a = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    auto& b = static_cast<torch::optim::AdamWParamState&>(*old_it->second);
+    EXPECT_EQ(a.step(), b.step()) << p.key();
+    EXPECT_TRUE(torch::equal(a.exp_avg(), b.exp_avg())) << p.key();
+    EXPECT_TRUE(torch::equal(a.exp_avg_sq(), b.exp_avg_sq())) << p.key();
+  }
+  // And it trains on.
+  EXPECT_TRUE(std::isfinite(next.train_step(batch(20)).loss));
+}
+
 }  // namespace

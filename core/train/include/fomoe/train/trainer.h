@@ -54,7 +54,8 @@ class Trainer {
   void reset_optimizer();
   /// After the site's residency changed (a re-planned placement): takes over `old`'s step count and,
   /// for every parameter both models have (dense ones, experts kept), its value and inner optimizer
-  /// state. Newly held experts start with fresh optimizer state.
+  /// state. Newly held experts start with fresh optimizer state. The state tensors are shared, not
+  /// copied: `old` is meant to be dropped, not trained further.
   void adopt_state_from(Trainer& old);
 
   /// Model and optimizer state plus `extra` integers (e.g. the data sampler's position).
