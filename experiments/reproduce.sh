@@ -42,6 +42,13 @@ for m in diloco fomoe; do
     --set run.name=fine-curve-$m
 done
 
+# Placement re-planned during the run on non-IID data (fine-grained experts): DiLoCo, FoMoE
+# round-robin, FoMoE load-aware and FoMoE data affinity (both re-plan once, after round 1).
+for p in diloco fomoe-round_robin fomoe-load_aware fomoe-affinity; do
+  "$B" run experiments/comm_fine.toml --steps "$STEPS" --db "$DB" --set data.split=non_iid --set run.method=${p%%-*} \
+    $([ "$p" = diloco ] || echo "--set federation.placement=${p#*-}") --set run.name=exp5-noniid-$p
+done
+
 # 2. Time to a target loss over emulated WAN links (50 Mbit/s, 50 ms per site).
 for m in diloco fomoe; do
   "$B" run "$EXP" --steps $((STEPS * 2)) --db "$DB" --set train.eval_every=32 --set federation.bandwidth_mbps=50 \
