@@ -318,6 +318,11 @@ TEST(FederationProcesses, AffinityPlacementReplansAfterTheFirstRound) {
     for (auto& l : sink.links)
       if (l.site == site && l.round == 1 && l.direction == Direction::Sent && l.msg_type == "start_round") down_round1 += l.bytes;
     EXPECT_EQ(down_round1, static_cast<int64_t>(net::predicted_wire_bytes(net::MsgType::StartRound, meta, f32))) << "site " << site;
+    // Round 2: same plan, so no residency travels again.
+    int64_t down_round2 = 0;
+    for (auto& l : sink.links)
+      if (l.site == site && l.round == 2 && l.direction == Direction::Sent && l.msg_type == "start_round") down_round2 += l.bytes;
+    EXPECT_EQ(down_round2, static_cast<int64_t>(net::predicted_wire_bytes(net::MsgType::StartRound, {{"steps", 4}}, f32))) << "site " << site;
   }
   // The checkpoint keeps the plan in force, so a resumed run goes on with it.
   std::string stored;

@@ -272,6 +272,7 @@ struct Coordinator::Impl {
         mark_dead(k, "cannot send the round's parameters: " + sent.error().message);
         continue;
       }
+      residency_changed[k] = false;  // delivered: later rounds carry no residency
       expected.insert(k);
     }
     std::vector<SiteUpdate> updates;
