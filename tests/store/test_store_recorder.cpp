@@ -33,6 +33,8 @@ TEST(StoreRecorder, RoundTripsEveryKindOfRow) {
     r.on_metrics({point(metric::kEvalLoss, 50, 3.0), point(metric::kEvalLoss, 99, 3.2)});
     r.on_link_bytes({{0, 0, Direction::Sent, "pseudo_grad", 1000, 0.5}, {0, 1, Direction::Received, "update", 300, 0.1}});
     r.on_placement({{0, 0, 1, 0}, {0, 0, 2, 1}});
+    r.on_placement({{0, 0, 1, 0}, {0, 0, 2, 1}});  // published again (a resumed run): replaces round 0's
+    r.on_placement({{3, 0, 1, 1}});                // re-planned after round 2
     r.on_expert_load({{0, 1, 0, 2, 77}});
     r.on_event({1.25, 1, "site_joined", "hello"});
     r.on_checkpoint({0, 99, "/ck/99.pt"});
@@ -76,8 +78,9 @@ TEST(StoreRecorder, RoundTripsEveryKindOfRow) {
   EXPECT_EQ((*links)[0].bytes, 1000);
   EXPECT_EQ((*links)[1].msg_type, "update");
   EXPECT_EQ((*store)->placement(id, 0)->size(), 2u);
+  EXPECT_EQ((*store)->placement(id, 3)->size(), 1u);
   EXPECT_EQ((*store)->placement(id, 5)->size(), 0u);
-  EXPECT_EQ((*store)->placement_rounds(id)->size(), 1u);
+  EXPECT_EQ((*store)->placement_rounds(id)->size(), 2u);
   EXPECT_EQ((*store)->expert_load(id)->at(0).tokens, 77);
   auto events = (*store)->events(id);
   ASSERT_EQ(events->size(), 1u);

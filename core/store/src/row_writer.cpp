@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <set>
+
 #include "schema.h"
 #include "store_internal.h"
 
@@ -16,6 +18,7 @@ const char* kInsertSql[] = {
     "UPDATE runs SET status = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
     "INSERT OR IGNORE INTO metric_names(name) VALUES(?1)",
     "SELECT id FROM metric_names WHERE name = ?1",
+    "DELETE FROM placement WHERE run_id = ?1 AND round = ?2",
 };
 }  // namespace
 
@@ -84,6 +87,15 @@ Status RowWriter::links(int64_t run, const std::vector<LinkBytes>& links) {
 
 Status RowWriter::placement(int64_t run, const std::vector<PlacementEntry>& entries) {
   FOMOE_PREPARE_(st, 2, "the placement insert");
+  FOMOE_PREPARE_(del, 9, "the placement delete");
+  // A plan replaces the one recorded for the same round (a resumed run publishes it again).
+  std::set<int> rounds;
+  for (const PlacementEntry& e : entries) rounds.insert(e.round);
+  for (int round : rounds) {
+    del.bind(1, run).bind(2, round);
+    Status s = run_stmt(db_, del, "replacing placement rows");
+    if (!s) return s;
+  }
   for (const PlacementEntry& e : entries) {
     st.bind(1, run).bind(2, e.round).bind(3, e.layer).bind(4, e.expert).bind(5, e.site);
     Status s = run_stmt(db_, st, "writing placement rows");

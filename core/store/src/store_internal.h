@@ -48,7 +48,7 @@ class RowWriter {
   Stmt& prepared(int index, const char* sql);
   Expected<int64_t> name_id(const std::string& name);
   Db& db_;
-  Stmt stmts_[9];
+  Stmt stmts_[10];
   std::unordered_map<std::string, int64_t> name_ids_;  // cleared on rollback
   RollupBuilder rollup_;
 };
