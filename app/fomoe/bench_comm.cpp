@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+
 #include <nlohmann/json.hpp>
 
 #include "commands.h"

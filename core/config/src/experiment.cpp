@@ -254,6 +254,16 @@ const char* gate_mode_name(GateMode m) {
   return "?";
 }
 
+const char* placement_policy_name(PlacementPolicy p) {
+  switch (p) {
+    case PlacementPolicy::RoundRobin: return "round_robin";
+    case PlacementPolicy::LoadAware: return "load_aware";
+    case PlacementPolicy::Explicit: return "explicit";
+    case PlacementPolicy::Affinity: return "affinity";
+  }
+  return "?";
+}
+
 const char* wire_precision_name(WirePrecision p) {
   switch (p) {
     case WirePrecision::F32: return "fp32";
@@ -399,9 +409,8 @@ std::string to_toml(const ExperimentConfig& c) {
                             {"checkpoint_every", c.train.checkpoint_every}, {"inner_optimizer", c.train.inner_optimizer}}},
   };
   const auto& f = c.federation;
-  static const char* kPlacement[] = {"round_robin", "load_aware", "explicit", "affinity"};
   toml::table fed{{"sites", f.sites}, {"inner_steps", f.inner_steps}, {"replication", f.replication},
-                  {"placement", kPlacement[static_cast<int>(f.placement)]}, {"replan_every", f.replan_every},
+                  {"placement", placement_policy_name(f.placement)}, {"replan_every", f.replan_every},
                   {"expert_weighting", f.expert_weighting == ExpertWeighting::Tokens ? "tokens" : "uniform"},
                   {"outer_lr", f.outer_lr}, {"expert_outer_lr", f.expert_outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},

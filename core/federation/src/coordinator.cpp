@@ -118,7 +118,7 @@ struct Coordinator::Impl {
       for (size_t l = 0; l < after.size(); ++l)
         for (int e : after[l]) moved += std::binary_search(before[l].begin(), before[l].end(), e) ? 0 : 1;
     }
-    const char* policy = cfg.federation.placement == PlacementPolicy::Affinity ? "affinity" : "load-aware";
+    const char* policy = placement_policy_name(cfg.federation.placement);
     if (sites_changed == 0) {
       event(-1, "placement", std::string(policy) + " re-plan after round " + std::to_string(after_round) + ": unchanged");
       return;

@@ -21,6 +21,7 @@ enum class ShardSplit { Iid, NonIid };
 // (each site holds the experts its own tokens use most) start round-robin and re-plan from the
 // expert load the sites report (federation.replan_every).
 enum class PlacementPolicy { RoundRobin, LoadAware, Explicit, Affinity };
+const char* placement_policy_name(PlacementPolicy p);  // the TOML value: "round_robin", ...
 enum class ExpertWeighting { Tokens, Uniform };
 enum class WirePrecision { F32, BF16, F16 };
 

@@ -54,8 +54,8 @@ class Trainer {
   void reset_optimizer();
   /// After the site's residency changed (a re-planned placement): takes over `old`'s step count and,
   /// for every parameter both models have (dense ones, experts kept), its value and inner optimizer
-  /// state. Newly held experts start with fresh optimizer state. The state tensors are shared, not
-  /// copied: `old` is meant to be dropped, not trained further.
+  /// state. Newly held experts start with fresh optimizer state. Each state object is cloned but
+  /// its tensors are shared with `old` (a shallow copy): `old` is meant to be dropped, not trained.
   void adopt_state_from(Trainer& old);
 
   /// Model and optimizer state plus `extra` integers (e.g. the data sampler's position).
