@@ -14,6 +14,19 @@ function(fomoe_target_defaults target)
   endif()
 endfunction()
 
+# The Qt side (bridge, widgets, gui tests, the workbench) can be built under a sanitizer of its
+# own while the engine keeps its normal flags (FOMOE_SANITIZE_GUI=address, used by
+# scripts/test-gui-asan): a heap corruption in the window fails CI, and the engine's objects
+# still come from ccache.
+set(FOMOE_SANITIZE_GUI "" CACHE STRING "Sanitizer for the Qt targets only: empty, address or undefined")
+function(fomoe_gui_target_defaults target)
+  fomoe_target_defaults(${target})
+  if(FOMOE_SANITIZE_GUI AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -fsanitize=${FOMOE_SANITIZE_GUI} -fno-omit-frame-pointer -g)
+    target_link_options(${target} PRIVATE -fsanitize=${FOMOE_SANITIZE_GUI})
+  endif()
+endfunction()
+
 # fomoe_add_test(name SOURCES ... LIBS ... LABELS unit|net|gpu|slow|gui [TIMEOUT s])
 # One executable per module; each TEST becomes a CTest entry with the given labels.
 function(fomoe_add_test name)

@@ -38,9 +38,10 @@ class ChartPanel : public QWidget {
   void rescaleWithMargin(double fraction = 0.05);
   /// Moves the legend out of the axis rect into one row under it (busy charts).
   void placeLegendBelow();
+  /// Export > Image / PDF / SVG / CSV: asks for a file name and writes it ("png", "pdf", "svg", "csv").
+  void exportDialog(const QString& kind);
 
  private:
-  void exportDialog(const QString& kind);
   QLabel* title_;
   QHBoxLayout* controls_;
   QCustomPlot* plot_;

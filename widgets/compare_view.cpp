@@ -49,6 +49,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   overlay_->controls()->addWidget(new QLabel(tr("metric:")));
   overlay_->controls()->addWidget(metric_);
   overlay_->controls()->addWidget(site_);
+  xAxis_ = new QComboBox;
+  for (XAxis a : {XAxis::Step, XAxis::Round, XAxis::Tokens, XAxis::WallTime, XAxis::Bytes})
+    xAxis_->addItem(xAxisName(a), int(a));
+  xAxis_->setToolTip(tr("x axis; bytes sent: all links, both directions, by the end of each step"));
+  overlay_->controls()->addWidget(new QLabel(tr("against:")));
+  overlay_->controls()->addWidget(xAxis_);
+  connect(xAxis_, &QComboBox::currentIndexChanged, this, &CompareView::refreshOverlay);
   overlay_->plot()->xAxis->setLabel(tr("step"));
   overlay_->plot()->legend->setVisible(true);
   overlay_->setPlaceholder(tr("select runs in the Runs tab and press Compare selected"));
@@ -113,14 +120,20 @@ void CompareView::refreshOverlay() {
   const std::string name = metric_->currentText().toStdString();
   const int site = site_->currentData().toInt();
   QStringList prov;
+  const XAxis axis = static_cast<XAxis>(xAxis_->currentData().toInt());
   for (auto& r : runs_) {
-    std::map<double, std::pair<double, int>> acc;
+    struct Acc {
+      double sum = 0, x = 0;
+      int n = 0;
+    };
+    std::map<double, Acc> acc;  // step -> mean over the series at that step
     auto add = [&](const Series* s) {
       if (!s) return;
       for (size_t i = 0; i < s->size(); ++i) {
         auto& a = acc[s->step[i]];
-        a.first += s->value[i];
-        a.second += 1;
+        a.sum += s->value[i];
+        a.x = std::max(a.x, r->xOf(axis, *s, i));
+        a.n += 1;
       }
     };
     if (site >= -1) add(r->find(name, site));
@@ -128,12 +141,14 @@ void CompareView::refreshOverlay() {
     else
       for (int k = 0; k < r->nSites(); ++k) add(r->find(name, k));
     QVector<double> x, y;
-    for (auto& [s, a] : acc) {
-      x.push_back(s);
-      y.push_back(a.first / a.second);
+    for (auto& [step, a] : acc) {
+      x.push_back(a.x);
+      y.push_back(a.sum / a.n);
     }
     QCPGraph* g = p->addGraph();
-    g->setName(tr("run %1 · %2 (%3)").arg(r->runId()).arg(r->name()).arg(method_name(r->config().run.method)));
+    const size_t index = size_t(&r - &runs_[0]);
+    const QString role = index == 0 ? tr("A: ") : index == 1 ? tr("B: ") : QString();
+    g->setName(role + tr("run %1 · %2 (%3)").arg(r->runId()).arg(r->name()).arg(method_name(r->config().run.method)));
     g->setPen(QPen(runColor(r->runId()), 2));
     if (x.size() < 40) g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 5));
     g->setData(x, y, true);
@@ -142,7 +157,9 @@ void CompareView::refreshOverlay() {
   }
   overlay_->setTitle(tr("Overlay: %1").arg(metric_->currentText()));
   p->yAxis->setLabel(metric_->currentText());
-  overlay_->setProvenance(prov.join('\n') + "\nmetric: " + metric_->currentText() + "\nsite: " + site_->currentText());
+  p->xAxis->setLabel(xAxisLabel(axis));
+  overlay_->setProvenance(prov.join('\n') + "\nmetric: " + metric_->currentText() + "\nsite: " + site_->currentText() +
+                          "\nx: " + xAxisLabel(axis));
   overlay_->setPlaceholder(runs_.empty() ? tr("select runs in the Runs tab and press Compare selected") : QString());
   overlay_->rescaleWithMargin();
   p->replot(QCustomPlot::rpQueuedReplot);
@@ -161,7 +178,8 @@ void CompareView::fillDiff() {
     cfgs.push_back(std::move(m));
   }
   QStringList headers{tr("key")};
-  for (auto& r : runs_) headers << tr("run %1").arg(r->runId());
+  for (size_t i = 0; i < runs_.size(); ++i)
+    headers << (i == 0 ? tr("A: run %1") : i == 1 ? tr("B: run %1") : tr("run %1")).arg(runs_[i]->runId());
   diff_->clear();
   diff_->setColumnCount(headers.size());
   diff_->setHorizontalHeaderLabels(headers);
@@ -190,8 +208,15 @@ void CompareView::fillDiff() {
 void CompareView::fillBytes() {
   bytes_->clear();
   const QStringList headers{tr("run"), tr("method"), tr("final held-out loss"), tr("total bytes"), tr("loss drop per GiB")};
+  const QStringList meaning{
+      tr("A is the first run selected, B the second; the expert load difference is A − B"),
+      tr("training method"),
+      tr("held-out (eval) loss at the run's last evaluation, nats per token; the last train loss when it never evaluated"),
+      tr("bytes on the wire over the whole run: every link, both directions, as counted by the ByteCounter"),
+      tr("(first train loss − final loss) / total GiB: how much loss each GiB on the wire bought")};
   bytes_->setColumnCount(headers.size());
   bytes_->setHorizontalHeaderLabels(headers);
+  for (int c = 0; c < headers.size(); ++c) bytes_->horizontalHeaderItem(c)->setToolTip(meaning[c]);
   bytes_->setRowCount(int(runs_.size()));
   for (size_t i = 0; i < runs_.size(); ++i) {
     RunData* r = runs_[i].get();
@@ -203,7 +228,8 @@ void CompareView::fillBytes() {
         if (last < 0) last = tl->value.back();
       }
     const double gib = double(totalBytes_[i]) / (1024.0 * 1024 * 1024);
-    auto* name = new QTableWidgetItem(tr("run %1 · %2").arg(r->runId()).arg(r->name()));
+    const QString role = i == 0 ? tr("A: ") : i == 1 ? tr("B: ") : QString();
+    auto* name = new QTableWidgetItem(role + tr("run %1 · %2").arg(r->runId()).arg(r->name()));
     name->setForeground(runColor(r->runId()).darker(130));
     bytes_->setItem(int(i), 0, name);
     bytes_->setItem(int(i), 1, new QTableWidgetItem(method_name(r->config().run.method)));

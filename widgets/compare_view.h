@@ -43,6 +43,7 @@ class CompareView : public QWidget {
   std::vector<qint64> totalBytes_;
   QComboBox* metric_;
   QComboBox* site_;
+  QComboBox* xAxis_;
   ChartPanel* overlay_;
   QTableWidget* diff_;
   QTableWidget* bytes_;

@@ -72,7 +72,8 @@ void ExpertLoadPanel::setDifference(RunData* a, RunData* b) {
   other_ = b;
   slider_->setVisible(false);
   roundLabel_->setVisible(false);
-  setTitle(tr("Expert load difference (share A − share B)"));
+  setTitle(a && b ? tr("Expert load difference: share in A (run %1) − share in B (run %2)").arg(a->runId()).arg(b->runId())
+                  : tr("Expert load difference (share A − share B)"));
   plot()->legend->setVisible(false);
   QCPColorGradient polar;  // blue (B heavier) - white - red (A heavier)
   polar.setColorStopAt(0.0, QColor(33, 102, 172));

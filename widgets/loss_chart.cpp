@@ -8,6 +8,7 @@
 
 #include "bridge/run_data.h"
 #include "colors.h"
+#include "smoothing.h"
 
 namespace fomoe::gui {
 
@@ -18,13 +19,13 @@ QString smoothName(int site) { return site < 0 ? QStringLiteral("held-out loss")
 
 LossChart::LossChart(QWidget* parent) : ChartPanel(tr("Loss"), parent) {
   axisBox_ = new QComboBox;
-  axisBox_->addItems({tr("step"), tr("round"), tr("tokens"), tr("wall time (s)")});
+  for (XAxis a : {XAxis::Step, XAxis::Round, XAxis::Tokens, XAxis::WallTime, XAxis::Bytes}) axisBox_->addItem(xAxisName(a));
   axisBox_->setToolTip(tr("x axis"));
   smoothSlider_ = new QSlider(Qt::Horizontal);
   smoothSlider_->setRange(0, 99);
   smoothSlider_->setValue(int(smoothing_ * 100));
   smoothSlider_->setFixedWidth(110);
-  smoothSlider_->setToolTip(tr("smoothing (EMA); the raw series stays faint behind"));
+  smoothSlider_->setToolTip(tr("smoothing (centred moving average: no lag, no bias); the raw series stays faint behind"));
   controls()->addWidget(new QLabel(tr("x:")));
   controls()->addWidget(axisBox_);
   controls()->addWidget(new QLabel(tr("smoothing:")));
@@ -48,8 +49,7 @@ void LossChart::setData(RunData* data) {
 void LossChart::setXAxis(XAxis axis) {
   xAxis_ = axis;
   if (axisBox_->currentIndex() != int(axis)) axisBox_->setCurrentIndex(int(axis));
-  static const char* labels[] = {"step", "round", "tokens (per site)", "wall time (s)"};
-  plot()->xAxis->setLabel(tr(labels[int(axis)]));
+  plot()->xAxis->setLabel(xAxisLabel(axis));
   refresh();
 }
 
@@ -65,14 +65,8 @@ int LossChart::pointCount(int site) const {
 }
 
 void LossChart::setSiteSeries(int site, const QVector<double>& x, const QVector<double>& y, bool dead) {
-  QVector<double> ys(y.size());
-  double ema = y.isEmpty() ? 0 : y[0];
-  const double a = site < 0 ? 0.0 : smoothing_;
-  for (int i = 0; i < y.size(); ++i) {
-    ema = a * ema + (1 - a) * y[i];
-    ys[i] = ema;
-  }
-  setSiteSeries(site, x, y, x, ys, dead);
+  const std::vector<double> smoothed = centredSmooth(std::vector<double>(y.begin(), y.end()), site < 0 ? 0.0 : smoothing_);
+  setSiteSeries(site, x, y, x, QVector<double>(smoothed.begin(), smoothed.end()), dead);
 }
 
 void LossChart::setSiteSeries(int site, const QVector<double>& x, const QVector<double>& y, const QVector<double>& x2,
@@ -110,14 +104,8 @@ void LossChart::setSiteSeries(int site, const QVector<double>& x, const QVector<
 void LossChart::fillFrom(int site, const Series& s, bool dead) {
   const int n = int(s.size());
   QVector<double> x(n), y(n);
-  const double tps = data_ ? data_->tokensPerStep() : 1.0;
   for (int i = 0; i < n; ++i) {
-    switch (xAxis_) {
-      case XAxis::Step: x[i] = s.step[i]; break;
-      case XAxis::Round: x[i] = s.round[i] >= 0 ? s.round[i] : s.step[i]; break;
-      case XAxis::Tokens: x[i] = s.step[i] * tps; break;
-      case XAxis::WallTime: x[i] = s.wall[i]; break;
-    }
+    x[i] = data_ ? data_->xOf(xAxis_, s, size_t(i)) : s.step[i];
     y[i] = s.value[i];
   }
   if (n <= kMaxDrawnPoints) {
@@ -130,13 +118,11 @@ void LossChart::fillFrom(int site, const Series& s, bool dead) {
   QVector<double> rx, ry, sx, sy;
   rx.reserve(kMaxDrawnPoints + 2);
   ry.reserve(kMaxDrawnPoints + 2);
-  double ema = y[0];
-  const double a = smoothing_;
+  const std::vector<double> smoothed = centredSmooth(std::vector<double>(y.begin(), y.end()), site < 0 ? 0.0 : smoothing_);
   for (int start = 0; start < n; start += chunk) {
     const int end = std::min(n, start + chunk);
     int lo = start, hi = start;
     for (int i = start; i < end; ++i) {
-      ema = a * ema + (1 - a) * y[i];
       if (y[i] < y[lo]) lo = i;
       if (y[i] > y[hi]) hi = i;
     }
@@ -144,7 +130,7 @@ void LossChart::fillFrom(int site, const Series& s, bool dead) {
     rx << x[first] << x[second];
     ry << y[first] << y[second];
     sx << x[end - 1];
-    sy << ema;
+    sy << smoothed[static_cast<size_t>(end - 1)];
   }
   setSiteSeries(site, rx, ry, sx, sy, dead);
 }

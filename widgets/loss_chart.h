@@ -1,10 +1,11 @@
 // LossChart: training loss per site and the global model's held-out loss. The x axis switches
-// between step, round, tokens and wall time; an EMA smoothing is drawn over the faint raw
-// series. Dead sites are drawn red and named so.
+// between step, round, tokens, wall time and bytes sent; an unbiased centred smoothing
+// (smoothing.h) is drawn over the faint raw series. Dead sites are drawn red and named so.
 #pragma once
 
 #include <QVector>
 
+#include "bridge/run_data.h"
 #include "chart_panel.h"
 
 class QComboBox;
@@ -12,13 +13,11 @@ class QSlider;
 
 namespace fomoe::gui {
 
-class RunData;
-struct Series;
 
 class LossChart : public ChartPanel {
   Q_OBJECT
  public:
-  enum class XAxis { Step, Round, Tokens, WallTime };
+  using XAxis = fomoe::gui::XAxis;
   explicit LossChart(QWidget* parent = nullptr);
 
   void setData(RunData* data);

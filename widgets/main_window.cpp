@@ -4,7 +4,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDockWidget>
-#include <QFileDialog>
+#include <QDir>
 #include <QFileInfo>
 #include <QInputDialog>
 #include <QLineEdit>
@@ -27,6 +27,7 @@
 #include "configure_panel.h"
 #include "event_log.h"
 #include "expert_load_panel.h"
+#include "file_dialogs.h"
 #include "loss_chart.h"
 #include "network_panel.h"
 #include "placement_editor.h"
@@ -39,11 +40,9 @@ namespace fomoe::gui {
 MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(parent) {
   doc_ = new ExperimentDocument(this);
   controller_ = new RunController(this);
-  controller_->setDatabasePath(dbPath);
   store_ = new StoreModel(this);
   live_ = new RunData(this);
   recorded_ = new RunData(this);
-  if (!store_->open(dbPath)) QMessageBox::warning(this, tr("Run store"), store_->lastError());
 
   tabs_ = new QTabWidget;
   tabs_->setDocumentMode(true);
@@ -94,10 +93,12 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   progress_->setFormat(tr("%v / %m"));
   progress_->setValue(0);
   statusBar()->addWidget(stateLabel_, 1);
-  statusBar()->addPermanentWidget(new QLabel(tr("store: %1").arg(dbPath)));
+  storeLabel_ = new QLabel;
+  statusBar()->addPermanentWidget(storeLabel_);
   statusBar()->addPermanentWidget(progress_);
 
   buildActions();
+  openStore(dbPath);
 
   // Live data: bridge batches -> RunData -> views (one redraw per batch).
   EventBridge* b = controller_->bridge();
@@ -158,6 +159,7 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
     else tabs_->setCurrentWidget(compare_);
   });
   connect(doc_, &ExperimentDocument::configChanged, this, &MainWindow::updateTitle);
+  connect(doc_, &ExperimentDocument::pathChanged, this, &MainWindow::updateTitle);
   connect(doc_->undoStack(), &QUndoStack::cleanChanged, this, &MainWindow::updateTitle);
 
   showData(live_);
@@ -174,27 +176,29 @@ void MainWindow::buildActions() {
   auto* file = menuBar()->addMenu(tr("&File"));
   auto* open = file->addAction(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("&Open experiment..."), this, [this] {
     if (!maybeSave()) return;
-    const QString p = QFileDialog::getOpenFileName(this, tr("Open experiment"), QString(), tr("Experiments (*.toml)"));
+    const QString p = openFileName(this, tr("Open experiment"), QString(), tr("Experiments (*.toml)"));
     QString err;
     if (!p.isEmpty() && !loadExperiment(p, &err)) QMessageBox::warning(this, tr("Open experiment"), err);
   });
   open->setShortcut(QKeySequence::Open);
   auto* save = file->addAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save experiment"), this, [this] {
     QString p = doc_->path();
-    if (p.isEmpty() || p.startsWith(":")) p = QFileDialog::getSaveFileName(this, tr("Save experiment"), "experiment.toml", tr("*.toml"));
+    if (p.isEmpty() || p.startsWith(":")) p = saveFileName(this, tr("Save experiment"), "experiment.toml", tr("Experiments (*.toml)"));
     QString err;
     if (!p.isEmpty() && !doc_->save(p, &err)) QMessageBox::warning(this, tr("Save experiment"), err);
   });
   save->setShortcut(QKeySequence::Save);
   file->addAction(tr("Save experiment &as..."), this, [this] {
-    const QString p = QFileDialog::getSaveFileName(this, tr("Save experiment"), "experiment.toml", tr("*.toml"));
+    const QString p = saveFileName(this, tr("Save experiment"), doc_->path().isEmpty() ? "experiment.toml" : doc_->path(),
+                                   tr("Experiments (*.toml)"));
     QString err;
     if (!p.isEmpty() && !doc_->save(p, &err)) QMessageBox::warning(this, tr("Save experiment"), err);
   });
   file->addSeparator();
-  file->addAction(tr("Open run &store..."), this, [this] {
-    const QString p = QFileDialog::getOpenFileName(this, tr("Open run store"), QString(), tr("Run stores (*.db)"));
-    if (!p.isEmpty() && store_->open(p)) controller_->setDatabasePath(p);
+  file->addAction(tr("Open or create run &store..."), this, [this] {
+    const QString p = openOrCreateFileName(this, tr("Open or create run store"), QFileInfo(store_->path()).absolutePath(),
+                                           tr("Run stores (*.db);;All files (*)"));
+    if (!p.isEmpty()) openStore(p);
   });
   file->addSeparator();
   file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
@@ -258,6 +262,21 @@ void MainWindow::startRun() {
 void MainWindow::stopRun() {
   controller_->cancel();
   stateLabel_->setText(tr("stopping after the current round..."));
+}
+
+bool MainWindow::openStore(const QString& path) {
+  if (controller_->isRunning() && !controller_->isAttached()) {
+    QMessageBox::warning(this, tr("Run store"), tr("A run is recording into %1; stop it before switching stores.").arg(store_->path()));
+    return false;
+  }
+  if (!store_->open(path)) {
+    QMessageBox::warning(this, tr("Run store"), tr("Cannot open %1:\n%2").arg(path, store_->lastError()));
+    return false;
+  }
+  controller_->setDatabasePath(path);
+  storeLabel_->setText(tr("store: %1").arg(QDir::toNativeSeparators(path)));
+  storeLabel_->setToolTip(QFileInfo(path).absoluteFilePath());
+  return true;
 }
 
 void MainWindow::showData(RunData* data) {

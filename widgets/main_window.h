@@ -37,6 +37,8 @@ class MainWindow : public QMainWindow {
   /// Shows a recorded run in the live views (and selects it in the browser).
   bool openRun(qint64 runId, QString* error = nullptr);
   bool compareRuns(const QList<qint64>& ids, QString* error = nullptr);
+  /// Opens (creating if new) the run store the browser shows and runs record into.
+  bool openStore(const QString& path);
 
   ExperimentDocument* document() const { return doc_; }
   RunController* controller() const { return controller_; }
@@ -86,6 +88,7 @@ class MainWindow : public QMainWindow {
   CompareView* compare_;
   EventLog* log_;
   QLabel* stateLabel_;
+  QLabel* storeLabel_ = nullptr;
   QProgressBar* progress_;
   QAction* startAction_;
   QAction* stopAction_;

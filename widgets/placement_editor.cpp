@@ -65,8 +65,10 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
   auto* cbox = new QGroupBox(tr("Per site (updates as you edit)"));
   auto* cl = new QVBoxLayout(cbox);
   cl->addWidget(costs_);
-  auto* note = new QLabel(tr("memory: fp32 weights, gradients, AdamW moments and the round-start copy. bytes / round: "
-                             "pseudo-gradient up + update down at the wire precision, framing included."));
+  auto* note = new QLabel(tr("From the system model (the Projection tab and `fomoe project` use the same function). "
+                             "memory: weights, gradients, AdamW moments, the round-start copy and one inner step's "
+                             "activations at the experiment's batch. bytes / round: parameters down in fp32 + "
+                             "pseudo-gradient up at the wire precision, framing included."));
   note->setWordWrap(true);
   note->setStyleSheet("color: #666;");
   cl->addWidget(note);

@@ -141,8 +141,7 @@ void ProjectionPanel::refresh() {
     cell(2, humanBytes(r.maxMemoryBytes));
     cell(3, humanBytes(r.bytesPerRoundSite));
     cell(4, humanBytes(r.bytesPerRoundCoord));
-    cell(5, r.commSecondsPerRound >= 1 ? tr("%1 s").arg(r.commSecondsPerRound, 0, 'f', 2)
-                                        : tr("%1 ms").arg(r.commSecondsPerRound * 1000, 0, 'f', 1));
+    cell(5, humanDuration(r.commSecondsPerRound));
     cell(6, QString::number(r.ratioVsFomoe, 'f', 2) + "×");
     bars->addData(i, std::max(1.0, r.bytesPerRoundCoord));
     ticker->addTick(i, r.method);

@@ -19,6 +19,7 @@ std::optional<ExperimentConfig> load_cli_experiment(const std::string& command, 
   if (steps_override > 0) {
     cfg->train.steps = static_cast<int>(steps_override);
     cfg->train.warmup_steps = std::min(cfg->train.warmup_steps, cfg->train.steps);
+    cfg->source_text = to_toml(*cfg);  // what is recorded is what runs
   }
   return std::move(cfg).value();
 }

@@ -70,33 +70,67 @@ void grabAll(MainWindow& w, const QString& dir, qint64 runId) {
   }
 }
 
+struct Options {
+  QCommandLineOption db{"db", "run store (default: the store's default path)", "PATH"};
+  QCommandLineOption shots{"screenshot-dir", "grab each main view to DIR when the demo run finished, then quit", "DIR"};
+  QCommandLineOption demo{"demo-run", "start the loaded experiment at once"};
+  QCommandLineOption steps{"steps", "override train.steps", "N"};
+  QCommandLineOption gui{"gui", "open the window even without a display variable"};
+
+  void addTo(QCommandLineParser& p) {
+    p.setApplicationDescription("FoMoE Workbench: configure federations, watch them live, compare runs.\n"
+                                "Without a display it runs the experiment with `fomoe run` instead.");
+    p.addHelpOption();
+    p.addVersionOption();
+    p.addPositionalArgument("experiment", "experiment TOML (default: experiments/quickstart.toml)");
+    p.addOptions({db, shots, demo, steps, gui});
+  }
+};
+
+/// No display: the same experiment, store and step count through the CLI (the README's command).
+int runHeadless(QCommandLineParser& p, Options& o) {
+  const QString cli = RunController::findCli();
+  QString exp = p.positionalArguments().value(0);
+  if (exp.isEmpty()) exp = findDefaultExperiment();
+  if (cli.isEmpty() || exp.isEmpty()) {
+    std::fprintf(stderr, "fomoe-workbench: no display, and no `fomoe` CLI or experiment to fall back to\n");
+    return 2;
+  }
+  QList<QByteArray> args = {"fomoe", "run", exp.toLocal8Bit()};
+  if (p.isSet(o.db)) args << "--db" << p.value(o.db).toLocal8Bit();
+  if (p.isSet(o.steps)) args << "--steps" << p.value(o.steps).toLocal8Bit();
+  QByteArray shown;
+  for (const auto& a : args.mid(1)) shown += " " + a;
+  std::fprintf(stderr, "fomoe-workbench: no display; running `fomoe%s` instead\n", shown.constData());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const QByteArray c = cli.toLocal8Bit();
+  execv(c.constData(), argv.data());
+  std::perror("fomoe-workbench: exec fomoe");
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Headless: fall back to the CLI run of the same experiment (the README's one command).
   bool wantsGui = false;
   for (int i = 1; i < argc; ++i)
     if (QString(argv[i]) == "--screenshot-dir" || QString(argv[i]) == "--gui") wantsGui = true;
   if (headless() && !wantsGui) {
     QCoreApplication core(argc, argv);
-    const QString cli = RunController::findCli();
-    QString exp;
-    for (int i = 1; i < argc; ++i)
-      if (argv[i][0] != '-' && (i == 1 || QString(argv[i - 1]) != "--db")) exp = argv[i];
-    if (exp.isEmpty()) exp = findDefaultExperiment();
-    if (cli.isEmpty() || exp.isEmpty()) {
-      std::fprintf(stderr, "fomoe-workbench: no display, and no `fomoe` CLI or experiment to fall back to\n");
-      return 2;
-    }
-    std::fprintf(stderr, "fomoe-workbench: no display; running `fomoe run %s` instead\n", exp.toLocal8Bit().constData());
-    const QByteArray c = cli.toLocal8Bit(), e = exp.toLocal8Bit();
-    execl(c.constData(), "fomoe", "run", e.constData(), static_cast<char*>(nullptr));
-    std::perror("fomoe-workbench: exec fomoe");
-    return 1;
+    QCoreApplication::setApplicationName("fomoe-workbench");
+    QCoreApplication::setApplicationVersion(FOMOE_VERSION_STRING);
+    QCommandLineParser p;
+    Options o;
+    o.addTo(p);
+    p.process(core);  // --help and --version print and exit here, before anything runs
+    return runHeadless(p, o);
   }
 
   QApplication app(argc, argv);
   QApplication::setApplicationName("fomoe-workbench");
+  QApplication::setApplicationVersion(FOMOE_VERSION_STRING);
   QApplication::setOrganizationName("fomoe");
   QApplication::setWindowIcon(QIcon(":/fomoe/fomoe.png"));
   QApplication::setStyle("Fusion");
@@ -106,16 +140,13 @@ int main(int argc, char** argv) {
   if (QFile qss(":/fomoe/workbench.qss"); qss.open(QIODevice::ReadOnly)) app.setStyleSheet(QString::fromUtf8(qss.readAll()));
 
   QCommandLineParser p;
-  p.setApplicationDescription("FoMoE Workbench: configure federations, watch them live, compare runs.");
-  p.addHelpOption();
-  p.addPositionalArgument("experiment", "experiment TOML (default: experiments/quickstart.toml)");
-  QCommandLineOption db("db", "run store (default: the store's default path)", "PATH");
-  QCommandLineOption shots("screenshot-dir", "grab each main view to DIR when the demo run finished, then quit", "DIR");
-  QCommandLineOption demo("demo-run", "start the loaded experiment at once");
-  QCommandLineOption steps("steps", "override train.steps (demo runs)", "N");
-  QCommandLineOption gui("gui", "open the window even without a display variable");
-  p.addOptions({db, shots, demo, steps, gui});
+  Options o;
+  o.addTo(p);
   p.process(app);
+  const auto& db = o.db;
+  const auto& shots = o.shots;
+  const auto& demo = o.demo;
+  const auto& steps = o.steps;
 
   const QString dbPath = p.isSet(db) ? p.value(db) : QString::fromStdString(fomoe::default_db_path());
   MainWindow w(dbPath);
@@ -133,7 +164,12 @@ int main(int argc, char** argv) {
     }
   }
   if (p.isSet(steps)) {
-    const int n = p.value(steps).toInt();
+    bool numeric = false;
+    const int n = p.value(steps).toInt(&numeric);
+    if (!numeric || n <= 0) {
+      std::fprintf(stderr, "fomoe-workbench: --steps: '%s' is not a positive whole number\n", p.value(steps).toLocal8Bit().constData());
+      return 2;
+    }
     w.document()->edit("steps", [n](fomoe::ExperimentConfig& c) {
       c.train.steps = n;
       c.train.warmup_steps = std::min(c.train.warmup_steps, n);

@@ -10,6 +10,7 @@
 #include "bridge/experiment_document.h"
 #include "bridge/run_controller.h"
 #include "bridge/run_data.h"
+#include "gui_test_util.h"
 #include "loss_chart.h"
 #include "main_window.h"
 
@@ -26,30 +27,7 @@ class ResponsivenessTest : public QObject {
     QVERIFY(dir.isValid());
     MainWindow w(dir.filePath("runs.db"));
     w.controller()->setCliPath(bin + "/app/fomoe");
-    ExperimentConfig c;
-    c.run.name = "responsive";
-    c.run.method = Method::FoMoE;
-    c.run.out_dir = dir.filePath("runs").toStdString();
-    c.run.device = "cpu";
-    c.model.vocab_size = 320;
-    c.model.d_model = 32;
-    c.model.n_layers = 2;
-    c.model.n_heads = 2;
-    c.model.seq_len = 32;
-    c.model.n_experts = 4;
-    c.model.top_k = 2;
-    c.model.d_expert = 32;
-    c.data.sources = {"fortunes-en", "fortunes-de"};
-    c.data.max_bytes = 60000;
-    c.data.cache_dir = (bin + "/data-cache").toStdString();
-    c.train.steps = 8;
-    c.train.batch_size = 4;
-    c.train.warmup_steps = 2;
-    c.train.eval_every = 4;
-    c.train.log_every = 1;
-    c.federation.sites = 2;
-    c.federation.inner_steps = 4;
-    c.federation.replication = 1;
+    ExperimentConfig c = test::tinyFederation(dir.path(), bin, "responsive");
     w.document()->setConfig(c);
     w.show();
 

@@ -5,6 +5,7 @@
 
 #include "fomoe/sysmodel/model_shape.h"
 #include "fomoe/sysmodel/presets.h"
+#include "fomoe/sysmodel/projection.h"
 #include "fomoe/sysmodel/wire_bytes.h"
 
 namespace fomoe::gui {
@@ -110,19 +111,26 @@ PlacementPlan ExperimentDocument::currentPlan() const {
 }
 
 QVector<SiteCost> ExperimentDocument::siteCosts(const ExperimentConfig& cfg, const PlacementPlan& plan) {
+  // The system model's numbers, the same function the Projection tab and `fomoe project` use:
+  // memory with activations for the experiment's batch, bytes with the wire framing.
   QVector<SiteCost> out;
-  const auto shape = shapeOf(cfg);
-  const size_t elem = sysmodel::bytes_per_element(cfg.federation.precision);
-  for (int k = 0; k < plan.n_sites(); ++k) {
+  sysmodel::FederationShape f = sysmodel::federation_shape_from(cfg);
+  f.n_sites = plan.n_sites();
+  f.method = cfg.run.method == Method::Single ? Method::FoMoE : cfg.run.method;
+  if (f.method == Method::FoMoE) f.holders = plan.holders();
+  sysmodel::MethodProjection mp;
+  try {
+    mp = sysmodel::project_method(shapeOf(cfg), f);
+  } catch (const std::exception&) {
+    return out;  // an invalid setup shows no numbers (the configure panel names the problem)
+  }
+  for (const auto& s : mp.sites) {
     SiteCost c;
-    c.site = k;
-    auto held = plan.experts_of_site(k);
-    for (const auto& layer : held) c.expertsHeld += int(layer.size());
-    const auto params = sysmodel::enumerate_site_parameters(shape, held);
-    for (const auto& p : params) c.params += p.numel();
-    c.memoryBytes = c.params * 4 * 5;
-    // One pseudo-gradient up and one averaged update down per round, tensors + framing.
-    c.bytesPerRound = qint64(sysmodel::message_wire_bytes(params, elem).total()) * 2;
+    c.site = s.site;
+    c.expertsHeld = int(s.experts_held);
+    c.params = s.params;
+    c.memoryBytes = qint64(s.memory.total());
+    c.bytesPerRound = qint64(s.up.total() + s.down.total());
     out.push_back(c);
   }
   return out;

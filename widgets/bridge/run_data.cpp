@@ -1,5 +1,8 @@
 #include "bridge/run_data.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "fomoe/store/run_store.h"
 
 namespace fomoe::gui {
@@ -49,7 +52,49 @@ void RunData::appendMetrics(const QVector<MetricPoint>& points) {
   dirty_ = dirty_ || !points.isEmpty();
 }
 
+QString xAxisName(XAxis axis) {
+  static const char* names[] = {"step", "round", "tokens", "wall time", "bytes sent"};
+  return RunData::tr(names[int(axis)]);
+}
+
+QString xAxisLabel(XAxis axis) {
+  static const char* labels[] = {"step", "round", "tokens (per site)", "wall time (s)",
+                                 "bytes on the wire (all links, both directions)"};
+  return RunData::tr(labels[int(axis)]);
+}
+
+double RunData::xOf(XAxis axis, const Series& s, size_t i) const {
+  switch (axis) {
+    case XAxis::Step: return s.step[i];
+    case XAxis::Round: return s.round[i] >= 0 ? s.round[i] : s.step[i];
+    case XAxis::Tokens: return s.step[i] * tokensPerStep();
+    case XAxis::WallTime: return s.wall[i];
+    case XAxis::Bytes: return bytesAtStep(s.step[i]);
+  }
+  return s.step[i];
+}
+
+double RunData::bytesAtStep(double step) const {
+  if (bytesStale_) {
+    std::vector<double> perRound(static_cast<size_t>(std::max(0, maxRound_ + 2)), 0.0);
+    for (const auto& l : links_) perRound[static_cast<size_t>(std::max(-1, l.round) + 1)] += double(l.bytes);
+    cumBytes_.assign(perRound.size(), 0.0);
+    double sum = 0;
+    for (size_t i = 0; i < perRound.size(); ++i) cumBytes_[i] = (sum += perRound[i]);
+    bytesStale_ = false;
+  }
+  if (cumBytes_.empty()) return 0.0;
+  const double H = std::max(1, cfg_.run.method == Method::Single ? 1 : cfg_.federation.inner_steps);
+  // Step s (1-based) lies in round ceil(s / H) - 1; index r + 1 holds the bytes by that round's end.
+  const double r = std::max(0.0, std::ceil(step / H) - 1);
+  const size_t hi = std::min(cumBytes_.size() - 1, static_cast<size_t>(r) + 1);
+  const double before = cumBytes_[hi - 1], after = cumBytes_[hi];
+  const double frac = std::clamp((step - r * H) / H, 0.0, 1.0);
+  return before + frac * (after - before);
+}
+
 void RunData::appendLinkBytes(const QVector<LinkBytes>& links) {
+  bytesStale_ = bytesStale_ || !links.isEmpty();
   for (const auto& l : links) {
     links_.push_back(l);
     if (l.round > maxRound_) maxRound_ = l.round;

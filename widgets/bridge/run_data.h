@@ -22,6 +22,13 @@ class RunStore;
 
 namespace fomoe::gui {
 
+/// What a curve is drawn against. Bytes: on the wire, all links and both directions, by the
+/// end of the point's step (each round's bytes spread evenly over its inner steps, exact at
+/// round ends) — the quantity FoMoE saves.
+enum class XAxis { Step, Round, Tokens, WallTime, Bytes };
+QString xAxisName(XAxis axis);   // for a combo box: "step", ..., "bytes sent"
+QString xAxisLabel(XAxis axis);  // for the axis itself, with its unit
+
 struct Series {
   std::vector<double> step, round, wall, value;
   size_t size() const { return value.size(); }
@@ -56,6 +63,10 @@ class RunData : public QObject {
   double tokensPerStep() const { return double(cfg_.train.batch_size) * cfg_.model.seq_len; }
 
   const std::map<std::pair<std::string, int>, Series>& series() const { return series_; }
+  /// x of point i of s on the given axis.
+  double xOf(XAxis axis, const Series& s, size_t i) const;
+  /// Bytes on the wire (all links, both directions) by the end of `step` (see XAxis::Bytes).
+  double bytesAtStep(double step) const;
   const Series* find(const std::string& name, int site) const;
   const std::vector<LinkBytes>& links() const { return links_; }
   /// round -> entries of that round
@@ -86,6 +97,8 @@ class RunData : public QObject {
   int maxRound_ = -1;
   int maxSite_ = -1;
   bool dirty_ = false;
+  mutable std::vector<double> cumBytes_;  // [round + 1]: bytes by the end of round (index 0: before round 0)
+  mutable bool bytesStale_ = true;
 };
 
 }  // namespace fomoe::gui

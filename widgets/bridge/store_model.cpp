@@ -17,7 +17,19 @@ QString humanBytes(double b) {
   return QString::number(b, 'f', u == 0 ? 0 : 2) + " " + units[u];
 }
 
-StoreModel::StoreModel(QObject* parent) : QAbstractTableModel(parent) {}
+QString humanDuration(double s) {
+  if (!std::isfinite(s)) return QStringLiteral("—");
+  if (s < 1) return QObject::tr("%1 ms").arg(s * 1000, 0, 'f', 1);
+  if (s < 120) return QObject::tr("%1 s").arg(s, 0, 'f', 2);
+  if (s < 2 * 3600) return QObject::tr("%1 min").arg(s / 60, 0, 'f', 1);
+  if (s < 2 * 86400) return QObject::tr("%1 h").arg(s / 3600, 0, 'f', 1);
+  return QObject::tr("%1 days").arg(s / 86400, 0, 'f', 1);
+}
+
+StoreModel::StoreModel(QObject* parent) : QAbstractTableModel(parent) {
+  follow_.setInterval(kFollowIntervalMs);
+  connect(&follow_, &QTimer::timeout, this, &StoreModel::followStore);
+}
 StoreModel::~StoreModel() = default;
 
 bool StoreModel::open(const QString& path) {
@@ -27,10 +39,36 @@ bool StoreModel::open(const QString& path) {
     emit errorOccurred(error_);
     return false;
   }
+  beginResetModel();
   store_ = std::move(*s);
+  runs_.clear();
+  endResetModel();
   path_ = path;
+  if (auto v = store_->data_version()) version_ = *v;
+  follow_.start();
   return reload();
 }
+
+void StoreModel::setFollowing(bool on) {
+  if (on && store_) follow_.start();
+  else follow_.stop();
+}
+
+void StoreModel::followStore() {
+  if (!store_) return;
+  auto v = store_->data_version();
+  if (!v || *v == version_) return;
+  version_ = *v;
+  reload();
+}
+
+namespace {
+bool sameRow(const RunSummary& a, const RunSummary& b) {
+  return a.run.name == b.run.name && a.run.status == b.run.status && a.run.tags == b.run.tags && a.run.message == b.run.message &&
+         a.run.finished_at == b.run.finished_at && a.last_step == b.last_step && a.total_bytes == b.total_bytes &&
+         a.final_train_loss == b.final_train_loss && a.final_eval_loss == b.final_eval_loss && a.run.n_sites == b.run.n_sites;
+}
+}  // namespace
 
 bool StoreModel::reload() {
   if (!store_) return false;
@@ -40,11 +78,36 @@ bool StoreModel::reload() {
     emit errorOccurred(error_);
     return false;
   }
-  beginResetModel();
-  runs_.clear();
-  runs_.reserve(static_cast<int>(runs->size()));
-  for (auto& r : *runs) runs_.push_back(std::move(r));
-  endResetModel();
+  // Both lists are newest first (id descending). Update in place with row inserts, removals and
+  // dataChanged, so a view's selection, scroll position and editor survive the store moving on.
+  const std::vector<RunSummary>& fresh = *runs;
+  int row = 0;
+  size_t k = 0;
+  while (row < runs_.size() || k < fresh.size()) {
+    if (k == fresh.size() || (row < runs_.size() && runs_[row].run.id > fresh[k].run.id)) {
+      int end = row;  // removed runs: a contiguous block until the next id the store still has
+      while (end + 1 < runs_.size() && (k == fresh.size() || runs_[end + 1].run.id > fresh[k].run.id)) ++end;
+      beginRemoveRows({}, row, end);
+      runs_.remove(row, end - row + 1);
+      endRemoveRows();
+    } else if (row == runs_.size() || runs_[row].run.id < fresh[k].run.id) {
+      size_t kend = k;  // new runs: a contiguous block
+      while (kend + 1 < fresh.size() && (row == runs_.size() || runs_[row].run.id < fresh[kend + 1].run.id)) ++kend;
+      beginInsertRows({}, row, row + int(kend - k));
+      for (size_t i = k; i <= kend; ++i) runs_.insert(row + int(i - k), fresh[i]);
+      endInsertRows();
+      row += int(kend - k) + 1;
+      k = kend + 1;
+    } else {
+      if (!sameRow(runs_[row], fresh[k])) {
+        runs_[row] = fresh[k];
+        emit dataChanged(index(row, 0), index(row, ColCount - 1));
+      }
+      ++row;
+      ++k;
+    }
+  }
+  emit reloaded();
   return true;
 }
 

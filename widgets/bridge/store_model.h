@@ -5,6 +5,7 @@
 
 #include <QAbstractTableModel>
 #include <QString>
+#include <QTimer>
 #include <QVector>
 
 #include <memory>
@@ -28,8 +29,12 @@ class StoreModel : public QAbstractTableModel {
   bool open(const QString& path);
   QString path() const { return path_; }
   QString lastError() const { return error_; }
-  /// Re-reads the run list (after a run finished, a delete, a tag edit).
+  /// Re-reads the run list and updates rows in place (inserts, removals, changed cells).
   bool reload();
+  /// The model follows the store by itself: every kFollowIntervalMs it asks SQLite whether any
+  /// connection (the CLI, another window, this window's recorder) committed, and reloads if so.
+  static constexpr int kFollowIntervalMs = 1000;
+  void setFollowing(bool on);
   /// The open connection (GUI thread only), or null.
   RunStore* store() { return store_.get(); }
 
@@ -48,14 +53,21 @@ class StoreModel : public QAbstractTableModel {
 
  signals:
   void errorOccurred(const QString& message);
+  void reloaded();  // after every reload(), changed or not
 
  private:
   std::unique_ptr<RunStore> store_;
   QString path_;
   QString error_;
   QVector<RunSummary> runs_;
+  QTimer follow_;
+  int64_t version_ = -1;
+
+  void followStore();
 };
 
 QString humanBytes(double bytes);
+/// 0.4 ms, 12.50 s, 7.5 min, 3.2 h, 6.8 days.
+QString humanDuration(double seconds);
 
 }  // namespace fomoe::gui

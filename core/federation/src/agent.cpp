@@ -185,6 +185,10 @@ class Agent {
     std::vector<LayerRouting> routing;
     double loss_sum = 0, aux_sum = 0, z_sum = 0;
     int64_t samples = 0;
+    nlohmann::json loss_steps = nlohmann::json::array();
+    double interval_loss = 0;
+    int interval_n = 0;
+    const int log_every = std::max(1, cfg_.train.log_every);
     for (int i = 0; i < steps; ++i) {
       StepStats s;
       if (method == Method::Ddp) {
@@ -197,6 +201,16 @@ class Agent {
       aux_sum += s.aux_loss;
       z_sum += s.z_loss;
       samples += s.tokens;
+      interval_loss += s.loss;
+      ++interval_n;
+      // The federation's step numbering (round * H + i), whatever this site's own counter says
+      // (a site that rejoined starts its counter again).
+      const long global_step = static_cast<long>(round) * cfg_.federation.inner_steps + i + 1;
+      if (global_step % log_every == 0 || i == steps - 1) {
+        loss_steps.push_back({i + 1, interval_loss / interval_n});
+        interval_loss = 0;
+        interval_n = 0;
+      }
       if (routing.empty()) routing.resize(s.routing.size());
       for (size_t l = 0; l < s.routing.size(); ++l) routing[l].accumulate(s.routing[l]);
     }
@@ -222,7 +236,8 @@ class Agent {
                            {report::kSamples, samples},
                            {report::kExpertLoad, load},
                            {report::kLinkSeconds, round_link_s_},
-                           {report::kStepEnd, trainer_->step()}};
+                           {report::kStepEnd, trainer_->step()},
+                           {report::kTrainLossSteps, loss_steps}};
     auto report = net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round));
     if (method != Method::Ddp) {
       torch::NoGradGuard no_grad;

@@ -277,6 +277,7 @@ struct Coordinator::Impl {
     }
     std::vector<SiteUpdate> updates;
     std::map<int, nlohmann::json> reports;
+    std::map<int, std::vector<std::pair<long, double>>> loss_curves;  // site -> [(step, loss)] at log_every
     // DDP per-step gradient exchange state.
     std::map<int, std::map<std::string, torch::Tensor>> step_grads;
     auto last_progress = Clock::now();
@@ -316,7 +317,21 @@ struct Coordinator::Impl {
             for (auto& blob : msg.tensors) u.tensors[blob.name] = blob_to_tensor(blob, global->shape_of(blob.name));
             for (auto& l : msg.meta.at(net::field::kExpertTokens)) u.expert_tokens.push_back(l.get<std::vector<int64_t>>());
             u.samples = msg.meta.value(report::kSamples, int64_t{0});
+            std::vector<std::pair<long, double>> curve;
+            if (auto it = msg.meta.find(report::kTrainLossSteps); it != msg.meta.end()) {
+              if (!it->is_array()) throw std::runtime_error(std::string(report::kTrainLossSteps) + " is not an array");
+              for (auto& p : *it) {
+                if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number())
+                  throw std::runtime_error(std::string(report::kTrainLossSteps) + " holds an entry that is not [step, loss]");
+                const long i = p[0].get<long>();
+                if (i < 1 || i > steps)
+                  throw std::runtime_error(std::string(report::kTrainLossSteps) + ": inner step " + std::to_string(i) +
+                                           " is outside this round's 1.." + std::to_string(steps));
+                curve.emplace_back(step_before + i, p[1].get<double>());
+              }
+            }
             updates.push_back(std::move(u));
+            loss_curves[site] = std::move(curve);
             reports[site] = msg.meta;
           } catch (const std::exception& e) {
             event(site, "fault", "round report of site " + std::to_string(site) + " rejected: " + e.what());
@@ -356,9 +371,25 @@ struct Coordinator::Impl {
     std::vector<MetricPoint> points;
     std::vector<ExpertLoadEntry> load;
     double loss_sum = 0;
+    // Train loss per site at its log_every steps (from the report), and their mean over the sites
+    // that logged each step; a report without a curve (older agent) gives its round mean.
+    std::map<long, std::pair<double, int>> loss_by_step;
     for (auto& [site, meta] : reports) {
+      const auto& curve = loss_curves[site];
       for (auto& [name, value] : meta.at(net::field::kMetrics).items())
-        if (value.is_number()) points.push_back({name, value.get<double>(), step, round, site, wall()});
+        if (value.is_number() && !(name == metric::kTrainLoss && !curve.empty()))
+          points.push_back({name, value.get<double>(), step, round, site, wall()});
+      for (auto& [at, loss] : curve) {
+        points.push_back({metric::kTrainLoss, loss, at, round, site, wall()});
+        auto& acc = loss_by_step[at];
+        acc.first += loss;
+        ++acc.second;
+      }
+      if (curve.empty()) {
+        auto& acc = loss_by_step[step];
+        acc.first += meta.at(net::field::kMetrics).value(metric::kTrainLoss, 0.0);
+        ++acc.second;
+      }
       loss_sum += meta.at(net::field::kMetrics).value(metric::kTrainLoss, 0.0);
       const double compute = meta.value(net::field::kComputeSeconds, 0.0);
       const double link = meta.value(report::kLinkSeconds, 0.0);
@@ -398,7 +429,8 @@ struct Coordinator::Impl {
       if (!load.empty()) s.sink->on_expert_load(load);
     }
     const double mean_loss = reports.empty() ? std::nan("") : loss_sum / static_cast<double>(reports.size());
-    points.push_back({metric::kTrainLoss, mean_loss, step, round, -1, wall()});
+    for (auto& [at, acc] : loss_by_step) points.push_back({metric::kTrainLoss, acc.first / acc.second, at, round, -1, wall()});
+    if (reports.empty()) points.push_back({metric::kTrainLoss, mean_loss, step, round, -1, wall()});
     if (s.sink) s.sink->on_metrics(points);
     if (!ddp_master && outer.expert_tensors_skipped > 0 && cfg.run.method == Method::FoMoE)
       FOMOE_LOG_DEBUG("coord", "round %d: %d expert tensors got no outer step", round, outer.expert_tensors_skipped);

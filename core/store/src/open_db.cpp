@@ -108,6 +108,7 @@ Expected<std::vector<int64_t>> mark_interrupted(Db& db) {
 Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& options) {
   Status s = check_paths(path, options);
   if (!s) return s.error();
+  use_descriptor_owned_locks();  // before the first SQLite file of this process is opened
   OpenedDb out;
   out.db = std::make_unique<Db>();
   sqlite3* handle = nullptr;

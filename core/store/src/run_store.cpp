@@ -141,6 +141,10 @@ const std::string& RunStore::path() const { return impl_->opened.db->path(); }
 int RunStore::schema_version() const { return impl_->opened.schema_version; }
 const std::vector<int64_t>& RunStore::interrupted_on_open() const { return impl_->opened.interrupted; }
 
+Expected<int64_t> RunStore::data_version() {
+  return impl_->db().query_int("PRAGMA data_version", "reading the store's data version");
+}
+
 Expected<std::vector<RunSummary>> RunStore::list_runs(const RunFilter& filter) {
   Db& db = impl_->db();
   const std::string sql =

@@ -1,5 +1,6 @@
 // `fomoe runs list|show|compare|export|delete|tag`: the run store from the command line.
 #include "fomoe/store/runs_cli.h"
+#include "fomoe/base/number_format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -142,12 +143,7 @@ std::string fmt_num(double v, const char* f = "%.4f") {
 
 std::string fmt_opt(const std::optional<double>& v) { return v ? fmt_num(*v) : "-"; }
 
-std::string fmt_full(double v) {  // round-trip precision for exports
-  if (std::isnan(v)) return "nan";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
+std::string fmt_full(double v) { return shortest_number(v); }  // reads back to the same double
 
 Json json_num(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 Json json_opt(const std::optional<double>& v) { return v ? json_num(*v) : Json(nullptr); }

@@ -22,6 +22,10 @@ struct OpenedDb {
   std::vector<int64_t> interrupted;  // runs marked interrupted on this open
 };
 
+/// Makes SQLite's unix VFS take open-file-description locks instead of POSIX process locks, once
+/// per process (ofd_locks.cpp says why). False where the kernel or SQLite cannot (a warning is logged).
+bool use_descriptor_owned_locks();
+
 /// Opens `path` with WAL, synchronous=NORMAL and busy_timeout, applies the schema and (writable
 /// opens) marks runs of dead writers on this host as interrupted.
 Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& options);

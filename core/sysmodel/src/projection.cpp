@@ -239,11 +239,23 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
   std::vector<WireBytes> down(K, in.dense_fp32), up(K, in.dense_travel);
   std::vector<int64_t> params(K, in.dense_params);
   std::vector<std::vector<int64_t>> held(K, std::vector<int64_t>(static_cast<size_t>(in.M), 0));
+  const bool planned = !f.holders.empty();
+  if (planned && (static_cast<int>(f.holders.size()) != in.M ||
+                  std::any_of(f.holders.begin(), f.holders.end(), [&](const auto& l) { return static_cast<int>(l.size()) != in.E; })))
+    throw std::invalid_argument("federation shape: the placement has " + std::to_string(f.holders.size()) +
+                                " MoE layers (of " + std::to_string(f.holders.empty() ? 0 : f.holders[0].size()) +
+                                " experts); the model has " + std::to_string(in.M) + " of " + std::to_string(in.E));
   for (int l = 0; l < in.M; ++l)
     for (int e = 0; e < in.E; ++e) {
       const size_t i = static_cast<size_t>(l) * static_cast<size_t>(in.E) + static_cast<size_t>(e);
-      for (int j = 0; j < in.r; ++j) {
-        const size_t s = static_cast<size_t>((e + l + j) % in.K);
+      const std::vector<int>* listed = planned ? &f.holders[static_cast<size_t>(l)][static_cast<size_t>(e)] : nullptr;
+      const int n_holders = listed ? static_cast<int>(listed->size()) : in.r;
+      for (int j = 0; j < n_holders; ++j) {
+        const int site = listed ? (*listed)[static_cast<size_t>(j)] : (e + l + j) % in.K;
+        if (site < 0 || site >= in.K)
+          throw std::invalid_argument("federation shape: the placement names site " + std::to_string(site) + " of " +
+                                      std::to_string(in.K));
+        const size_t s = static_cast<size_t>(site);
         down[s] += in.expert_fp32[i];
         up[s] += in.expert_travel[i];
         params[s] += in.per_expert_params;

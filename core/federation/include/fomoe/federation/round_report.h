@@ -14,5 +14,9 @@ inline constexpr const char* kExpertLoad = "expert_load";   // [layer][expert] p
 inline constexpr const char* kLinkSeconds = "link_s";       // emulated link time this round
 inline constexpr const char* kStepEnd = "step_end";         // the site's inner step count after the round
 inline constexpr const char* kEvalLoss = "eval_loss";       // DDP: held-out loss of the (shared) model, site 0
+// [[i, loss], ...]: mean train loss over each train.log_every interval of the round, ending at
+// inner step i (1..steps; the round's last step always closes one), so federated runs record
+// per-step curves, not one point per round.
+inline constexpr const char* kTrainLossSteps = "train_loss_steps";
 
 }  // namespace fomoe::report

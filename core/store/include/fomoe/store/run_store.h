@@ -116,6 +116,9 @@ class RunStore {
   int schema_version() const;
   /// Runs marked interrupted by this open() (their writer process was gone).
   const std::vector<int64_t>& interrupted_on_open() const;
+  /// SQLite's data_version: changes whenever another connection, in any process, committed to the
+  /// store since the last call. A cheap poll for views that follow the store.
+  Expected<int64_t> data_version();
 
   Expected<std::vector<RunSummary>> list_runs(const RunFilter& filter = {});
   Expected<RunRecord> get_run(int64_t run_id);  // NotFound for an unknown id

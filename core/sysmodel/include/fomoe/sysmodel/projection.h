@@ -27,6 +27,10 @@ struct FederationShape {
   int64_t seq_len = 2048;
   uint64_t meta_bytes = 0;            // metadata JSON bytes per message (0 = pure tensor bytes)
   bool bf16_weights = false;          // weights, grads and activations in bf16 (AdamW moments stay fp32)
+  /// FoMoE's placement, [MoE layer][expert] -> holder sites (a PlacementPlan's holders()); empty =
+  /// the engine's round-robin plan with `replication` holders. The placement editor passes its
+  /// plan here, so it and the projection show one number for one setup.
+  std::vector<std::vector<std::vector<int>>> holders;
 };
 
 Status validate_federation_shape(const FederationShape& f);
