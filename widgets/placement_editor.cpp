@@ -27,10 +27,12 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
   replication_ = new QSpinBox;
   replication_->setRange(1, 256);
   replication_->setPrefix(tr("r = "));
-  runId_ = new QSpinBox;
-  runId_->setRange(0, 1 << 30);
-  runId_->setPrefix(tr("run "));
-  runId_->setToolTip(tr("recorded run whose expert load drives the load-aware placement"));
+  runPicker_ = new QComboBox;
+  runPicker_->setMinimumContentsLength(24);
+  runPicker_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  runPicker_->setToolTip(tr("recorded run whose expert load drives the load-aware placement"));
+  experimentPolicy_ = new QLabel;
+  experimentPolicy_->setWordWrap(true);
   auto* generate = new QPushButton(tr("Generate"));
   auto* apply = new QPushButton(tr("Apply to experiment"));
   apply->setDefault(true);
@@ -41,12 +43,13 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
   bar->addWidget(new QLabel(tr("policy:")));
   bar->addWidget(policy_);
   bar->addWidget(replication_);
-  bar->addWidget(runId_);
+  bar->addWidget(runPicker_);
   bar->addWidget(generate);
   bar->addStretch(1);
   bar->addWidget(revert);
   bar->addWidget(apply);
   v->addLayout(bar);
+  v->addWidget(experimentPolicy_);
 
   auto* split = new QSplitter(Qt::Horizontal);
   grid_ = new QTableWidget;
@@ -85,7 +88,9 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
     if (policy_->currentIndex() == 0) generateRoundRobin(replication_->value());
     else {
       QString err;
-      if (!generateLoadAware(runId_->value(), replication_->value(), &err)) {
+      const qint64 runId = runPicker_->currentData().toLongLong();
+      if (runId <= 0) err = tr("no recorded run to take the expert load from: record a run of this model first");
+      if (runId <= 0 || !generateLoadAware(runId, replication_->value(), &err)) {
         status_->setText(tr("✗ %1").arg(err));
         status_->setStyleSheet("color: #c0181c; font-weight: bold;");
       }
@@ -97,8 +102,48 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
     if (updating_) return;
     setHolder(layer_->currentIndex(), it->row(), it->column(), it->checkState() == Qt::Checked);
   });
+  connect(policy_, &QComboBox::currentIndexChanged, this, [this](int i) { runPicker_->setEnabled(i == 1); });
   connect(doc_, &ExperimentDocument::configChanged, this, &PlacementEditor::reloadFromDocument);
+  if (store_) connect(store_, &StoreModel::reloaded, this, &PlacementEditor::refillRuns);
+  refillRuns();
   reloadFromDocument();
+}
+
+void PlacementEditor::refillRuns() {
+  const qint64 keep = runPicker_->currentData().toLongLong();
+  QSignalBlocker block(runPicker_);
+  runPicker_->clear();
+  // Runs that recorded expert load, newest first (the store model's order); the one picked stays.
+  for (int row = 0; store_ && row < store_->rowCount(); ++row) {
+    const qint64 id = store_->runIdAt(row);
+    const RunSummary* s = store_->summaryOf(id);
+    if (!s || s->run.method == "single") continue;
+    runPicker_->addItem(tr("run %1 · %2 (%3, %4)").arg(id).arg(QString::fromStdString(s->run.name),
+                                                          QString::fromStdString(s->run.method), QString::fromStdString(s->run.status)),
+                        id);
+  }
+  if (runPicker_->count() == 0) runPicker_->addItem(tr("no recorded runs"), qint64(0));
+  const int i = runPicker_->findData(keep);
+  runPicker_->setCurrentIndex(i >= 0 ? i : 0);
+  runPicker_->setEnabled(policy_->currentIndex() == 1);
+}
+
+QString PlacementEditor::policyDescription(const ExperimentConfig& c) {
+  if (c.run.method != Method::FoMoE)
+    return tr("%1 keeps every expert on every site; a plan applies to FoMoE runs.").arg(method_name(c.run.method));
+  const auto& f = c.federation;
+  const QString every = f.replan_every > 0 ? tr("every %1 rounds").arg(f.replan_every) : tr("after the first round");
+  switch (f.placement) {
+    case PlacementPolicy::RoundRobin: return tr("The experiment's placement: round-robin, each expert on r = %1 of %2 sites.").arg(f.replication).arg(f.sites);
+    case PlacementPolicy::Explicit: return tr("The experiment's placement: an explicit plan (shown below), fixed for the run.");
+    case PlacementPolicy::LoadAware:
+      return tr("The experiment's placement: load-aware. It starts round-robin (below) and the coordinator re-plans %1 "
+                "from the expert load the sites report, spreading heavy experts (r = %2).").arg(every).arg(f.replication);
+    case PlacementPolicy::Affinity:
+      return tr("The experiment's placement: data affinity. It starts round-robin (below) and the coordinator re-plans %1 "
+                "so each site holds the experts its own tokens use most (r = %2).").arg(every).arg(f.replication);
+  }
+  return QString();
 }
 
 void PlacementEditor::reloadFromDocument() {
@@ -110,13 +155,13 @@ void PlacementEditor::reloadFromDocument() {
     layer_->clear();
     for (int l = 0; l < L; ++l) layer_->addItem(QString::number(l));
   }
-  status_->setText(doc_->config().run.method == Method::FoMoE
-                       ? tr("Plan of the experiment (%1).").arg(doc_->config().federation.placement == PlacementPolicy::Explicit
-                                                                   ? tr("explicit")
-                                                                   : tr("round-robin, r = %1").arg(doc_->config().federation.replication))
-                       : tr("%1 keeps every expert on every site; the plan applies to FoMoE runs.")
-                             .arg(method_name(doc_->config().run.method)));
-  status_->setStyleSheet("color: #444;");
+  experimentPolicy_->setText(policyDescription(doc_->config()));
+  {
+    QSignalBlocker b(policy_);
+    policy_->setCurrentIndex(doc_->config().federation.placement == PlacementPolicy::LoadAware ? 1 : 0);
+  }
+  runPicker_->setEnabled(policy_->currentIndex() == 1);
+  status_->setText(QString());
   refreshGrid();
 }
 
@@ -183,6 +228,7 @@ bool PlacementEditor::apply() {
 }
 
 QString PlacementEditor::errorText() const { return status_->text(); }
+QString PlacementEditor::experimentPolicyText() const { return experimentPolicy_->text(); }
 
 void PlacementEditor::refreshGrid() {
   updating_ = true;

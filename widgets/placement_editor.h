@@ -36,6 +36,11 @@ class PlacementEditor : public QWidget {
   QString errorText() const;
   QTableWidget* grid() const { return grid_; }
   QTableWidget* costTable() const { return costs_; }
+  /// Recorded runs offered for load-aware plans (item data: run id; 0 = none recorded).
+  QComboBox* runPicker() const { return runPicker_; }
+  /// What the experiment's placement policy does, in a sentence (shown above the grid).
+  static QString policyDescription(const ExperimentConfig& cfg);
+  QString experimentPolicyText() const;
 
  public slots:
   void reloadFromDocument();
@@ -43,13 +48,15 @@ class PlacementEditor : public QWidget {
  private:
   void refreshGrid();
   void refreshCosts();
+  void refillRuns();
   ExperimentDocument* doc_;
   StoreModel* store_;
   PlacementPlan plan_;
   QComboBox* layer_;
   QComboBox* policy_;
   QSpinBox* replication_;
-  QSpinBox* runId_;
+  QComboBox* runPicker_;
+  QLabel* experimentPolicy_;
   QTableWidget* grid_;
   QTableWidget* costs_;
   QLabel* status_;

@@ -1,5 +1,8 @@
 // Real federations on loopback: K agent processes (`fomoe agent`), CURVE, real bytes counted.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,6 +18,7 @@
 #include "fomoe/net/protocol.h"
 #include "fomoe/sysmodel/model_shape.h"
 #include "fomoe/sysmodel/presets.h"
+#include "fomoe/store/run_store.h"
 #include "fomoe/sysmodel/wire_bytes.h"
 
 extern char** environ;
@@ -138,6 +142,29 @@ TEST(FederationProcesses, FomoeRunsAndMeasuredBytesEqualPredictedFromShapes) {
     EXPECT_EQ(measured_down, static_cast<int64_t>(predicted_by_sysmodel.tensor + predicted_by_sysmodel.framing)) << "site " << site;
     // Partial residency: the site sent less than a full replica would.
     EXPECT_LT(r->params_per_site[site], GlobalModel(tiny(Method::DiLoCo, 2)).numel_for_site(plan, site));
+  }
+}
+
+// Federated runs record train loss per site at train.log_every steps (carried in the round
+// report), and the mean over sites at each of those steps: per-step curves, not one point a round.
+TEST(FederationProcesses, TrainLossIsRecordedPerSiteAtLogEverySteps) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.train.log_every = 2;  // H = 4: steps 2 and 4 of each round
+  CapturingSink sink;
+  auto r = run(c, "loss_steps", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  std::map<int, std::vector<long>> steps_of_site;
+  for (auto& m : sink.metrics)
+    if (m.name == metric::kTrainLoss) {
+      steps_of_site[m.site].push_back(m.step);
+      EXPECT_TRUE(std::isfinite(m.value)) << "site " << m.site << " step " << m.step;
+      EXPECT_EQ(m.round, static_cast<int>((m.step - 1) / c.federation.inner_steps)) << "step " << m.step;
+    }
+  const std::vector<long> expected = {2, 4, 6, 8};
+  for (int site : {-1, 0, 1}) {
+    auto got = steps_of_site[site];
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, expected) << "site " << site;
   }
 }
 
@@ -360,6 +387,35 @@ namespace {
 
 // The coordinator process itself is SIGKILLed mid-run; `fomoe run --resume` continues from the
 // last completed round (its agents die with it: they are started with --exit-with-parent).
+// What is recorded is what was run: `fomoe run EXP --steps N --set ...` records the overridden
+// values in the run's config, not the file's (Compare would show a false difference).
+TEST(FederationProcesses, CliOverridesLandInTheRecordedConfig) {
+  const auto dir = fresh_dir("cli-overrides");
+  const std::string exp = (dir / "exp.toml").string(), db = (dir / "runs.db").string();
+  {
+    auto c = tiny(Method::FoMoE, 2);
+    c.run.name = "overrides";
+    c.run.out_dir = (dir / "runs").string();
+    c.train.steps = 256;
+    std::ofstream(exp) << to_toml(c);
+  }
+  const std::string cmd = std::string(FOMOE_CLI_PATH) + " run " + exp + " --db " + db +
+                          " --steps 8 --set train.lr=0.002 > " + (dir / "out.txt").string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto store = RunStore::open(db);
+  ASSERT_TRUE(store) << store.error().message;
+  auto runs = (*store)->list_runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  auto run = (*store)->get_run(runs->front().run.id);
+  ASSERT_TRUE(run);
+  auto recorded = parse_experiment(run->config_text, "recorded");
+  ASSERT_TRUE(recorded) << recorded.error().message << "\n" << run->config_text;
+  EXPECT_EQ(recorded->train.steps, 8);
+  EXPECT_DOUBLE_EQ(recorded->train.lr, 0.002);
+  EXPECT_EQ(runs->front().last_step, 8);
+}
+
 TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   const auto dir = fresh_dir("coordinator-kill");
   const std::string exp = (dir / "exp.toml").string();

@@ -3,7 +3,13 @@
 #include <QTableWidget>
 #include <QTest>
 
+#include <QComboBox>
+#include <QTemporaryDir>
+
 #include "bridge/experiment_document.h"
+#include "bridge/projection_source.h"
+#include "bridge/store_model.h"
+#include "fomoe/store/run_recorder.h"
 #include "placement_editor.h"
 
 using namespace fomoe;
@@ -24,6 +30,71 @@ class PlacementEditorTest : public QObject {
   }
 
  private slots:
+  // One system model: the placement tab's per-site memory and bytes are the Projection tab's
+  // numbers for the same setup (they once said 40.10 MiB and 85.35 MiB).
+  void costsEqualTheProjection() {
+    ExperimentConfig c = config();
+    c.federation.sites = 4;
+    c.federation.replication = 2;
+    ExperimentDocument doc;
+    doc.setConfig(c);
+    const auto costs = ExperimentDocument::siteCosts(c, doc.currentPlan());
+    QCOMPARE(costs.size(), 4);
+    qint64 maxMemory = 0, maxBytes = 0;
+    for (const auto& s : costs) {
+      maxMemory = std::max(maxMemory, s.memoryBytes);
+      maxBytes = std::max(maxBytes, s.bytesPerRound);
+    }
+    ProjectionInput in;
+    in.sites = 4;
+    in.replication = 2;
+    in.innerSteps = c.federation.inner_steps;
+    in.precision = int(c.federation.precision);
+    QVector<ProjectionRow> rows;
+    QString err;
+    QVERIFY2(projectExperiment(c, in, &rows, &err), qPrintable(err));
+    const auto fomoe = std::find_if(rows.begin(), rows.end(), [](const ProjectionRow& r) { return r.method == "fomoe"; });
+    QVERIFY(fomoe != rows.end());
+    QCOMPARE(double(maxMemory), fomoe->maxMemoryBytes);
+    QCOMPARE(double(maxBytes), fomoe->bytesPerRoundSite);
+  }
+
+  // The tab says which policy the experiment uses and offers recorded runs for load-aware plans.
+  void showsPolicyAndOffersRecordedRuns() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath("runs.db");
+    {
+      auto rec = RunRecorder::open(db.toStdString());
+      QVERIFY(rec);
+      RunInfo info;
+      info.name = "loaded";
+      info.method = "fomoe";
+      info.n_sites = 3;
+      (*rec)->begin_run(info);
+      std::vector<ExpertLoadEntry> load;
+      for (int l = 0; l < 1; ++l)
+        for (int e = 0; e < 4; ++e) load.push_back(ExpertLoadEntry{0, 0, l, e, 100 * (e + 1)});
+      (*rec)->on_expert_load(load);
+      (*rec)->on_run_finished(RunStatus::Finished, "");
+    }
+    StoreModel store;
+    QVERIFY(store.open(db));
+    ExperimentConfig c = config();
+    c.federation.placement = PlacementPolicy::LoadAware;
+    ExperimentDocument doc;
+    doc.setConfig(c);
+    PlacementEditor editor(&doc, &store);
+    QVERIFY2(editor.experimentPolicyText().contains("load-aware"), qPrintable(editor.experimentPolicyText()));
+    QCOMPARE(editor.runPicker()->count(), 1);
+    QVERIFY(editor.runPicker()->isEnabled());
+    QVERIFY(editor.runPicker()->currentText().contains("loaded"));
+    QVERIFY(editor.generateLoadAware(editor.runPicker()->currentData().toLongLong(), 1));
+    c.federation.placement = PlacementPolicy::Affinity;
+    doc.setConfig(c);
+    QVERIFY2(editor.experimentPolicyText().contains("affinity"), qPrintable(editor.experimentPolicyText()));
+    QVERIFY(!editor.runPicker()->isEnabled());  // round-robin generation needs no run
+  }
+
   void refusesExpertWithoutHolder() {
     ExperimentDocument doc;
     doc.setConfig(config());

@@ -8,6 +8,10 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QProcess>
+#include <QItemSelectionModel>
+
+#include <cmath>
 
 #include <qcustomplot.h>
 
@@ -21,6 +25,7 @@
 #include "main_window.h"
 #include "network_panel.h"
 #include "run_browser.h"
+#include "smoothing.h"
 
 using namespace fomoe;
 using namespace fomoe::gui;
@@ -172,6 +177,71 @@ class RunBrowserTest : public QObject {
     QVERIFY2(chart.pointCount(0) <= LossChart::kMaxDrawnPoints + 2, qPrintable(QString::number(chart.pointCount(0))));
     QVERIFY(chart.plot()->xAxis->range().upper >= 20001);
     QVERIFY(chart.plot()->yAxis->range().upper >= 9.5);  // the envelope keeps the spike
+  }
+
+  // Runs recorded elsewhere appear and their status changes without a Refresh press; the
+  // selection survives the updates. One writer is another connection of this process (a
+  // recorder, as a second window would be), one is another process (the sqlite3 shell).
+  void browserFollowsTheStoreByItself() {
+    MainWindow w(db_);
+    RunBrowser* b = w.runBrowser();
+    QCOMPARE(w.storeModel()->rowCount(), 2);
+    b->selectRun(runA_);
+    auto selectedId = [&] {
+      const auto rows = b->view()->selectionModel()->selectedRows(StoreModel::ColId);
+      return rows.isEmpty() ? qint64(-1) : rows.first().data(StoreModel::kRunIdRole).toLongLong();
+    };
+    QCOMPARE(selectedId(), qint64(runA_));
+    auto rec = RunRecorder::open(db_.toStdString());
+    QVERIFY(rec);
+    RunInfo info;
+    info.name = "follow-c";
+    info.method = "diloco";
+    info.n_sites = 2;
+    const int64_t runC = (*rec)->begin_run(info);
+    QVERIFY(runC > runB_);
+    QTRY_COMPARE_WITH_TIMEOUT(w.storeModel()->rowCount(), 3, 5000);
+    auto statusOf = [&](int64_t id) {
+      const RunSummary* s = w.storeModel()->summaryOf(id);
+      return s ? QString::fromStdString(s->run.status) : QString();
+    };
+    QCOMPARE(statusOf(runC), QString("running"));
+    QCOMPARE(selectedId(), qint64(runA_));
+    (*rec)->on_run_finished(RunStatus::Finished, "");
+    rec->reset();
+    QTRY_COMPARE_WITH_TIMEOUT(statusOf(runC), QString("finished"), 5000);
+    QProcess shell;
+    shell.start("sqlite3", {db_, QString("UPDATE runs SET name = 'renamed-c' WHERE id = %1;").arg(runC)});
+    QVERIFY(shell.waitForFinished(30000));
+    QCOMPARE(shell.exitCode(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(QString::fromStdString(w.storeModel()->summaryOf(runC)->run.name), QString("renamed-c"), 5000);
+    QCOMPARE(selectedId(), qint64(runA_));
+    QVERIFY(w.storeModel()->deleteRun(runC));
+  }
+
+  // The smoothed curve sits on the data: no lag on a falling loss, the newest point unmoved.
+  void smoothingNeverBiasesTheCurve() {
+    std::vector<double> line(400), noisy(400);
+    uint32_t seed = 7;
+    for (size_t i = 0; i < line.size(); ++i) {
+      line[i] = 6.0 - 0.005 * double(i);
+      seed = seed * 1664525u + 1013904223u;
+      noisy[i] = line[i] + 0.2 * (double(seed >> 8) / double(1 << 24) - 0.5);
+    }
+    for (double strength : {0.0, 0.6, 0.9, 0.99}) {
+      const auto s = centredSmooth(line, strength);
+      for (size_t i = 0; i < line.size(); ++i) QVERIFY2(std::abs(s[i] - line[i]) < 1e-9, qPrintable(QString::number(i)));
+    }
+    const auto s = centredSmooth(noisy, 0.9);
+    double bias = 0;
+    for (size_t i = 0; i < noisy.size(); ++i) bias += s[i] - line[i];
+    bias /= double(noisy.size());
+    QVERIFY2(std::abs(bias) < 0.01, qPrintable(QString::number(bias)));
+    QCOMPARE(s.back(), noisy.back());
+    // What the old trailing EMA (alpha 0.9) did on the same curve: 0.05 nats above the data.
+    double ema = noisy[0], emaBias = 0;
+    for (size_t i = 0; i < noisy.size(); ++i) emaBias += (ema = 0.9 * ema + 0.1 * noisy[i]) - line[i];
+    QVERIFY(emaBias / double(noisy.size()) > 0.04);
   }
 
   void deleteRemovesRun() {

@@ -66,6 +66,37 @@ TEST(SysmodelProjection, FoMoESitesEqualExactEnumeration) {
   EXPECT_EQ(total, 5 * p.counts.dense + 2 * p.counts.experts);
 }
 
+// An explicit plan (the placement editor's) is projected exactly: every site's bytes equal the
+// enumeration of what it holds; the round-robin plan given explicitly equals the default.
+TEST(SysmodelProjection, FoMoEWithAnExplicitPlan) {
+  const ModelShape m = small_model();
+  FederationShape f = fed(3, 1, 8);
+  const Projection round_robin = project(m, f);
+  // Holders as a PlacementPlan gives them: [moe layer][expert] -> sites.
+  f.holders.assign(3, std::vector<std::vector<int>>(12));
+  for (int l = 0; l < 3; ++l)
+    for (int e = 0; e < 12; ++e) f.holders[l][e] = {(e + l) % 3};
+  const Projection same_plan = project(m, f);
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_TRUE(same(same_plan.fomoe.sites[s].up, round_robin.fomoe.sites[s].up)) << "site " << s;
+    EXPECT_EQ(same_plan.fomoe.sites[s].memory.total(), round_robin.fomoe.sites[s].memory.total());
+  }
+  // Lopsided: site 0 holds every expert, the others none (each expert on one site).
+  for (auto& layer : f.holders)
+    for (auto& e : layer) e = {0};
+  const Projection lopsided = project(m, f);
+  const std::vector<std::vector<int>> all(3, [] { std::vector<int> v(12); for (int i = 0; i < 12; ++i) v[i] = i; return v; }());
+  const std::vector<std::vector<int>> none(3);
+  EXPECT_TRUE(same(lopsided.fomoe.sites[0].down, message_wire_bytes(enumerate_site_parameters(m, all), 4, 40)));
+  EXPECT_TRUE(same(lopsided.fomoe.sites[1].down, message_wire_bytes(enumerate_site_parameters(m, none), 4, 40)));
+  EXPECT_GT(lopsided.fomoe.sites[0].memory.total(), lopsided.fomoe.sites[1].memory.total());
+  // A plan of another shape, or naming a site that does not exist, is refused.
+  f.holders.pop_back();
+  EXPECT_THROW(project(m, f), std::invalid_argument);
+  f.holders.assign(3, std::vector<std::vector<int>>(12, std::vector<int>{3}));
+  EXPECT_THROW(project(m, f), std::invalid_argument);
+}
+
 TEST(SysmodelProjection, FullReplicaMethodsSendTheWholeModel) {
   const ModelShape m = small_model();
   const Projection p = project(m, fed(4, 2, 8, WirePrecision::F16));
