@@ -116,6 +116,19 @@ class RunBrowserTest : public QObject {
     // The x axis switch keeps the points.
     w.lossChart()->setXAxis(LossChart::XAxis::WallTime);
     QCOMPARE(w.lossChart()->pointCount(0), 50);
+    // Against bytes on the wire: the last step sits at the run's total bytes, the end of round 0
+    // (step 10 with H = 10) at round 0's bytes.
+    w.lossChart()->setXAxis(XAxis::Bytes);
+    QCOMPARE(w.lossChart()->pointCount(0), 50);
+    const double total = double(5 * 2 * 2000 + 2 * (1000 + 1001 + 1002 + 1003 + 1004));
+    QCOMPARE(w.viewedData()->bytesAtStep(50), total);
+    QCOMPARE(w.viewedData()->bytesAtStep(10), double(2 * 2000 + 2 * 1000));
+    QCOMPARE(w.viewedData()->bytesAtStep(5), double(2 * 2000 + 2 * 1000) / 2);  // spread over the round's steps
+    QVERIFY(w.lossChart()->plot()->xAxis->range().upper >= total);
+    QVERIFY(w.lossChart()->plot()->xAxis->label().contains("bytes"));
+    QCOMPARE(humanDuration(590452.25), QString("6.8 days"));
+    QCOMPARE(humanDuration(5400), QString("90.0 min"));
+    QCOMPARE(humanDuration(9000), QString("2.5 h"));
   }
 
   void compareShowsOnlyDifferingKeys() {

@@ -5,6 +5,7 @@
 // checkpoints and deletes the -wal and -shm files under the writer, whose later commits are lost.
 // These tests do exactly that with real processes and check that nothing recorded is lost.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -158,6 +160,94 @@ TEST(StoreShared, RecordingSurvivesOtherClientsAfterADialogSniffedTheFolder) {
   reopened->reset();
   EXPECT_EQ(integrity(db), "ok\n");
 }
+
+#if defined(FOMOE_CLI) && defined(FOMOE_STORE_CRASH_WRITER)
+// Everything the CLI does on the same store while this process records: list, show, export,
+// delete another run, and another process recording its own run until it is SIGKILLed (a
+// crashed window). Nothing of this process's run is lost, the killed writer's flushed rounds are
+// kept and its run is marked interrupted, the deleted run is gone, the file is intact.
+TEST(StoreShared, EveryClientAtOnceLosesNothing) {
+  test::TempDir dir;
+  const std::string db = dir.file("runs.db");
+  int64_t doomed = -1;
+  {
+    auto rec = RunRecorder::open(db);
+    ASSERT_TRUE(rec);
+    doomed = (*rec)->begin_run(test::test_run_info("to-delete"));
+    (*rec)->on_metrics({test::point(metric::kTrainLoss, 1, 5.0, 0)});
+    (*rec)->on_run_finished(RunStatus::Finished, "");
+  }
+  auto rec = RunRecorder::open(db);
+  ASSERT_TRUE(rec);
+  const int64_t run = (*rec)->begin_run(test::test_run_info("kept"));
+  long step = 0;
+  auto record = [&](int n) {
+    std::vector<MetricPoint> pts;
+    for (int i = 0; i < n; ++i, ++step) pts.push_back(test::point(metric::kTrainLoss, step, 4.0, 0));
+    (*rec)->on_metrics(pts);
+    ASSERT_TRUE((*rec)->flush());
+  };
+  record(100);
+
+  // Another recording process, left running while the CLI works, then killed.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::string writer = FOMOE_STORE_CRASH_WRITER;
+  char* wargv[] = {writer.data(), const_cast<char*>(db.c_str()), nullptr};
+  pid_t wpid = 0;
+  ASSERT_EQ(posix_spawn(&wpid, writer.c_str(), &actions, nullptr, wargv, environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  FILE* lines = fdopen(out[0], "r");
+  ASSERT_NE(lines, nullptr);
+  char line[128];
+  int64_t other = -1;
+  int other_round = -1;
+  while (other_round < 3 && fgets(line, sizeof line, lines)) {
+    if (std::string(line).rfind("run ", 0) == 0) other = std::stoll(line + 4);
+    else other_round = std::atoi(line);
+  }
+  ASSERT_GT(other, 0);
+
+  const std::string csv = dir.file("kept.csv");
+  for (auto args : std::vector<std::vector<std::string>>{
+           {FOMOE_CLI, "runs", "list", "--db", db},
+           {FOMOE_CLI, "runs", "show", std::to_string(run), "--db", db},
+           {"sh", "-c", std::string(FOMOE_CLI) + " runs export " + std::to_string(run) + " --format csv --db " + db + " > " + csv},
+           {FOMOE_CLI, "runs", "delete", std::to_string(doomed), "--yes", "--db", db},
+           {"sqlite3", db, "PRAGMA wal_checkpoint(PASSIVE);"}}) {
+    ASSERT_EQ(run_process(args), 0) << args[0] << " " << args[1];
+    record(50);
+  }
+  kill(wpid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(wpid, &status, 0), wpid);
+  fclose(lines);
+  record(50);
+  (*rec)->on_run_finished(RunStatus::Finished, "");
+  rec->reset();
+
+  auto store = RunStore::open(db);  // marks the killed writer's run interrupted
+  ASSERT_TRUE(store) << store.error().message;
+  auto kept = (*store)->read_series(run, metric::kTrainLoss, 0, 0, step);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(static_cast<long>(kept->size()), step) << "rows of the recording process were lost";
+  auto killed = (*store)->get_summary(other);
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->run.status, "interrupted");
+  EXPECT_GE(killed->last_step, 3 * 10) << "the killed writer's flushed rounds were lost";
+  EXPECT_FALSE((*store)->get_run(doomed)) << "the deleted run is still there";
+  std::ifstream exported(csv);
+  std::string text((std::istreambuf_iterator<char>(exported)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("train/loss"), std::string::npos) << text.substr(0, 300);
+  store->reset();
+  EXPECT_EQ(integrity(db), "ok\n");
+}
+#endif
 
 }  // namespace
 }  // namespace fomoe
