@@ -168,6 +168,34 @@ TEST(FederationProcesses, TrainLossIsRecordedPerSiteAtLogEverySteps) {
   }
 }
 
+// A federation of real agents trains on token files another stack wrote (written by numpy in
+// the project venv): Megatron .bin/.idx and a flat nanoGPT array; the held-out loss falls.
+TEST(FederationProcesses, TrainsOnTokenFilesOtherStacksWrote) {
+  const auto dir = fresh_dir("token-files");
+  const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
+  if (!fs::exists(python)) GTEST_SKIP() << "no project venv (scripts/install-deps makes it)";
+  const std::string cmd = python + " " + FOMOE_SOURCE_DIR + "/tests/data/write_token_files.py " + dir.string() + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  for (auto [format, path] : {std::pair{DataFormat::Megatron, (dir / "learn").string()},
+                              std::pair{DataFormat::Tokens, (dir / "learn_flat.bin").string()}}) {
+    SCOPED_TRACE(data_format_name(format));
+    auto c = tiny(Method::FoMoE, 2);
+    c.data.format = format;
+    c.data.path = path;
+    c.data.eos_id = 0;
+    c.train.steps = 24;
+    c.train.eval_every = 4;
+    CapturingSink sink;
+    auto r = run(c, std::string("token-files-") + data_format_name(format), &sink);
+    ASSERT_TRUE(r) << r.error().message;
+    std::vector<double> eval;
+    for (auto& m : sink.metrics)
+      if (m.name == metric::kEvalLoss && m.site == -1) eval.push_back(m.value);
+    ASSERT_GE(eval.size(), 2u);
+    EXPECT_LT(eval.back(), eval.front() - 0.3) << "held-out loss did not fall: " << eval.front() << " -> " << eval.back();
+  }
+}
+
 TEST(FederationProcesses, LinkEmulationShowsUpAsCommunicationTime) {
   auto c = tiny(Method::FoMoE, 2);
   c.federation.bandwidth_mbps = 20;  // 20 Mbit/s, 30 ms: a slow WAN link per site

@@ -95,8 +95,12 @@ class StoreSafetyTest : public QObject {
     w->lossChart()->exportDialog("png");
     closer.stop();
     QVERIFY2(dialogSeen, "the export dialog opened");
-    QCOMPARE(locksOn(db), dbLocks);
-    QCOMPARE(locksOn(db + "-shm"), shmLocks);
+    // The window still holds its locks: the SHARED lock on the database and the -shm's
+    // dead-man-switch lock are held as long as a connection is open (the bug dropped both to 0;
+    // the -shm's write and checkpoint locks come and go with the recorder's commits).
+    QVERIFY2(locksOn(db) >= 1 && dbLocks >= 1, qPrintable(QString("locks on the store: %1 before, %2 after").arg(dbLocks).arg(locksOn(db))));
+    QVERIFY2(locksOn(db + "-shm") >= 1 && shmLocks >= 1,
+             qPrintable(QString("locks on the -shm: %1 before, %2 after").arg(shmLocks).arg(locksOn(db + "-shm"))));
 
     // The CLI beside the window, on the same store.
     bool ok = false;

@@ -140,7 +140,20 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"split", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.data.split, std::map<std::string, ShardSplit>{{"iid", ShardSplit::Iid}, {"non_iid", ShardSplit::NonIid}});
          }},
-        STR_KEY(data, cache_dir)}},
+        STR_KEY(data, cache_dir), STR_KEY(data, path), INT_KEY(data, eos_id, -1, INT64_MAX),
+        {"format", [](const toml::node& n, ExperimentConfig& c) {
+           return read_enum(n, c.data.format, std::map<std::string, DataFormat>{{"builtin", DataFormat::Builtin},
+                                                                                {"megatron", DataFormat::Megatron},
+                                                                                {"tokens", DataFormat::Tokens},
+                                                                                {"llmc", DataFormat::Llmc}});
+         }},
+        {"token_dtype", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           std::string v;
+           if (auto e = read_string(n, v); !e.empty()) return e;
+           if (v != "uint16" && v != "uint32") return "unknown value \"" + v + "\" (allowed: uint16, uint32)";
+           c.data.token_dtype = v;
+           return "";
+         }}}},
       {"train",
        {INT_KEY(train, steps, 1, 100000000), INT_KEY(train, batch_size, 1, 1 << 20),
         DBL_KEY(train, lr, 0.0, 10.0), DBL_KEY(train, min_lr_ratio, 0.0, 1.0),
@@ -245,6 +258,16 @@ const char* method_name(Method m) {
   return "?";
 }
 
+const char* data_format_name(DataFormat f) {
+  switch (f) {
+    case DataFormat::Builtin: return "builtin";
+    case DataFormat::Megatron: return "megatron";
+    case DataFormat::Tokens: return "tokens";
+    case DataFormat::Llmc: return "llmc";
+  }
+  return "builtin";
+}
+
 const char* gate_mode_name(GateMode m) {
   switch (m) {
     case GateMode::Keep: return "keep";
@@ -331,6 +354,11 @@ Status validate_experiment(const ExperimentConfig& c) {
   if ((m.d_model / m.n_heads) % 2 != 0) return bad("model.d_model / model.n_heads must be even (rotary embeddings rotate pairs)");
   if (m.top_k > m.n_experts)
     return bad("model.top_k (" + std::to_string(m.top_k) + ") exceeds model.n_experts (" + std::to_string(m.n_experts) + ")");
+  if (c.data.format != DataFormat::Builtin && c.data.path.empty())
+    return bad(std::string("data.path is empty: data.format = \"") + data_format_name(c.data.format) +
+               "\" reads a token file (megatron: the PREFIX of PREFIX.bin and PREFIX.idx)");
+  if (c.data.format == DataFormat::Tokens && c.data.eos_id >= (c.data.token_dtype == "uint16" ? 65536 : (int64_t{1} << 32)))
+    return bad("data.eos_id (" + std::to_string(c.data.eos_id) + ") does not fit data.token_dtype = " + c.data.token_dtype);
   const auto& t = c.train;
   if (t.warmup_steps > t.steps) return bad("train.warmup_steps (" + std::to_string(t.warmup_steps) + ") exceeds train.steps (" + std::to_string(t.steps) + ")");
   const auto& f = c.federation;
@@ -400,7 +428,8 @@ std::string to_toml(const ExperimentConfig& c) {
                             {"residency", c.model.residency}}},
       {"data", toml::table{{"sources", str_arr(c.data.sources)}, {"heldout_fraction", c.data.heldout_fraction},
                            {"max_bytes", c.data.max_bytes}, {"split", c.data.split == ShardSplit::Iid ? "iid" : "non_iid"},
-                           {"cache_dir", c.data.cache_dir}}},
+                           {"cache_dir", c.data.cache_dir}, {"format", data_format_name(c.data.format)},
+                           {"path", c.data.path}, {"token_dtype", c.data.token_dtype}, {"eos_id", c.data.eos_id}}},
       {"train", toml::table{{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"lr", c.train.lr},
                             {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup_steps", c.train.warmup_steps},
                             {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},

@@ -113,9 +113,9 @@ class Agent {
     if (site_trainer_->world_size() > 1)
       FOMOE_LOG_INFO("agent", "%s: %d devices, data parallel through c10d (%s)", settings_.name.c_str(),
                      site_trainer_->world_size(), site_trainer_->backend().c_str());
-    FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, shard of %lu tokens", settings_.name.c_str(), site_,
+    FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, trains on %s", settings_.name.c_str(), site_,
                    cfg_.federation.sites, method_name(cfg_.run.method), residency_.n_held(),
-                   static_cast<long>(trainer_->model()->n_parameters()), static_cast<unsigned long>(feed_->shard_tokens()));
+                   static_cast<long>(trainer_->model()->n_parameters()), feed_->description().c_str());
   }
 
   // The coordinator re-planned the placement: rebuild the site's model for the experts it holds

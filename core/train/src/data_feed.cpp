@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace fomoe {
 
 namespace {
@@ -20,7 +23,61 @@ data::CorpusSpec corpus_spec_from(const ExperimentConfig& cfg) {
   return spec;
 }
 
+Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig& cfg, int n_sites, int site) {
+  data::TokenSourceSpec spec;
+  spec.format = cfg.data.format == DataFormat::Megatron ? data::TokenFormat::Megatron
+                : cfg.data.format == DataFormat::Tokens ? data::TokenFormat::Flat
+                                                        : data::TokenFormat::Llmc;
+  spec.path = cfg.data.path;
+  spec.flat_width = cfg.data.token_dtype == "uint32" ? 4 : 2;
+  spec.eos_id = cfg.data.eos_id;
+  auto tokens = data::MappedTokens::open(spec);
+  if (!tokens) return tokens.error();
+  auto feed = std::unique_ptr<DataFeed>(new DataFeed());
+  feed->cfg_ = cfg;
+  feed->mapped_ = *tokens;
+  const auto split = data::split_heldout(*tokens, cfg.data.heldout_fraction);
+  const auto range = data::site_range(split.train, n_sites, site);
+  const uint64_t window = static_cast<uint64_t>(cfg.model.seq_len) + 1;
+  if (range.size() <= window)
+    return make_error(ErrorCode::InvalidArgument, (*tokens)->describe() + ": site " + std::to_string(site) + " of " +
+                                                      std::to_string(n_sites) + " gets " + std::to_string(range.size()) +
+                                                      " tokens, fewer than one window of model.seq_len + 1 = " +
+                                                      std::to_string(window));
+  // An id outside the model's vocabulary fails here when it is near the start of the range (the
+  // common case: a file from another tokenizer), and otherwise when a batch meets it.
+  const int64_t vocab = cfg.model.vocab_size;
+  const uint64_t probe_end = std::min(range.end, range.begin + (uint64_t{1} << 20));
+  for (uint64_t i = range.begin; i < probe_end; ++i) {
+    const int64_t id = (*tokens)->token(i);
+    if (id < 0 || id >= vocab)
+      return make_error(ErrorCode::InvalidArgument, (*tokens)->token_path() + ", token " + std::to_string(i) + " (byte " +
+                                                        std::to_string(i * static_cast<uint64_t>((*tokens)->width())) +
+                                                        ") is id " + std::to_string(id) + ", outside model.vocab_size = " +
+                                                        std::to_string(vocab) + ": set model.vocab_size to the tokenizer's");
+  }
+  feed->shard_tokens_ = range.size();
+  feed->description_ = (*tokens)->describe() + ", tokens " + std::to_string(range.begin) + ".." + std::to_string(range.end) +
+                       " for site " + std::to_string(site) + " of " + std::to_string(n_sites);
+  feed->sampler_ = std::make_unique<data::BatchSampler>(data::range_stream(range),
+                                                        cfg.run.seed * 1000003ULL + static_cast<uint64_t>(site));
+  if (split.heldout.size() > window) {
+    feed->heldout_ = data::range_stream(split.heldout);
+    for (auto& b : data::eval_batches(feed->heldout_, cfg.train.eval_batches, cfg.train.batch_size, cfg.model.seq_len,
+                                      /*seed=*/4242, vocab))
+      feed->eval_.push_back(to_tensor(b, cfg.train.batch_size, cfg.model.seq_len));
+  }
+  return feed;
+}
+
 Expected<std::unique_ptr<DataFeed>> DataFeed::open(const ExperimentConfig& cfg, int n_sites, int site) {
+  if (cfg.data.format != DataFormat::Builtin) {
+    try {
+      return open_mapped(cfg, n_sites, site);
+    } catch (const std::out_of_range& e) {  // an eval batch met an id outside the vocabulary
+      return make_error(ErrorCode::InvalidArgument, e.what());
+    }
+  }
   auto corpus = data::prepare_corpus(corpus_spec_from(cfg));
   if (!corpus) return corpus.error();
   auto feed = std::unique_ptr<DataFeed>(new DataFeed());
@@ -30,6 +87,9 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open(const ExperimentConfig& cfg, 
   auto shard = data::make_shard(*feed->corpus_, n_sites, site, mode, cfg.run.seed);
   if (!shard) return shard.error();
   feed->shard_ = std::move(*shard);
+  feed->shard_tokens_ = feed->shard_.tokens->size();
+  feed->description_ = "built-in corpus " + feed->corpus_->key + " (" + std::to_string(feed->shard_tokens_) + " tokens for site " +
+                       std::to_string(site) + " of " + std::to_string(n_sites) + ")";
   const uint64_t window = static_cast<uint64_t>(cfg.model.seq_len) + 1;
   if (feed->shard_.tokens->size() <= window)
     return make_error(ErrorCode::InvalidArgument, "site " + std::to_string(site) + "'s shard holds " +
@@ -44,12 +104,23 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open(const ExperimentConfig& cfg, 
 }
 
 torch::Tensor DataFeed::next_batch() {
-  auto flat = sampler_->next_batch(cfg_.train.batch_size, cfg_.model.seq_len);
+  // Token files are checked against the vocabulary as they are read (the built-in corpus was
+  // tokenised by the model's own BPE).
+  auto flat = sampler_->next_batch(cfg_.train.batch_size, cfg_.model.seq_len, mapped_ ? cfg_.model.vocab_size : 0);
   return to_tensor(flat, cfg_.train.batch_size, cfg_.model.seq_len);
 }
 
 std::vector<torch::Tensor> DataFeed::eval_batches() { return eval_; }
 
-double DataFeed::unigram_entropy_of_heldout() const { return data::unigram_entropy(corpus_->heldout); }
+double DataFeed::unigram_entropy_of_heldout() const {
+  if (corpus_) return data::unigram_entropy(corpus_->heldout);
+  if (!heldout_) return 0.0;
+  // Token files: over (at most) the first 16M held-out tokens, read in place.
+  std::vector<int32_t> sample;
+  const uint64_t n = std::min<uint64_t>(heldout_->size(), uint64_t{1} << 24);
+  sample.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) sample.push_back(static_cast<int32_t>(heldout_->at(i)));
+  return data::unigram_entropy(sample);
+}
 
 }  // namespace fomoe

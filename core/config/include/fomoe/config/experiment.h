@@ -17,6 +17,10 @@ enum class Method { Single, Ddp, DiLoCo, Photon, FoMoE };
 enum class GateMode { Keep, Renormalize, Reroute };
 const char* gate_mode_name(GateMode m);
 enum class ShardSplit { Iid, NonIid };
+// Builtin: the Debian texts of data.sources, tokenised by the project's BPE. Megatron, Tokens and
+// Llmc: token files other stacks write (data.path), memory-mapped (core/data/mapped_tokens.h).
+enum class DataFormat { Builtin, Megatron, Tokens, Llmc };
+const char* data_format_name(DataFormat f);  // the TOML value: "builtin", "megatron", "tokens", "llmc"
 // RoundRobin and Explicit are fixed for the run. LoadAware (balance global expert load) and Affinity
 // (each site holds the experts its own tokens use most) start round-robin and re-plan from the
 // expert load the sites report (federation.replan_every).
@@ -60,6 +64,10 @@ struct DataSection {
   int64_t max_bytes = 0;        // per source, 0 = all
   ShardSplit split = ShardSplit::Iid;
   std::string cache_dir = "data-cache";
+  DataFormat format = DataFormat::Builtin;
+  std::string path;                     // megatron: PREFIX of PREFIX.bin/.idx; tokens, llmc: the file
+  std::string token_dtype = "uint16";   // tokens: "uint16" or "uint32"
+  int64_t eos_id = -1;                  // tokens: id ending a document; llmc: EOT starting one; -1 = none
 };
 
 struct TrainSection {
