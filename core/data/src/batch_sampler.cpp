@@ -1,6 +1,7 @@
 // Seeded random windows over a circular token stream; held-out eval batches.
 #include "fomoe/data/batch_sampler.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "data_hash.h"
@@ -25,6 +26,9 @@ class RangeStream : public TokenStream {
   explicit RangeStream(TokenRange r) : r_(std::move(r)) {}
   uint64_t size() const override { return r_.size(); }
   int64_t at(uint64_t i) const override { return r_.tokens->token(r_.begin + i); }
+  void read(uint64_t i, size_t n, int64_t* out) const override {
+    if (Status st = r_.tokens->read(r_.begin + i, n, out); !st) throw std::runtime_error(st.error().message);
+  }
   std::string where(uint64_t i) const override {
     const uint64_t t = r_.begin + i;
     return r_.tokens->token_path() + ", token " + std::to_string(t) + " (byte " +
@@ -57,13 +61,22 @@ std::vector<int32_t> BatchSampler::next_batch(int batch_size, int seq_len, int64
   const uint64_t n = s.size();
   std::vector<int32_t> out;
   out.reserve(static_cast<size_t>(batch_size) * static_cast<size_t>(seq_len + 1));
+  const size_t window = static_cast<size_t>(seq_len) + 1;
+  std::vector<int64_t> ids(window);
   for (int b = 0; b < batch_size; ++b) {
-    uint64_t start = detail::uniform_below(state_.rng, n);
-    for (int t = 0; t <= seq_len; ++t) {
-      const uint64_t i = (start + static_cast<uint64_t>(t)) % n;
-      const int64_t id = s.at(i);
+    const uint64_t start = detail::uniform_below(state_.rng, n);
+    // One read per window (two where it wraps around the end of the stream).
+    size_t filled = 0;
+    while (filled < window) {
+      const uint64_t at = (start + filled) % n;
+      const size_t run = static_cast<size_t>(std::min<uint64_t>(window - filled, n - at));
+      s.read(at, run, ids.data() + filled);
+      filled += run;
+    }
+    for (size_t t = 0; t < window; ++t) {
+      const int64_t id = ids[t];
       if (vocab_limit > 0 && (id < 0 || id >= vocab_limit))
-        throw std::out_of_range(s.where(i) + " is token id " + std::to_string(id) + ", outside model.vocab_size = " +
+        throw std::out_of_range(s.where((start + t) % n) + " is token id " + std::to_string(id) + ", outside model.vocab_size = " +
                                 std::to_string(vocab_limit) + ": the data was written with another tokenizer, or "
                                 "model.vocab_size is too small");
       out.push_back(static_cast<int32_t>(id));

@@ -42,8 +42,9 @@ struct Mapping {
   size_t size = 0;
 };
 
-/// Maps a whole file read-only. Empty files map to {nullptr, 0}.
-Expected<Mapping> map_file(const std::string& path) {
+/// Maps a whole file read-only. Empty files map to {nullptr, 0}. keep_fd: the descriptor stays
+/// open (returned in fd) for positioned reads.
+Expected<Mapping> map_file(const std::string& path, int* keep_fd = nullptr) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int e = errno;
@@ -67,7 +68,8 @@ Expected<Mapping> map_file(const std::string& path) {
     madvise(p, m.size, MADV_RANDOM);  // windows are sampled at random: no readahead into RSS
     m.base = static_cast<const unsigned char*>(p);
   }
-  ::close(fd);
+  if (keep_fd) *keep_fd = fd;
+  else ::close(fd);
   return m;
 }
 
@@ -106,6 +108,7 @@ const char* token_format_name(TokenFormat f) {
 
 MappedTokens::~MappedTokens() {
   if (base_) munmap(const_cast<unsigned char*>(base_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 Expected<std::shared_ptr<const MappedTokens>> MappedTokens::open(const TokenSourceSpec& spec) {
@@ -154,7 +157,7 @@ Expected<std::shared_ptr<const MappedTokens>> MappedTokens::open(const TokenSour
                                std::to_string(static_cast<unsigned long long>(want)) + " bytes, the file has " +
                                std::to_string(idx->size));
     if (n_doc_entries < 1) return bad(idx_path, "the document index (byte 26) has no entries; it starts with 0");
-    auto bin = map_file(t->token_path_);
+    auto bin = map_file(t->token_path_, &t->fd_);
     if (!bin) return bin.error();
     t->base_ = bin->base;
     t->size_ = bin->size;
@@ -203,7 +206,7 @@ Expected<std::shared_ptr<const MappedTokens>> MappedTokens::open(const TokenSour
     if (spec.flat_width != 2 && spec.flat_width != 4)
       return make_error(ErrorCode::InvalidArgument, "data.token_dtype: flat token files are uint16 or uint32");
     t->token_path_ = spec.path;
-    auto m = map_file(spec.path);
+    auto m = map_file(spec.path, &t->fd_);
     if (!m) return m.error();
     t->base_ = m->base;
     t->size_ = m->size;
@@ -217,7 +220,7 @@ Expected<std::shared_ptr<const MappedTokens>> MappedTokens::open(const TokenSour
     t->n_tokens_ = m->size / static_cast<size_t>(t->width_);
   } else {
     t->token_path_ = spec.path;
-    auto m = map_file(spec.path);
+    auto m = map_file(spec.path, &t->fd_);
     if (!m) return m.error();
     t->base_ = m->base;
     t->size_ = m->size;
@@ -236,6 +239,7 @@ Expected<std::shared_ptr<const MappedTokens>> MappedTokens::open(const TokenSour
       return bad(spec.path, "truncated llm.c shard: the header (byte 8) says " + std::to_string(count) + " tokens, " +
                                 std::to_string(need) + " bytes in all, the file has " + std::to_string(m->size));
     t->tokens_ = m->base + kLlmcHeader;
+    t->data_offset_ = kLlmcHeader;
     t->n_tokens_ = static_cast<uint64_t>(count);
   }
   if (t->n_tokens_ == 0) return bad(t->token_path_, "holds no tokens (an empty corpus)");
@@ -250,6 +254,40 @@ int64_t MappedTokens::token(uint64_t i) const {
     case 4: return is_signed_ ? static_cast<int64_t>(load<int32_t>(p)) : static_cast<int64_t>(load<uint32_t>(p));
     default: return load<int64_t>(p);
   }
+}
+
+Status MappedTokens::read(uint64_t first, size_t n, int64_t* out) const {
+  const size_t w = static_cast<size_t>(width_);
+  unsigned char buf[4096];
+  size_t done = 0;
+  while (done < n) {
+    const size_t chunk = std::min(n - done, sizeof buf / w);
+    const off_t at = static_cast<off_t>(data_offset_ + (first + done) * w);
+    size_t got = 0;
+    while (got < chunk * w) {
+      const ssize_t r = ::pread(fd_, buf + got, chunk * w - got, at + static_cast<off_t>(got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0)
+        return make_error(ErrorCode::Io, token_path_ + ": cannot read bytes at offset " + std::to_string(at + got) + " (" +
+                                             (r < 0 ? std::strerror(errno) : "the file shrank") + ")");
+      got += static_cast<size_t>(r);
+    }
+    for (size_t k = 0; k < chunk; ++k) {
+      const unsigned char* p = buf + k * w;
+      switch (width_) {
+        case 1: out[done + k] = is_signed_ ? static_cast<int8_t>(*p) : *p; break;
+        case 2: out[done + k] = is_signed_ ? static_cast<int64_t>(load<int16_t>(p)) : load<uint16_t>(p); break;
+        case 4: out[done + k] = is_signed_ ? static_cast<int64_t>(load<int32_t>(p)) : load<uint32_t>(p); break;
+        default: out[done + k] = load<int64_t>(p);
+      }
+    }
+    done += chunk;
+  }
+  return Status::ok();
+}
+
+void MappedTokens::release_pages() const {
+  if (base_) madvise(const_cast<unsigned char*>(base_), size_, MADV_DONTNEED);
 }
 
 uint64_t MappedTokens::boundary_at_or_after(uint64_t at) const {

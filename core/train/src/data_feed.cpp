@@ -67,6 +67,7 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig
                                       /*seed=*/4242, vocab))
       feed->eval_.push_back(to_tensor(b, cfg.train.batch_size, cfg.model.seq_len));
   }
+  (*tokens)->release_pages();  // the probe's pages; training reads windows with pread
   return feed;
 }
 
@@ -120,6 +121,7 @@ double DataFeed::unigram_entropy_of_heldout() const {
   const uint64_t n = std::min<uint64_t>(heldout_->size(), uint64_t{1} << 24);
   sample.reserve(n);
   for (uint64_t i = 0; i < n; ++i) sample.push_back(static_cast<int32_t>(heldout_->at(i)));
+  if (mapped_) mapped_->release_pages();
   return data::unigram_entropy(sample);
 }
 

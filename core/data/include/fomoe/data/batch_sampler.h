@@ -21,6 +21,10 @@ class TokenStream {
   virtual ~TokenStream() = default;
   virtual uint64_t size() const = 0;
   virtual int64_t at(uint64_t i) const = 0;
+  /// Tokens [i, i + n) (no wrap-around) into out; throws std::runtime_error on a read error.
+  virtual void read(uint64_t i, size_t n, int64_t* out) const {
+    for (size_t k = 0; k < n; ++k) out[k] = at(i + k);
+  }
   /// Where token i lives, for errors: "FILE, token 123 (byte 246)".
   virtual std::string where(uint64_t i) const = 0;
 };

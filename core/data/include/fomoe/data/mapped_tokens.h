@@ -46,7 +46,14 @@ class MappedTokens {
   /// Documents known from an index (megatron) or by scanning for EOS/EOT; -1 if not counted.
   int64_t n_docs() const { return n_docs_; }
 
-  int64_t token(uint64_t i) const;  // 0 <= i < n_tokens()
+  int64_t token(uint64_t i) const;  // 0 <= i < n_tokens(); through the mapping (scans)
+  /// Tokens [first, first + n) into out, with one positioned read of the file (pread), not
+  /// through the mapping: on kernels whose page cache holds large folios, touching one mapped
+  /// byte maps a whole 2 MiB folio into the process, and random windows would grow the RSS with
+  /// the corpus. Io error text on a failed read.
+  Status read(uint64_t first, size_t n, int64_t* out) const;
+  /// Drops the mapping's pages from this process (after a scan); the page cache keeps them.
+  void release_pages() const;
   /// The first document start at or after token offset `at` (n_tokens() when none follows; `at`
   /// itself when the format has no document boundaries).
   uint64_t boundary_at_or_after(uint64_t at) const;
@@ -61,6 +68,8 @@ class MappedTokens {
   std::string token_path_;
   const unsigned char* base_ = nullptr;  // mmapped token file
   size_t size_ = 0;
+  int fd_ = -1;                          // the same file, for read()
+  uint64_t data_offset_ = 0;             // byte offset of token 0 in the file (llmc: 1024)
   const unsigned char* tokens_ = nullptr;
   uint64_t n_tokens_ = 0;
   int width_ = 2;
