@@ -1,5 +1,7 @@
 // The configure panel edits per-site link emulation in the sites table; undo restores it.
+#include <QFile>
 #include <QTableWidget>
+#include <QTemporaryDir>
 #include <QUndoStack>
 #include <QtTest>
 
@@ -29,6 +31,26 @@ class ConfigurePanelTest : public QObject {
     doc.undoStack()->undo();
     QVERIFY(doc.config().federation.site_bandwidth_mbps.empty());
     QCOMPARE(table->item(1, 4)->text(), QString("100"));
+  }
+
+  // Saved TOML is readable (issue 13): the keys the person set, short numbers, same experiment back.
+  void savesOnlyTheSetKeysInShortNumbers() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n[model]\nvocab_size = 1024\n", "t.toml", &error), qPrintable(error));
+    doc.edit("lr", [](ExperimentConfig& c) { c.train.lr = 0.05; });
+    QTemporaryDir dir;
+    const QString path = dir.filePath("saved.toml");
+    QVERIFY2(doc.save(path, &error), qPrintable(error));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(f.readAll());
+    QVERIFY2(text.contains("lr = 0.05\n"), qPrintable(text));
+    QVERIFY2(!text.contains("vocab_size"), qPrintable(text));  // the default, though the file said it
+    QVERIFY2(!text.contains("0.0500"), qPrintable(text));
+    ExperimentDocument back;
+    QVERIFY2(back.load(path, &error), qPrintable(error));
+    QCOMPARE(QString::fromStdString(to_toml(back.config())), QString::fromStdString(to_toml(doc.config())));
   }
 };
 
