@@ -13,6 +13,8 @@
 
 #include <qcustomplot.h>
 
+#include "colors.h"
+
 namespace fomoe::gui {
 
 ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent) {
@@ -27,9 +29,12 @@ ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent) 
   title_->setFont(f);
   bar->addWidget(title_);
   bar->addStretch(1);
-  controls_ = new QHBoxLayout;
+  controlsBox_ = new QWidget;
+  controls_ = new QHBoxLayout(controlsBox_);
+  controls_->setContentsMargins(0, 0, 0, 0);
   controls_->setSpacing(6);
-  bar->addLayout(controls_);
+  bar->addWidget(controlsBox_);
+  titleBar_ = bar;
   exportButton_ = new QToolButton;
   exportButton_->setText(tr("Export"));
   exportButton_->setPopupMode(QToolButton::InstantPopup);
@@ -41,15 +46,83 @@ ChartPanel::ChartPanel(const QString& title, QWidget* parent) : QWidget(parent) 
   exportButton_->setMenu(menu);
   bar->addWidget(exportButton_);
   v->addLayout(bar);
+  wrapRow_ = new QHBoxLayout;  // the controls, when the title row has no room for them
+  wrapRow_->addStretch(1);
+  v->addLayout(wrapRow_);
   plot_ = new QCustomPlot(this);
-  plot_->setMinimumSize(260, 180);
+  plot_->setMinimumSize(200, 160);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   styleAxes(plot_);
   v->addWidget(plot_, 1);
 }
 
-void ChartPanel::setTitle(const QString& title) { title_->setText(title); }
+void ChartPanel::setTitle(const QString& title) {
+  title_->setText(title);
+  arrangeControls();
+}
+
+int ChartPanel::oneRowWidth() const {
+  const QMargins m = layout()->contentsMargins();
+  return m.left() + m.right() + title_->sizeHint().width() + controlsBox_->sizeHint().width() + exportButton_->sizeHint().width() +
+         3 * titleBar_->spacing() + 12;
+}
+
+QSize ChartPanel::minimumSizeHint() const {
+  // The narrowest arrangement: controls under the title (so a 1280-wide window holds every tab).
+  const QMargins m = layout()->contentsMargins();
+  const int titleRow = title_->sizeHint().width() + titleBar_->spacing() + exportButton_->sizeHint().width();
+  const int width = std::max({titleRow, controlsBox_->minimumSizeHint().width(), plot_->minimumWidth()}) + m.left() + m.right();
+  return QSize(width, QWidget::minimumSizeHint().height());
+}
+
+void ChartPanel::arrangeControls() {
+  const bool oneRow = width() >= oneRowWidth();
+  const bool inTitleRow = titleBar_->indexOf(controlsBox_) >= 0;
+  if (oneRow == inTitleRow) return;
+  if (oneRow) {
+    wrapRow_->removeWidget(controlsBox_);
+    titleBar_->insertWidget(2, controlsBox_);  // title, stretch, controls, Export
+  } else {
+    titleBar_->removeWidget(controlsBox_);
+    wrapRow_->addWidget(controlsBox_);
+  }
+}
+
+void ChartPanel::resizeEvent(QResizeEvent* e) {
+  QWidget::resizeEvent(e);
+  arrangeControls();
+}
+
+namespace {
+
+// Re-applies the colours when the application palette changes (View > Dark theme, or the
+// desktop's palette), so every chart follows without knowing about themes.
+class PlotRecolorer : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* e) override {
+    if (e->type() == QEvent::PaletteChange || e->type() == QEvent::ApplicationPaletteChange) {
+      auto* plot = static_cast<QCustomPlot*>(watched);
+      ChartPanel::applyColors(plot);
+      plot->replot(QCustomPlot::rpQueuedReplot);
+    }
+    return false;
+  }
+};
+
+void colorAxis(QCPAxis* a, const ChartColors& c) {
+  const QPen axisPen(c.axis, 1);
+  a->setBasePen(axisPen);
+  a->setTickPen(axisPen);
+  a->setSubTickPen(axisPen);
+  a->setTickLabelColor(c.text);
+  a->setLabelColor(c.text);
+  a->grid()->setPen(QPen(c.grid, 1, Qt::SolidLine));
+  a->grid()->setZeroLinePen(QPen(c.grid, 1, Qt::SolidLine));
+}
+
+}  // namespace
 
 void ChartPanel::styleAxes(QCustomPlot* plot) {
   QFont tick = plot->font();
@@ -59,12 +132,31 @@ void ChartPanel::styleAxes(QCustomPlot* plot) {
   for (QCPAxis* a : {plot->xAxis, plot->yAxis}) {
     a->setTickLabelFont(tick);
     a->setLabelFont(label);
-    a->grid()->setPen(QPen(QColor(225, 225, 225), 1, Qt::SolidLine));
     a->grid()->setSubGridVisible(false);
   }
   plot->legend->setFont(tick);
-  plot->legend->setBrush(QColor(255, 255, 255, 215));
-  plot->legend->setBorderPen(QPen(QColor(200, 200, 200)));
+  applyColors(plot);
+  if (!plot->property("fomoeRecolors").toBool()) {
+    plot->setProperty("fomoeRecolors", true);
+    plot->installEventFilter(new PlotRecolorer(plot));
+  }
+}
+
+void ChartPanel::applyColors(QCustomPlot* plot) {
+  const ChartColors c = chartColors();
+  plot->setBackground(c.background);
+  for (QCPAxisRect* rect : plot->axisRects())
+    for (QCPAxis* a : rect->axes()) colorAxis(a, c);
+  for (QCPLayoutElement* el : plot->plotLayout()->elements(true))
+    if (auto* scale = qobject_cast<QCPColorScale*>(el)) colorAxis(scale->axis(), c);
+  plot->legend->setTextColor(c.text);
+  // A legend moved under the plot (placeLegendBelow) stays frameless.
+  if (plot->legend->borderPen().style() != Qt::NoPen) {
+    plot->legend->setBrush(c.legendFill);
+    plot->legend->setBorderPen(QPen(c.legendBorder));
+  }
+  for (int i = 0; i < plot->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(plot->item(i)); t && t->property("fomoePlaceholder").toBool()) t->setColor(c.placeholder);
 }
 
 void ChartPanel::rescaleWithMargin(double fraction) {
@@ -93,7 +185,8 @@ void ChartPanel::setPlaceholder(const QString& text) {
     placeholder_->setPositionAlignment(Qt::AlignCenter);
     placeholder_->position->setType(QCPItemPosition::ptAxisRectRatio);
     placeholder_->position->setCoords(0.5, 0.5);
-    placeholder_->setColor(QColor(140, 140, 140));
+    placeholder_->setProperty("fomoePlaceholder", true);  // recoloured with the palette
+    placeholder_->setColor(chartColors().placeholder);
     QFont f = plot_->font();
     f.setPointSizeF(11);
     placeholder_->setFont(f);

@@ -1,7 +1,9 @@
 #include "configure_panel.h"
 
+#include <QAbstractSpinBox>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QEvent>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGridLayout>
@@ -13,6 +15,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QStyle>
 #include <QSpinBox>
 #include <QMessageBox>
 #include <QTableWidget>
@@ -49,35 +52,35 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   grid->addLayout(col2, 0, 2);
 
   QFormLayout* run = group(page, tr("Run"), col0);
-  addText(run, tr("name"), [](auto& c) { return QString::fromStdString(c.run.name); },
+  addText(run, "run.name", tr("name"), [](auto& c) { return QString::fromStdString(c.run.name); },
           [](auto& c, const QString& v) { c.run.name = v.toStdString(); });
-  addChoice(run, tr("method"), {"single site", "DDP", "DiLoCo", "Photon", "FoMoE"}, [](auto& c) { return int(c.run.method); },
+  addChoice(run, "run.method", tr("method"), {"single site", "DDP", "DiLoCo", "Photon", "FoMoE"}, [](auto& c) { return int(c.run.method); },
             [](auto& c, int v) { c.run.method = Method(v); },
             tr("DDP syncs gradients every step; DiLoCo and Photon keep full replicas and sync every H steps; FoMoE holds "
                "only some experts per site"));
-  addInt(run, tr("seed"), 0, 1 << 30, [](auto& c) { return int(c.run.seed); }, [](auto& c, int v) { c.run.seed = uint64_t(v); });
-  addText(run, tr("device"), [](auto& c) { return QString::fromStdString(c.run.device); },
+  addInt(run, "run.seed", tr("seed"), 0, 1 << 30, [](auto& c) { return int(c.run.seed); }, [](auto& c, int v) { c.run.seed = uint64_t(v); });
+  addText(run, "run.device", tr("device"), [](auto& c) { return QString::fromStdString(c.run.device); },
           [](auto& c, const QString& v) { c.run.device = v.trimmed().toStdString(); },
           tr("auto, cpu, cuda or cuda:N; a comma list (cuda:0,cuda:1) trains each site data parallel on those devices"));
 
   QFormLayout* model = group(page, tr("Model"), col0);
-  addInt(model, tr("vocabulary"), 64, 1 << 20, [](auto& c) { return c.model.vocab_size; }, [](auto& c, int v) { c.model.vocab_size = v; });
-  addInt(model, tr("d_model"), 8, 1 << 16, [](auto& c) { return c.model.d_model; }, [](auto& c, int v) { c.model.d_model = v; });
-  addInt(model, tr("layers"), 1, 512, [](auto& c) { return c.model.n_layers; }, [](auto& c, int v) { c.model.n_layers = v; });
-  addInt(model, tr("heads"), 1, 256, [](auto& c) { return c.model.n_heads; }, [](auto& c, int v) { c.model.n_heads = v; });
-  addInt(model, tr("sequence length"), 8, 1 << 16, [](auto& c) { return c.model.seq_len; }, [](auto& c, int v) { c.model.seq_len = v; });
-  addInt(model, tr("experts per layer"), 1, 1024, [](auto& c) { return c.model.n_experts; }, [](auto& c, int v) { c.model.n_experts = v; });
-  addInt(model, tr("top-k"), 1, 64, [](auto& c) { return c.model.top_k; }, [](auto& c, int v) { c.model.top_k = v; });
-  addInt(model, tr("expert width"), 8, 1 << 18, [](auto& c) { return c.model.d_expert; }, [](auto& c, int v) { c.model.d_expert = v; });
-  addInt(model, tr("MoE every n layers"), 1, 16, [](auto& c) { return c.model.moe_every; }, [](auto& c, int v) { c.model.moe_every = v; });
-  addCheck(model, tr("shared expert"), [](auto& c) { return c.model.shared_expert; }, [](auto& c, bool v) { c.model.shared_expert = v; });
-  addChoice(model, tr("non-resident picks"), {"skip, keep gates", "skip, renormalise gates", "reroute to resident experts"},
+  addInt(model, "model.vocab_size", tr("vocabulary"), 64, 65535, [](auto& c) { return c.model.vocab_size; }, [](auto& c, int v) { c.model.vocab_size = v; });
+  addInt(model, "model.d_model", tr("d_model"), 8, 1 << 16, [](auto& c) { return c.model.d_model; }, [](auto& c, int v) { c.model.d_model = v; });
+  addInt(model, "model.n_layers", tr("layers"), 1, 512, [](auto& c) { return c.model.n_layers; }, [](auto& c, int v) { c.model.n_layers = v; });
+  addInt(model, "model.n_heads", tr("heads"), 1, 256, [](auto& c) { return c.model.n_heads; }, [](auto& c, int v) { c.model.n_heads = v; });
+  addInt(model, "model.seq_len", tr("sequence length"), 8, 1 << 16, [](auto& c) { return c.model.seq_len; }, [](auto& c, int v) { c.model.seq_len = v; });
+  addInt(model, "model.n_experts", tr("experts per layer"), 1, 1024, [](auto& c) { return c.model.n_experts; }, [](auto& c, int v) { c.model.n_experts = v; });
+  addInt(model, "model.top_k", tr("top-k"), 1, 64, [](auto& c) { return c.model.top_k; }, [](auto& c, int v) { c.model.top_k = v; });
+  addInt(model, "model.d_expert", tr("expert width"), 8, 1 << 18, [](auto& c) { return c.model.d_expert; }, [](auto& c, int v) { c.model.d_expert = v; });
+  addInt(model, "model.moe_every", tr("MoE every n layers"), 1, 2, [](auto& c) { return c.model.moe_every; }, [](auto& c, int v) { c.model.moe_every = v; });
+  addCheck(model, "model.shared_expert", tr("shared expert"), [](auto& c) { return c.model.shared_expert; }, [](auto& c, bool v) { c.model.shared_expert = v; });
+  addChoice(model, "model.gate", tr("non-resident picks"), {"skip, keep gates", "skip, renormalise gates", "reroute to resident experts"},
             [](auto& c) { return int(c.model.gate); }, [](auto& c, int v) { c.model.gate = GateMode(v); },
             tr("skip-token drops a token's picks of experts the site does not hold (renormalising its remaining gates to sum "
                "to 1, or not); reroute sends it to its top-k among the held experts instead (no skip, no throughput gain)"));
 
   QFormLayout* data = group(page, tr("Data"), col1);
-  addText(data, tr("sources"),
+  addText(data, "data.sources", tr("sources"),
           [](auto& c) {
             QStringList l;
             for (auto& s : c.data.sources) l << QString::fromStdString(s);
@@ -88,50 +91,61 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
             for (const QString& s : v.split(',', Qt::SkipEmptyParts)) c.data.sources.push_back(s.trimmed().toStdString());
           },
           tr("comma separated: fortunes-en, fortunes-de, fortunes-es, fortunes-it, jargon, ..."));
-  addChoice(data, tr("split across sites"), {"IID", "non-IID (one source per site)"}, [](auto& c) { return int(c.data.split); },
+  addChoice(data, "data.split", tr("split across sites"), {"IID", "non-IID (one source per site)"}, [](auto& c) { return int(c.data.split); },
             [](auto& c, int v) { c.data.split = ShardSplit(v); });
-  addDouble(data, tr("held-out fraction"), 0.0, 0.5, 3, [](auto& c) { return c.data.heldout_fraction; },
+  addDouble(data, "data.heldout_fraction", tr("held-out fraction"), 0.001, 0.5, 3, [](auto& c) { return c.data.heldout_fraction; },
             [](auto& c, double v) { c.data.heldout_fraction = v; });
-  addInt(data, tr("max bytes per source"), 0, 2000000000, [](auto& c) { return int(c.data.max_bytes); },
+  addInt(data, "data.max_bytes", tr("max bytes per source"), 0, 2000000000, [](auto& c) { return int(c.data.max_bytes); },
          [](auto& c, int v) { c.data.max_bytes = v; }, tr("0 = all"));
 
   QFormLayout* train = group(page, tr("Training"), col1);
-  addInt(train, tr("steps per site"), 1, 10000000, [](auto& c) { return c.train.steps; }, [](auto& c, int v) { c.train.steps = v; });
-  addInt(train, tr("batch size"), 1, 65536, [](auto& c) { return c.train.batch_size; }, [](auto& c, int v) { c.train.batch_size = v; });
-  addDouble(train, tr("learning rate"), 1e-6, 1.0, 5, [](auto& c) { return c.train.lr; }, [](auto& c, double v) { c.train.lr = v; });
-  addInt(train, tr("warm-up steps"), 0, 1000000, [](auto& c) { return c.train.warmup_steps; },
+  addInt(train, "train.steps", tr("steps per site"), 1, 10000000, [](auto& c) { return c.train.steps; }, [](auto& c, int v) { c.train.steps = v; });
+  addInt(train, "train.batch_size", tr("batch size"), 1, 65536, [](auto& c) { return c.train.batch_size; }, [](auto& c, int v) { c.train.batch_size = v; });
+  addDouble(train, "train.lr", tr("learning rate"), 1e-6, 1.0, 5, [](auto& c) { return c.train.lr; }, [](auto& c, double v) { c.train.lr = v; });
+  addInt(train, "train.warmup_steps", tr("warm-up steps"), 0, 1000000, [](auto& c) { return c.train.warmup_steps; },
          [](auto& c, int v) { c.train.warmup_steps = v; });
-  addInt(train, tr("evaluate every"), 0, 1000000, [](auto& c) { return c.train.eval_every; },
+  addInt(train, "train.eval_every", tr("evaluate every"), 0, 1000000, [](auto& c) { return c.train.eval_every; },
          [](auto& c, int v) { c.train.eval_every = v; }, tr("steps; 0 = only at the end"));
-  addInt(train, tr("log every"), 1, 100000, [](auto& c) { return c.train.log_every; }, [](auto& c, int v) { c.train.log_every = v; });
+  addInt(train, "train.log_every", tr("log every"), 1, 100000, [](auto& c) { return c.train.log_every; }, [](auto& c, int v) { c.train.log_every = v; });
 
   QFormLayout* fed = group(page, tr("Federation"), col2);
-  addInt(fed, tr("sites (K)"), 1, 256, [](auto& c) { return c.federation.sites; }, [](auto& c, int v) { c.federation.sites = v; });
-  addInt(fed, tr("inner steps (H)"), 1, 100000, [](auto& c) { return c.federation.inner_steps; },
+  addInt(fed, "federation.sites", tr("sites (K)"), 1, 256, [](auto& c) { return c.federation.sites; }, [](auto& c, int v) { c.federation.sites = v; });
+  addInt(fed, "federation.inner_steps", tr("inner steps (H)"), 1, 100000, [](auto& c) { return c.federation.inner_steps; },
          [](auto& c, int v) { c.federation.inner_steps = v; });
-  addInt(fed, tr("holders per expert (r)"), 1, 256, [](auto& c) { return c.federation.replication; },
+  addInt(fed, "federation.replication", tr("holders per expert (r)"), 1, 256, [](auto& c) { return c.federation.replication; },
          [](auto& c, int v) { c.federation.replication = v; }, tr("FoMoE: each expert lives on r sites"));
-  addChoice(fed, tr("placement"), {"round-robin", "load-aware", "explicit (placement editor)", "data affinity"},
+  addChoice(fed, "federation.placement", tr("placement"), {"round-robin", "load-aware", "explicit (placement editor)", "data affinity"},
             [](auto& c) { return int(c.federation.placement); }, [](auto& c, int v) { c.federation.placement = PlacementPolicy(v); },
             tr("load-aware spreads heavy experts; data affinity gives each site the experts its own tokens use most; both "
                "start round-robin and re-plan from the load the sites report"));
-  addInt(fed, tr("re-plan every (rounds)"), 0, 1000000, [](auto& c) { return c.federation.replan_every; },
+  addInt(fed, "federation.replan_every", tr("re-plan every (rounds)"), 0, 1000000, [](auto& c) { return c.federation.replan_every; },
          [](auto& c, int v) { c.federation.replan_every = v; }, tr("load-aware and data affinity only"))
       ->setSpecialValueText(tr("once, after round 1"));
-  addChoice(fed, tr("wire precision"), {"fp32", "bf16", "fp16"}, [](auto& c) { return int(c.federation.precision); },
+  addChoice(fed, "federation.precision", tr("wire precision"), {"fp32", "bf16", "fp16"}, [](auto& c) { return int(c.federation.precision); },
             [](auto& c, int v) { c.federation.precision = WirePrecision(v); });
-  addDouble(fed, tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
+  addDouble(fed, "federation.outer_lr", tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
             [](auto& c, double v) { c.federation.outer_lr = v; });
-  addDouble(fed, tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },
+  addDouble(fed, "federation.expert_outer_lr", tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },
             [](auto& c, double v) { c.federation.expert_outer_lr = v; }, tr("0 = the outer learning rate"))
       ->setSpecialValueText(tr("same as outer"));
-  addDouble(fed, tr("outer momentum"), 0.0, 0.999, 3, [](auto& c) { return c.federation.outer_momentum; },
+  addDouble(fed, "federation.outer_momentum", tr("outer momentum"), 0.0, 0.999, 3, [](auto& c) { return c.federation.outer_momentum; },
             [](auto& c, double v) { c.federation.outer_momentum = v; });
-  addCheck(fed, tr("Nesterov"), [](auto& c) { return c.federation.nesterov; }, [](auto& c, bool v) { c.federation.nesterov = v; });
-  addInt(fed, tr("quorum"), 1, 256, [](auto& c) { return c.federation.quorum; }, [](auto& c, int v) { c.federation.quorum = v; });
-  addDouble(fed, tr("link bandwidth (Mbit/s)"), 0.0, 1e6, 1, [](auto& c) { return c.federation.bandwidth_mbps; },
+  addCheck(fed, "federation.nesterov", tr("Nesterov"), [](auto& c) { return c.federation.nesterov; }, [](auto& c, bool v) { c.federation.nesterov = v; });
+  addChoice(fed, "federation.expert_weighting", tr("expert averaging"), {"by tokens routed", "uniform over holders"},
+            [](auto& c) { return int(c.federation.expert_weighting); },
+            [](auto& c, int v) { c.federation.expert_weighting = ExpertWeighting(v); },
+            tr("FoMoE: each expert's update averages its holders' pseudo-gradients, weighted by the tokens each routed to it, "
+               "or uniformly"));
+  addDouble(fed, "federation.photon_server_lr", tr("server learning rate"), 0.0, 100.0, 3,
+            [](auto& c) { return c.federation.photon_server_lr; }, [](auto& c, double v) { c.federation.photon_server_lr = v; },
+            tr("Photon: the server's step on the averaged update (1 = plain averaging)"));
+  addDouble(fed, "federation.photon_server_momentum", tr("server momentum"), 0.0, 0.999, 3,
+            [](auto& c) { return c.federation.photon_server_momentum; },
+            [](auto& c, double v) { c.federation.photon_server_momentum = v; });
+  addInt(fed, "federation.quorum", tr("quorum"), 1, 256, [](auto& c) { return c.federation.quorum; }, [](auto& c, int v) { c.federation.quorum = v; });
+  addDouble(fed, "federation.bandwidth_mbps", tr("link bandwidth (Mbit/s)"), 0.0, 1e6, 1, [](auto& c) { return c.federation.bandwidth_mbps; },
             [](auto& c, double v) { c.federation.bandwidth_mbps = v; }, tr("link emulation; 0 = off"));
-  addDouble(fed, tr("link latency (ms)"), 0.0, 1e5, 1, [](auto& c) { return c.federation.latency_ms; },
+  addDouble(fed, "federation.latency_ms", tr("link latency (ms)"), 0.0, 1e5, 1, [](auto& c) { return c.federation.latency_ms; },
             [](auto& c, double v) { c.federation.latency_ms = v; });
 
   // Sites: local agents (started on this machine) or remote agents by address and key.
@@ -201,6 +215,24 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
     doc_->edit(tr("all sites local"), [](ExperimentConfig& c) { c.federation.agents.clear(); });
   });
 
+  // The sites table is where remote agents and per-site links are set: their messages mark it.
+  {
+    Field f;
+    f.keys = QStringList{"federation.agents", "federation.site_bandwidth_mbps", "federation.site_latency_ms"};
+    f.editor = sites_;
+    f.reason = new QLabel;
+    f.reason->setObjectName("invalidReason");
+    f.reason->setWordWrap(true);
+    f.reason->hide();
+    sv->insertWidget(1, f.reason);
+    f.tip = sites_->toolTip();
+    fields_.push_back(f);
+  }
+  applyMethodRules();
+  // An invalid value: a red frame at its field (the reason is the label under it).
+  setStyleSheet("QLineEdit[invalid=\"true\"], QAbstractSpinBox[invalid=\"true\"], QComboBox[invalid=\"true\"], "
+                "QTableWidget[invalid=\"true\"] { border: 2px solid #d7191c; border-radius: 3px; }");
+
   summary_ = new QLabel;
   summary_->setWordWrap(true);
   validation_ = new QLabel;
@@ -212,6 +244,34 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   refresh();
 }
 
+void ConfigurePanel::applyMethodRules() {
+  // Fields that do not apply to the chosen method are disabled (their value is kept).
+  auto federated = [](const ExperimentConfig& c) { return c.run.method != Method::Single; };
+  auto rounds = [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.run.method != Method::Ddp; };
+  auto fomoe = [](const ExperimentConfig& c) { return c.run.method == Method::FoMoE; };
+  auto outer = [](const ExperimentConfig& c) { return c.run.method == Method::DiLoCo || c.run.method == Method::FoMoE; };
+  auto photon = [](const ExperimentConfig& c) { return c.run.method == Method::Photon; };
+  for (const char* key : {"federation.sites", "federation.precision", "federation.quorum", "federation.bandwidth_mbps",
+                          "federation.latency_ms"})
+    appliesWhen(key, tr("Not used by a single-site run."), federated);
+  appliesWhen("federation.inner_steps", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  for (const char* key : {"federation.replication", "federation.placement", "federation.expert_weighting"})
+    appliesWhen(key, tr("FoMoE only: the other methods keep every expert on every site."), fomoe);
+  appliesWhen("federation.replan_every", tr("FoMoE with load-aware or data-affinity placement only."), [](const ExperimentConfig& c) {
+    return c.run.method == Method::FoMoE &&
+           (c.federation.placement == PlacementPolicy::LoadAware || c.federation.placement == PlacementPolicy::Affinity);
+  });
+  for (const char* key : {"federation.outer_lr", "federation.expert_outer_lr", "federation.outer_momentum", "federation.nesterov"})
+    appliesWhen(key, tr("DiLoCo and FoMoE only (Photon uses the server settings)."), outer);
+  for (const char* key : {"federation.photon_server_lr", "federation.photon_server_momentum"})
+    appliesWhen(key, tr("Photon only."), photon);
+  appliesWhen("model.gate", tr("Only where a site lacks experts: FoMoE, or a single site with residency below 1."),
+              [](const ExperimentConfig& c) {
+                return c.run.method == Method::FoMoE || (c.run.method == Method::Single && c.model.residency < 1.0);
+              });
+  appliesWhen("data.split", tr("Not used by a single-site run."), federated);
+}
+
 QFormLayout* ConfigurePanel::group(QWidget* parent, const QString& title, QLayout* into) {
   auto* box = new QGroupBox(title, parent);
   auto* f = new QFormLayout(box);
@@ -221,16 +281,54 @@ QFormLayout* ConfigurePanel::group(QWidget* parent, const QString& title, QLayou
   return f;
 }
 
-QSpinBox* ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
-                                 std::function<void(ExperimentConfig&, int)> set, const QString& tip) {
+QWidget* ConfigurePanel::addField(QFormLayout* f, const QString& key, const QString& label, QWidget* editor, const QString& tip) {
+  // The editor and, under it, the reason it is invalid (hidden while valid).
+  auto* cell = new QWidget;
+  auto* v = new QVBoxLayout(cell);
+  v->setContentsMargins(0, 0, 0, 0);
+  v->setSpacing(2);
+  v->addWidget(editor);
+  auto* reason = new QLabel;
+  reason->setObjectName("invalidReason");
+  reason->setWordWrap(true);
+  reason->hide();
+  v->addWidget(reason);
+  editor->setToolTip(tip);
+  editor->setProperty("configKey", key);
+  f->addRow(label, cell);
+  Field field;
+  field.keys = QStringList{key};
+  field.editor = editor;
+  field.reason = reason;
+  field.label = qobject_cast<QLabel*>(f->labelForField(cell));
+  field.tip = tip;
+  fields_.push_back(field);
+  return editor;
+}
+
+ConfigurePanel::Field* ConfigurePanel::field(const QString& key) {
+  for (auto& f : fields_)
+    if (f.keys.contains(key)) return &f;
+  return nullptr;
+}
+
+void ConfigurePanel::appliesWhen(const QString& key, const QString& note, std::function<bool(const ExperimentConfig&)> applies) {
+  Field* f = field(key);
+  Q_ASSERT(f);
+  f->applies = std::move(applies);
+  f->appliesNote = note;
+}
+
+QSpinBox* ConfigurePanel::addInt(QFormLayout* f, const QString& key, const QString& label, int lo, int hi,
+                                 std::function<int(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, int)> set,
+                                 const QString& tip) {
   auto* w = new QSpinBox;
   w->setRange(lo, hi);
-  w->setToolTip(tip);
   w->setKeyboardTracking(false);
-  const int key = nextKey_++;
-  f->addRow(label, w);
-  connect(w, &QSpinBox::valueChanged, this, [this, set, label, key](int v) {
-    doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); }, key);
+  const int mergeKey = nextKey_++;
+  addField(f, key, label, w, tip);
+  connect(w, &QSpinBox::valueChanged, this, [this, set, label, mergeKey](int v) {
+    doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); }, mergeKey);
   });
   refreshers_.push_back([this, w, get] {
     QSignalBlocker b(w);
@@ -239,19 +337,18 @@ QSpinBox* ConfigurePanel::addInt(QFormLayout* f, const QString& label, int lo, i
   return w;
 }
 
-QDoubleSpinBox* ConfigurePanel::addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
-                               std::function<double(const ExperimentConfig&)> get,
-                               std::function<void(ExperimentConfig&, double)> set, const QString& tip) {
+QDoubleSpinBox* ConfigurePanel::addDouble(QFormLayout* f, const QString& key, const QString& label, double lo, double hi, int decimals,
+                                          std::function<double(const ExperimentConfig&)> get,
+                                          std::function<void(ExperimentConfig&, double)> set, const QString& tip) {
   auto* w = new QDoubleSpinBox;
   w->setRange(lo, hi);
   w->setDecimals(decimals);
   w->setSingleStep(std::pow(10.0, -std::min(decimals, 3)) * (decimals > 2 ? 10 : 1));
-  w->setToolTip(tip);
   w->setKeyboardTracking(false);
-  const int key = nextKey_++;
-  f->addRow(label, w);
-  connect(w, &QDoubleSpinBox::valueChanged, this, [this, set, label, key](double v) {
-    doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); }, key);
+  const int mergeKey = nextKey_++;
+  addField(f, key, label, w, tip);
+  connect(w, &QDoubleSpinBox::valueChanged, this, [this, set, label, mergeKey](double v) {
+    doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); }, mergeKey);
   });
   refreshers_.push_back([this, w, get] {
     QSignalBlocker b(w);
@@ -260,13 +357,12 @@ QDoubleSpinBox* ConfigurePanel::addDouble(QFormLayout* f, const QString& label, 
   return w;
 }
 
-void ConfigurePanel::addChoice(QFormLayout* f, const QString& label, const QStringList& items,
+void ConfigurePanel::addChoice(QFormLayout* f, const QString& key, const QString& label, const QStringList& items,
                                std::function<int(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, int)> set,
                                const QString& tip) {
   auto* w = new QComboBox;
   w->addItems(items);
-  w->setToolTip(tip);
-  f->addRow(label, w);
+  addField(f, key, label, w, tip);
   connect(w, &QComboBox::currentIndexChanged, this, [this, set, label](int v) {
     doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); });
   });
@@ -276,26 +372,27 @@ void ConfigurePanel::addChoice(QFormLayout* f, const QString& label, const QStri
   });
 }
 
-void ConfigurePanel::addText(QFormLayout* f, const QString& label, std::function<QString(const ExperimentConfig&)> get,
+void ConfigurePanel::addText(QFormLayout* f, const QString& key, const QString& label,
+                             std::function<QString(const ExperimentConfig&)> get,
                              std::function<void(ExperimentConfig&, const QString&)> set, const QString& tip) {
   auto* w = new QLineEdit;
-  w->setToolTip(tip);
-  f->addRow(label, w);
-  connect(w, &QLineEdit::editingFinished, this, [this, w, set, get, label] {
+  addField(f, key, label, w, tip);
+  auto commit = [this, w, set, get, label] {
     if (w->text() == get(doc_->config())) return;
     doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, w->text()); });
-  });
+  };
+  fields_.back().commit = commit;
+  connect(w, &QLineEdit::editingFinished, this, commit);
   refreshers_.push_back([this, w, get] {
     QSignalBlocker b(w);
     w->setText(get(doc_->config()));
   });
 }
 
-void ConfigurePanel::addCheck(QFormLayout* f, const QString& label, std::function<bool(const ExperimentConfig&)> get,
+void ConfigurePanel::addCheck(QFormLayout* f, const QString& key, const QString& label, std::function<bool(const ExperimentConfig&)> get,
                               std::function<void(ExperimentConfig&, bool)> set, const QString& tip) {
   auto* w = new QCheckBox;
-  w->setToolTip(tip);
-  f->addRow(label, w);
+  addField(f, key, label, w, tip);
   connect(w, &QCheckBox::toggled, this, [this, set, label](bool v) {
     doc_->edit(tr("set %1").arg(label), [&](ExperimentConfig& c) { set(c, v); });
   });
@@ -305,13 +402,80 @@ void ConfigurePanel::addCheck(QFormLayout* f, const QString& label, std::functio
   });
 }
 
+void ConfigurePanel::commitPendingEdits() {
+  for (auto& f : fields_) {
+    if (!f.editor->hasFocus()) continue;
+    if (auto* spin = qobject_cast<QAbstractSpinBox*>(f.editor)) spin->interpretText();  // emits valueChanged if typed
+    if (f.commit) f.commit();
+  }
+}
+
+QString ConfigurePanel::keyNamedIn(const QString& message) const {
+  // The first key the message names is the one to fix ("model.top_k (6) exceeds model.n_experts").
+  QString best;
+  qsizetype bestAt = -1;
+  for (const auto& f : fields_)
+    for (const QString& key : f.keys)
+      for (qsizetype at = message.indexOf(key); at >= 0; at = message.indexOf(key, at + 1)) {
+        const qsizetype after = at + key.size();
+        const bool whole = after >= message.size() || !(message[after].isLetterOrNumber() || message[after] == '_');
+        if (!whole) continue;
+        if (bestAt < 0 || at < bestAt) {
+          bestAt = at;
+          best = key;
+        }
+        break;
+      }
+  return best;
+}
+
+QString ConfigurePanel::invalidKey() const { return keyNamedIn(doc_->validationMessage()); }
+
+QWidget* ConfigurePanel::editorFor(const QString& key) const {
+  for (const auto& f : fields_)
+    if (f.keys.contains(key)) return f.editor;
+  return nullptr;
+}
+
+QLabel* ConfigurePanel::reasonFor(const QString& key) const {
+  for (const auto& f : fields_)
+    if (f.keys.contains(key)) return f.reason;
+  return nullptr;
+}
+
+QString ConfigurePanel::summaryText() const { return summary_->text(); }
+
 void ConfigurePanel::refresh() {
   for (auto& r : refreshers_) r();
   refreshSites();
   const auto& c = doc_->config();
   const QString msg = doc_->validationMessage();
+  const QString badKey = keyNamedIn(msg);
+  for (auto& f : fields_) {
+    const bool applies = !f.applies || f.applies(c);
+    f.editor->setEnabled(applies);
+    if (f.label) f.label->setEnabled(applies);
+    f.editor->setToolTip(applies || f.appliesNote.isEmpty() ? f.tip
+                                                            : (f.tip.isEmpty() ? f.appliesNote : f.tip + "\n" + f.appliesNote));
+    const bool invalid = !badKey.isEmpty() && f.keys.contains(badKey);
+    if (f.editor->property("invalid").toBool() != invalid) {
+      f.editor->setProperty("invalid", invalid);
+      // A dynamic property only changes the style sheet's match after a re-polish.
+      f.editor->style()->unpolish(f.editor);
+      f.editor->style()->polish(f.editor);
+    }
+    f.reason->setText(invalid ? msg : QString());
+    f.reason->setStyleSheet(QString("color: %1;").arg(errorColor().name()));
+    f.reason->setVisible(invalid);
+  }
   validation_->setText(msg.isEmpty() ? tr("✓ valid experiment") : tr("✗ %1").arg(msg));
-  validation_->setStyleSheet(msg.isEmpty() ? "color: #2a7d2a; font-weight: bold;" : "color: #c0181c; font-weight: bold;");
+  validation_->setStyleSheet(QString("color: %1; font-weight: bold;").arg((msg.isEmpty() ? okColor() : errorColor()).name()));
+  if (!msg.isEmpty()) {
+    // Numbers of a setup that cannot run would mislead: none until it is fixed.
+    summary_->setText(badKey.isEmpty() ? tr("Fix the problem below to see the per-site parameters and bytes.")
+                                       : tr("Fix the marked field to see the per-site parameters and bytes."));
+    return;
+  }
   const auto costs = ExperimentDocument::siteCosts(c, doc_->currentPlan());
   qint64 bytes = 0, params = 0;
   for (auto& s : costs) {
@@ -326,6 +490,11 @@ void ConfigurePanel::refresh() {
                               .arg(c.federation.sites).arg(c.train.steps).arg(c.federation.inner_steps).arg(rounds)
                               .arg(QLocale().toString(params)).arg(humanBytes(double(bytes)))
                               .arg(humanBytes(double(bytes) * rounds)));
+}
+
+void ConfigurePanel::changeEvent(QEvent* e) {
+  if (e->type() == QEvent::PaletteChange) refresh();  // status colours follow the theme
+  QWidget::changeEvent(e);
 }
 
 void ConfigurePanel::refreshSites() {
@@ -343,7 +512,7 @@ void ConfigurePanel::refreshSites() {
                                                       : tr("generated per run")));
     const QString st = states_[k].isEmpty() ? tr("idle") : states_[k];
     auto* it = new QTableWidgetItem(st);
-    it->setForeground(st == "dead" ? deadColor() : st == "training" ? QColor(44, 160, 44) : QColor(60, 60, 60));
+    it->setForeground(st == "dead" ? deadColor() : st == "training" ? okColor() : quietTextColor());
     if (st == "dead") {
       QFont f = it->font();
       f.setBold(true);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QString>
+#include <QStringList>
 #include <QVector>
 #include <QWidget>
 
@@ -41,23 +42,56 @@ class ConfigurePanel : public QWidget {
  public slots:
   void refresh();
 
+  /// Commits a value typed into the focused field but not yet entered (Undo/Redo come first).
+  void commitPendingEdits();
+  /// The config key ("model.top_k") the validation message names first; "" when valid.
+  QString invalidKey() const;
+  QWidget* editorFor(const QString& key) const;
+  /// The label under a field that says why its value is invalid.
+  QLabel* reasonFor(const QString& key) const;
+  /// The per-site parameters and bytes, or what to fix first.
+  QString summaryText() const;
+
+ protected:
+  void changeEvent(QEvent* e) override;
+
  private:
+  struct Field {
+    QStringList keys;    // config keys this editor sets: how validation messages name it
+    QWidget* editor = nullptr;
+    QLabel* reason = nullptr;  // under the editor, shown while its value is the invalid one
+    QLabel* label = nullptr;   // the form's row label
+    QString tip;
+    std::function<bool(const ExperimentConfig&)> applies;  // null: applies to every method
+    QString appliesNote;                                   // added to the tip while disabled
+    std::function<void()> commit;                          // text fields: take the typed text
+  };
+
   QFormLayout* group(QWidget* parent, const QString& title, class QLayout* into);
-  QSpinBox* addInt(QFormLayout* f, const QString& label, int lo, int hi, std::function<int(const ExperimentConfig&)> get,
-                         std::function<void(ExperimentConfig&, int)> set, const QString& tip = {});
-  QDoubleSpinBox* addDouble(QFormLayout* f, const QString& label, double lo, double hi, int decimals,
-                 std::function<double(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, double)> set,
+  QWidget* addField(QFormLayout* f, const QString& key, const QString& label, QWidget* editor, const QString& tip);
+  Field* field(const QString& key);
+  /// Disables the field (and says why in its tip) while `applies` is false for the config.
+  void appliesWhen(const QString& key, const QString& note, std::function<bool(const ExperimentConfig&)> applies);
+  QString keyNamedIn(const QString& message) const;
+  void applyMethodRules();
+  QSpinBox* addInt(QFormLayout* f, const QString& key, const QString& label, int lo, int hi,
+                   std::function<int(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, int)> set,
+                   const QString& tip = {});
+  QDoubleSpinBox* addDouble(QFormLayout* f, const QString& key, const QString& label, double lo, double hi, int decimals,
+                            std::function<double(const ExperimentConfig&)> get,
+                            std::function<void(ExperimentConfig&, double)> set, const QString& tip = {});
+  void addChoice(QFormLayout* f, const QString& key, const QString& label, const QStringList& items,
+                 std::function<int(const ExperimentConfig&)> get, std::function<void(ExperimentConfig&, int)> set,
                  const QString& tip = {});
-  void addChoice(QFormLayout* f, const QString& label, const QStringList& items, std::function<int(const ExperimentConfig&)> get,
-                 std::function<void(ExperimentConfig&, int)> set, const QString& tip = {});
-  void addText(QFormLayout* f, const QString& label, std::function<QString(const ExperimentConfig&)> get,
+  void addText(QFormLayout* f, const QString& key, const QString& label, std::function<QString(const ExperimentConfig&)> get,
                std::function<void(ExperimentConfig&, const QString&)> set, const QString& tip = {});
-  void addCheck(QFormLayout* f, const QString& label, std::function<bool(const ExperimentConfig&)> get,
+  void addCheck(QFormLayout* f, const QString& key, const QString& label, std::function<bool(const ExperimentConfig&)> get,
                 std::function<void(ExperimentConfig&, bool)> set, const QString& tip = {});
   void refreshSites();
 
   ExperimentDocument* doc_;
   std::vector<std::function<void()>> refreshers_;
+  std::vector<Field> fields_;
   int nextKey_ = 1000;
   QTableWidget* sites_;
   QLabel* validation_;

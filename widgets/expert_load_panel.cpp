@@ -177,7 +177,7 @@ void ExpertLoadPanel::refresh() {
   auto ticker = QSharedPointer<QCPAxisTickerText>::create();
   for (int k = 0; k < K; ++k) ticker->addTick(k, data_->isDead(k) ? tr("site %1 ✕").arg(k) : tr("site %1").arg(k));
   plot()->yAxis->setTicker(ticker);
-  plot()->yAxis->setTickLabelColor(data_->deadSites().empty() ? Qt::black : deadColor());
+  plot()->yAxis->setTickLabelColor(data_->deadSites().empty() ? chartColors().text : deadColor());
   plot()->xAxis->setRange(-0.5, E - 0.5);
   plot()->yAxis->setRange(-0.5, K - 0.5);
   setPlaceholder(any ? QString() : tr("no expert load yet"));

@@ -12,6 +12,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
+#include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QStyle>
@@ -23,6 +24,7 @@
 #include "bridge/run_controller.h"
 #include "bridge/run_data.h"
 #include "bridge/store_model.h"
+#include "colors.h"
 #include "compare_view.h"
 #include "configure_panel.h"
 #include "event_log.h"
@@ -34,6 +36,10 @@
 #include "projection_panel.h"
 #include "routing_panel.h"
 #include "run_browser.h"
+#include "session_settings.h"
+#include "theme.h"
+#include "undo_shortcut_router.h"
+#include "wheel_guard.h"
 
 namespace fomoe::gui {
 
@@ -80,7 +86,7 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   setCentralWidget(tabs_);
 
   log_ = new EventLog;
-  auto* dock = new QDockWidget(tr("Events and faults"), this);
+  auto* dock = eventsDock_ = new QDockWidget(tr("Events and faults"), this);
   dock->setObjectName("events");
   dock->setWidget(log_);
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
@@ -98,6 +104,9 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   statusBar()->addPermanentWidget(progress_);
 
   buildActions();
+  buildViewMenu();
+  WheelGuard::install(this);
+  new UndoShortcutRouter({undoAction_, redoAction_}, {configure_, placement_}, this);
   openStore(dbPath);
 
   // Live data: bridge batches -> RunData -> views (one redraw per batch).
@@ -133,6 +142,7 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
     const bool running = s == RunController::State::Starting || s == RunController::State::Running;
     startAction_->setEnabled(!running);
     stopAction_->setEnabled(running);
+    escapeStopAction_->setEnabled(running);
     if (s == RunController::State::Starting) configure_->resetSiteStates("connecting");
     if (!running && s != RunController::State::Idle) {
       configure_->resetSiteStates("idle");
@@ -160,11 +170,13 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   });
   connect(doc_, &ExperimentDocument::configChanged, this, &MainWindow::updateTitle);
   connect(doc_, &ExperimentDocument::pathChanged, this, &MainWindow::updateTitle);
+  connect(doc_, &ExperimentDocument::pathChanged, this, &MainWindow::rememberExperimentPath);
   connect(doc_->undoStack(), &QUndoStack::cleanChanged, this, &MainWindow::updateTitle);
 
   showData(live_);
   resize(1400, 900);
   updateTitle();
+  builtLayout_ = saveState();
 }
 
 MainWindow::~MainWindow() {
@@ -204,12 +216,28 @@ void MainWindow::buildActions() {
   file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
 
   auto* edit = menuBar()->addMenu(tr("&Edit"));
-  QAction* undo = doc_->undoStack()->createUndoAction(this, tr("&Undo"));
+  // Own actions rather than QUndoStack::createUndoAction: a value typed but not yet committed
+  // (no Enter, focus still in the field) becomes an undo step first, so Ctrl+Z in a field undoes
+  // what the field shows.
+  QUndoStack* stack = doc_->undoStack();
+  QAction* undo = undoAction_ = new QAction(style()->standardIcon(QStyle::SP_ArrowBack), tr("&Undo"), this);
   undo->setShortcut(QKeySequence::Undo);
-  undo->setIcon(style()->standardIcon(QStyle::SP_ArrowBack));
-  QAction* redo = doc_->undoStack()->createRedoAction(this, tr("&Redo"));
-  redo->setShortcut(QKeySequence::Redo);
-  redo->setIcon(style()->standardIcon(QStyle::SP_ArrowForward));
+  undo->setEnabled(stack->canUndo());
+  connect(undo, &QAction::triggered, this, [this, stack] {
+    configure_->commitPendingEdits();
+    stack->undo();
+  });
+  connect(stack, &QUndoStack::canUndoChanged, undo, &QAction::setEnabled);
+  connect(stack, &QUndoStack::undoTextChanged, undo, [undo](const QString& t) { undo->setToolTip(tr("Undo %1").arg(t)); });
+  QAction* redo = redoAction_ = new QAction(style()->standardIcon(QStyle::SP_ArrowForward), tr("&Redo"), this);
+  redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Y), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)});
+  redo->setEnabled(stack->canRedo());
+  connect(redo, &QAction::triggered, this, [this, stack] {
+    configure_->commitPendingEdits();
+    stack->redo();
+  });
+  connect(stack, &QUndoStack::canRedoChanged, redo, &QAction::setEnabled);
+  connect(stack, &QUndoStack::redoTextChanged, redo, [redo](const QString& t) { redo->setToolTip(tr("Redo %1").arg(t)); });
   edit->addAction(undo);
   edit->addAction(redo);
 
@@ -217,7 +245,17 @@ void MainWindow::buildActions() {
   startAction_ = run->addAction(style()->standardIcon(QStyle::SP_MediaPlay), tr("&Start"), this, &MainWindow::startRun);
   startAction_->setShortcut(Qt::CTRL | Qt::Key_R);
   stopAction_ = run->addAction(style()->standardIcon(QStyle::SP_MediaStop), tr("S&top"), this, &MainWindow::stopRun);
+  stopAction_->setShortcut(Qt::CTRL | Qt::Key_Period);
   stopAction_->setEnabled(false);
+  // Esc stops too, but not when it is meant for a popup or a dialog (those are other windows,
+  // so the shortcut does not fire there; the check covers popups that leave focus here).
+  escapeStopAction_ = new QAction(tr("Stop (Esc)"), this);
+  escapeStopAction_->setShortcut(Qt::Key_Escape);
+  escapeStopAction_->setEnabled(false);
+  connect(escapeStopAction_, &QAction::triggered, this, [this] {
+    if (!QApplication::activePopupWidget() && !QApplication::activeModalWidget()) stopRun();
+  });
+  addAction(escapeStopAction_);
   run->addSeparator();
   run->addAction(tr("&Attach to remote coordinator..."), this, [this] {
     bool ok = false;
@@ -232,7 +270,7 @@ void MainWindow::buildActions() {
     if (controller_->attach(addr.trimmed(), key.trimmed())) tabs_->setCurrentWidget(liveTab_);
   });
 
-  auto* tb = addToolBar(tr("Main"));
+  auto* tb = mainToolBar_ = addToolBar(tr("Main"));
   tb->setObjectName("main");
   tb->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
   tb->addAction(open);
@@ -244,6 +282,94 @@ void MainWindow::buildActions() {
   tb->addAction(startAction_);
   tb->addAction(stopAction_);
 }
+
+void MainWindow::buildViewMenu() {
+  auto* view = menuBar()->addMenu(tr("&View"));
+  eventsDock_->toggleViewAction()->setText(tr("&Events and faults"));
+  view->addAction(eventsDock_->toggleViewAction());
+  mainToolBar_->toggleViewAction()->setText(tr("Main &toolbar"));
+  view->addAction(mainToolBar_->toggleViewAction());
+  resetLayoutAction_ = view->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
+  view->addSeparator();
+  darkAction_ = view->addAction(tr("&Dark theme"));
+  darkAction_->setCheckable(true);
+  darkAction_->setChecked(darkPaletteActive());
+  connect(darkAction_, &QAction::toggled, this, [this](bool dark) {
+    if (darkPaletteActive() != dark) applyTheme(dark);
+    if (settings_) settings_->setValue(session::kTheme, dark ? "dark" : "light");  // a choice: remembered
+  });
+  view->addSeparator();
+  // Tabs by keyboard, as in browsers and IDEs. Window-wide, so they work from any field.
+  auto* next = view->addAction(tr("&Next tab"), this, [this] { tabs_->setCurrentIndex((tabs_->currentIndex() + 1) % tabs_->count()); });
+  next->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Tab), QKeySequence(Qt::CTRL | Qt::Key_PageDown)});
+  auto* previous = view->addAction(tr("&Previous tab"), this, [this] {
+    tabs_->setCurrentIndex((tabs_->currentIndex() + tabs_->count() - 1) % tabs_->count());
+  });
+  // Shift+Tab arrives as Backtab from most keyboards, as Tab+Shift from others.
+  previous->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Backtab), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Tab),
+                          QKeySequence(Qt::CTRL | Qt::Key_PageUp)});
+  auto* go = view->addMenu(tr("&Go to tab"));
+  for (int i = 0; i < tabs_->count() && i < 9; ++i) {
+    auto* a = go->addAction(tabs_->tabText(i), this, [this, i] { tabs_->setCurrentIndex(i); });
+    a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
+  }
+
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About FoMoE Workbench"), this, [this] { QMessageBox::about(this, tr("About FoMoE Workbench"), aboutText()); });
+  help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+QString MainWindow::aboutText() const {
+  const QString version = QCoreApplication::applicationVersion();
+  return tr("<h3>FoMoE Workbench</h3>"
+            "<p>Version %1</p>"
+            "<p>Configure federated mixture-of-experts training, watch it live, compare recorded runs.</p>"
+            "<p>Built with Qt %2, running on Qt %3.</p>")
+      .arg(version.isEmpty() ? tr("unknown") : version.toHtmlEscaped(), QStringLiteral(QT_VERSION_STR), QString::fromLatin1(qVersion()));
+}
+
+void MainWindow::useSettings(QSettings* settings) {
+  settings_ = settings;
+  if (settings_ && !settings_->parent()) settings_->setParent(this);
+  if (!settings_) return;
+  restoreGeometry(settings_->value(session::kGeometry).toByteArray());
+  restoreState(settings_->value(session::kLayout).toByteArray());
+  const QString theme = settings_->value(session::kTheme).toString();
+  const bool dark = theme.isEmpty() ? isDark(desktopPalette()) : theme == "dark";
+  {
+    QSignalBlocker noChoice(darkAction_);  // following the desktop is not a remembered choice
+    darkAction_->setChecked(dark);
+  }
+  if (darkPaletteActive() != dark) applyTheme(dark);
+  // What is open now is the last store and experiment from here on.
+  settings_->setValue(session::kStore, QFileInfo(store_->path()).absoluteFilePath());
+  rememberExperimentPath(doc_->path());
+}
+
+void MainWindow::saveSession() {
+  if (!settings_) return;
+  settings_->setValue(session::kGeometry, saveGeometry());
+  settings_->setValue(session::kLayout, saveState());
+  settings_->sync();
+}
+
+void MainWindow::rememberExperimentPath(const QString& path) {
+  // Resource paths (":/...") are the embedded default, not the person's file.
+  if (settings_ && !path.isEmpty() && !path.startsWith(':')) settings_->setValue(session::kExperiment, QFileInfo(path).absoluteFilePath());
+}
+
+void MainWindow::resetLayout() {
+  restoreState(builtLayout_);
+  eventsDock_->setFloating(false);
+  eventsDock_->show();
+  mainToolBar_->show();
+}
+
+void MainWindow::setDarkTheme(bool dark) {
+  darkAction_->setChecked(dark);  // as a click on View > Dark theme: applied and remembered
+}
+
+bool MainWindow::darkTheme() const { return darkPaletteActive(); }
 
 bool MainWindow::loadExperiment(const QString& path, QString* error) {
   if (!doc_->load(path, error)) return false;
@@ -274,6 +400,7 @@ bool MainWindow::openStore(const QString& path) {
     return false;
   }
   controller_->setDatabasePath(path);
+  if (settings_) settings_->setValue(session::kStore, QFileInfo(path).absoluteFilePath());
   storeLabel_->setText(tr("store: %1").arg(QDir::toNativeSeparators(path)));
   storeLabel_->setToolTip(QFileInfo(path).absoluteFilePath());
   return true;
@@ -327,6 +454,7 @@ void MainWindow::closeEvent(QCloseEvent* e) {
     }
     controller_->cancel();
   }
+  saveSession();
   e->accept();
 }
 

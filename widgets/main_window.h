@@ -7,8 +7,11 @@
 
 class QLabel;
 class QProgressBar;
+class QSettings;
 class QTabWidget;
 class QAction;
+class QDockWidget;
+class QToolBar;
 
 namespace fomoe::gui {
 
@@ -40,6 +43,19 @@ class MainWindow : public QMainWindow {
   /// Opens (creating if new) the run store the browser shows and runs record into.
   bool openStore(const QString& path);
 
+  /// From now on remembers the store, experiment, geometry, layout and theme in `settings`
+  /// (parented to the window if it has no parent), and restores the geometry, layout and theme
+  /// it holds. Without a call nothing is remembered (tests, screenshots).
+  void useSettings(QSettings* settings);
+  /// Writes geometry and layout (closing the window does it too).
+  void saveSession();
+  /// Back to the layout the window was built with: every dock and toolbar shown, docked.
+  void resetLayout();
+  void setDarkTheme(bool dark);
+  bool darkTheme() const;
+  /// Help > About: the version and build (QCoreApplication::applicationVersion()), Qt.
+  QString aboutText() const;
+
   ExperimentDocument* document() const { return doc_; }
   RunController* controller() const { return controller_; }
   StoreModel* storeModel() const { return store_; }
@@ -56,6 +72,10 @@ class MainWindow : public QMainWindow {
   ConfigurePanel* configurePanel() const { return configure_; }
   EventLog* eventLog() const { return log_; }
   QWidget* liveTab() const { return liveTab_; }
+  QDockWidget* eventsDock() const { return eventsDock_; }
+  QToolBar* mainToolBar() const { return mainToolBar_; }
+  QAction* darkThemeAction() const { return darkAction_; }
+  QAction* resetLayoutAction() const { return resetLayoutAction_; }
 
  public slots:
   void startRun();
@@ -66,6 +86,8 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildActions();
+  void buildViewMenu();
+  void rememberExperimentPath(const QString& path);
   void showData(RunData* data);
   void updateTitle();
   bool maybeSave();
@@ -92,6 +114,15 @@ class MainWindow : public QMainWindow {
   QProgressBar* progress_;
   QAction* startAction_;
   QAction* stopAction_;
+  QAction* escapeStopAction_ = nullptr;  // Esc: stops only while running and nothing pops up
+  QAction* undoAction_ = nullptr;
+  QAction* redoAction_ = nullptr;
+  QAction* darkAction_ = nullptr;
+  QAction* resetLayoutAction_ = nullptr;
+  QDockWidget* eventsDock_ = nullptr;
+  QToolBar* mainToolBar_ = nullptr;
+  QSettings* settings_ = nullptr;
+  QByteArray builtLayout_;  // saveState() right after construction: Reset layout returns to it
 };
 
 }  // namespace fomoe::gui

@@ -86,7 +86,7 @@ void RoundTimeline::refresh() {
         ticker->addTick(k, data_->isDead(k) ? tr("site %1 ✕").arg(k) : tr("site %1").arg(k));
       }
       p->yAxis->setTicker(ticker);
-      p->yAxis->setTickLabelColor(data_->deadSites().empty() ? Qt::black : deadColor());
+      p->yAxis->setTickLabelColor(data_->deadSites().empty() ? chartColors().text : deadColor());
       p->yAxis->setRange(-0.6, K - 0.4);
       p->xAxis->rescale();
       p->xAxis->setRangeLower(0);

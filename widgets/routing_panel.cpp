@@ -106,7 +106,7 @@ void RoutingPanel::refresh() {
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
     for (int k = 0; k < K; ++k) ticker->addTick(k, data_->isDead(k) ? tr("site %1 ✕").arg(k) : tr("site %1").arg(k));
     skip_->plot()->yAxis->setTicker(ticker);
-    skip_->plot()->yAxis->setTickLabelColor(data_->deadSites().empty() ? Qt::black : deadColor());
+    skip_->plot()->yAxis->setTickLabelColor(data_->deadSites().empty() ? chartColors().text : deadColor());
     const QString prov = QString("run id: %1\nname: %2").arg(data_->runId()).arg(data_->name());
     entropy_->setProvenance(prov);
     skip_->setProvenance(prov);

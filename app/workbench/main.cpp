@@ -1,5 +1,6 @@
-// fomoe-workbench [EXPERIMENT.toml] [--db PATH] [--screenshot-dir DIR --demo-run [--steps N]]
-// Opens the workbench with the experiment loaded and a local federation ready to start. With no
+// fomoe-workbench [EXPERIMENT.toml] [--db PATH] [--screenshot-dir DIR --demo-run [--steps N] [--window-size WxH]]
+// Opens the workbench with the experiment loaded and a local federation ready to start; without
+// arguments, the store and experiment of the last session (QSettings), then the defaults. With no
 // display (no DISPLAY / WAYLAND_DISPLAY and no QT_QPA_PLATFORM) it runs the experiment with the
 // CLI instead. --demo-run starts the experiment at once; with --screenshot-dir it grabs each
 // main view to PNG when the run has finished, then quits.
@@ -11,6 +12,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QIcon>
+#include <QSettings>
 #include <QTabWidget>
 #include <QTimer>
 
@@ -22,6 +24,7 @@
 #include "compare_view.h"
 #include "main_window.h"
 #include "run_browser.h"
+#include "session_settings.h"
 
 using fomoe::gui::MainWindow;
 using fomoe::gui::RunController;
@@ -76,6 +79,7 @@ struct Options {
   QCommandLineOption demo{"demo-run", "start the loaded experiment at once"};
   QCommandLineOption steps{"steps", "override train.steps", "N"};
   QCommandLineOption gui{"gui", "open the window even without a display variable"};
+  QCommandLineOption size{"window-size", "window size for --screenshot-dir, e.g. 1280x720", "WxH"};
 
   void addTo(QCommandLineParser& p) {
     p.setApplicationDescription("FoMoE Workbench: configure federations, watch them live, compare runs.\n"
@@ -83,7 +87,7 @@ struct Options {
     p.addHelpOption();
     p.addVersionOption();
     p.addPositionalArgument("experiment", "experiment TOML (default: experiments/quickstart.toml)");
-    p.addOptions({db, shots, demo, steps, gui});
+    p.addOptions({db, shots, demo, steps, gui, size});
   }
 };
 
@@ -148,9 +152,16 @@ int main(int argc, char** argv) {
   const auto& demo = o.demo;
   const auto& steps = o.steps;
 
-  const QString dbPath = p.isSet(db) ? p.value(db) : QString::fromStdString(fomoe::default_db_path());
+  // Screenshots are reproducible: they neither read nor change what the person's sessions remember.
+  const bool remember = !p.isSet(shots);
+  QSettings remembered("fomoe", "fomoe-workbench");
+  using fomoe::gui::session::startupPath;
+  const QString defaultDb = QString::fromStdString(fomoe::default_db_path());
+  const QString dbPath = remember ? startupPath(p.value(db), remembered, fomoe::gui::session::kStore, defaultDb)
+                                  : (p.isSet(db) ? p.value(db) : defaultDb);
   MainWindow w(dbPath);
   QString exp = p.positionalArguments().value(0);
+  if (exp.isEmpty() && remember) exp = startupPath(QString(), remembered, fomoe::gui::session::kExperiment, QString());
   if (exp.isEmpty()) exp = findDefaultExperiment();
   QString error;
   bool loaded = !exp.isEmpty() && w.loadExperiment(exp, &error);
@@ -174,6 +185,16 @@ int main(int argc, char** argv) {
       c.train.steps = n;
       c.train.warmup_steps = std::min(c.train.warmup_steps, n);
     });
+  }
+  if (remember) w.useSettings(new QSettings("fomoe", "fomoe-workbench", &w));
+  if (p.isSet(o.size)) {
+    const QStringList wh = p.value(o.size).split('x');
+    const int width = wh.value(0).toInt(), height = wh.value(1).toInt();
+    if (wh.size() != 2 || width < 200 || height < 200) {
+      std::fprintf(stderr, "fomoe-workbench: --window-size: '%s' is not WIDTHxHEIGHT\n", p.value(o.size).toLocal8Bit().constData());
+      return 2;
+    }
+    w.resize(width, height);
   }
   w.show();
 

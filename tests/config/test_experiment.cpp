@@ -1,7 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
 
+#include "fomoe/base/number_format.h"
 #include "fomoe/config/experiment.h"
 
 using fomoe::parse_experiment;
@@ -145,5 +150,98 @@ TEST(Experiment, ShippedExperimentsAreValid) {
     ++n;
   }
   EXPECT_GE(n, 5);
+}
+}  // namespace
+
+namespace {
+// Saved experiments are for people (issue 13): only the keys that differ from the defaults, in
+// the shortest numbers that read back exactly, and loading the file gives the same experiment.
+
+// Every number token of a TOML text (outside strings and comments).
+std::vector<std::string> number_tokens(const std::string& toml) {
+  std::vector<std::string> out;
+  std::istringstream lines(toml);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#' || line[0] == '[') continue;
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 3), token;
+    bool in_string = false;
+    for (char ch : value + " ") {
+      if (ch == '"') in_string = !in_string;
+      const bool part = !in_string && (std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == 'e' || ch == '-' || ch == '+');
+      if (part) token += ch;
+      else if (!token.empty()) {
+        if (std::isdigit(static_cast<unsigned char>(token.back()))) out.push_back(token);
+        token.clear();
+      }
+    }
+  }
+  return out;
+}
+
+void expect_minimal_round_trip(const fomoe::ExperimentConfig& cfg, const std::string& what) {
+  const std::string minimal = fomoe::to_toml_minimal(cfg);
+  auto again = parse_experiment(minimal, what + " (minimal)");
+  ASSERT_TRUE(again) << again.error().message << "\n" << minimal;
+  EXPECT_EQ(fomoe::to_toml(*again), fomoe::to_toml(cfg)) << what << "\n" << minimal;
+  for (const std::string& t : number_tokens(minimal)) {
+    if (t.find_first_of(".e") == std::string::npos) continue;  // integers print exactly
+    const std::string shortest = fomoe::shortest_number(std::stod(t));
+    EXPECT_TRUE(t == shortest || t == shortest + ".0") << what << ": " << t << " could be written " << shortest;
+  }
+}
+
+TEST(ExperimentMinimalToml, ShippedExperimentsRoundTrip) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(FOMOE_SOURCE_DIR) + "/experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    auto cfg = fomoe::load_experiment(entry.path().string());
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    expect_minimal_round_trip(*cfg, entry.path().filename().string());
+    ++n;
+  }
+  EXPECT_GE(n, 5);
+}
+
+TEST(ExperimentMinimalToml, EditedConfigsRoundTrip) {
+  fomoe::ExperimentConfig c;
+  c.run.method = fomoe::Method::FoMoE;
+  c.run.name = "quote \" backslash \\ tab\t ünïcode";
+  c.run.seed = 9007199254740993ull;
+  c.train.lr = 0.05;
+  c.federation.outer_lr = 0.1 + 0.2;  // needs all 17 digits: 0.30000000000000004
+  c.federation.bandwidth_mbps = 100;  // an integral double stays a float
+  c.federation.sites = 3;
+  c.federation.site_bandwidth_mbps = {1000, 2.5, 0.001};
+  c.federation.site_latency_ms = {1e-7, 20, 35.5};
+  c.federation.agents = {{"tcp://a:1", "key\"1"}, {"tcp://b:2", ""}, {"tcp://c:3", "k3"}};
+  c.federation.placement = fomoe::PlacementPolicy::Explicit;
+  c.federation.explicit_plan = std::vector<std::vector<std::vector<int>>>(4, std::vector<std::vector<int>>(8, {0, 2}));
+  c.data.sources = {"jargon"};
+  c.data.max_bytes = 5000000000;
+  ASSERT_TRUE(fomoe::validate_experiment(c)) << fomoe::validate_experiment(c).error().message;
+  expect_minimal_round_trip(c, "edited");
+  const std::string text = fomoe::to_toml_minimal(c);
+  EXPECT_NE(text.find("lr = 0.05\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("outer_lr = 0.30000000000000004\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("bandwidth_mbps = 100.0\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0.050000"), std::string::npos) << text;
+}
+
+TEST(ExperimentMinimalToml, HoldsOnlyTheKeysThatDifferFromTheDefaults) {
+  EXPECT_EQ(fomoe::to_toml_minimal(fomoe::ExperimentConfig{}).find('='), std::string::npos)
+      << fomoe::to_toml_minimal(fomoe::ExperimentConfig{});
+  auto cfg = fomoe::load_experiment(std::string(FOMOE_SOURCE_DIR) + "/experiments/quickstart.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  cfg->train.lr = 0.05;
+  const std::string text = fomoe::to_toml_minimal(*cfg);
+  EXPECT_NE(text.find("[run]\nmethod = \"fomoe\"\nname = \"quickstart\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("lr = 0.05\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("vocab_size"), std::string::npos) << "quickstart's vocab_size is the default\n" << text;
+  EXPECT_EQ(text.find("[data]"), std::string::npos) << "quickstart's data section is all defaults\n" << text;
+  EXPECT_LT(text.find("[run]"), text.find("[model]"));
+  EXPECT_LT(text.find("[train]"), text.find("[federation]"));
 }
 }  // namespace

@@ -1,5 +1,10 @@
 // The configure panel edits per-site link emulation in the sites table; undo restores it.
+#include <QFile>
+#include <QLabel>
+#include <QRegularExpression>
+#include <QSpinBox>
 #include <QTableWidget>
+#include <QTemporaryDir>
 #include <QUndoStack>
 #include <QtTest>
 
@@ -29,6 +34,93 @@ class ConfigurePanelTest : public QObject {
     doc.undoStack()->undo();
     QVERIFY(doc.config().federation.site_bandwidth_mbps.empty());
     QCOMPARE(table->item(1, 4)->text(), QString("100"));
+  }
+
+  // An invalid value is marked at its field with the reason beside it; no numbers meanwhile (issue 13).
+  void invalidValueIsMarkedAtItsFieldAndHidesTheNumbers() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "t.toml", &error), qPrintable(error));
+    ConfigurePanel panel(&doc);
+    panel.show();
+    QVERIFY(panel.summaryText().contains(QRegularExpression("\\d")));
+    auto* topK = qobject_cast<QSpinBox*>(panel.editorFor("model.top_k"));
+    QVERIFY(topK);
+    topK->setValue(9);  // 8 experts
+    QCOMPARE(panel.invalidKey(), QString("model.top_k"));
+    QVERIFY(topK->property("invalid").toBool());
+    QVERIFY(!panel.editorFor("model.n_experts")->property("invalid").toBool());
+    QLabel* reason = panel.reasonFor("model.top_k");
+    QVERIFY(reason->isVisible());
+    QVERIFY2(reason->text().contains("model.top_k (9) exceeds model.n_experts (8)"), qPrintable(reason->text()));
+    QVERIFY(!panel.reasonFor("model.n_experts")->isVisible());
+    QVERIFY2(!panel.summaryText().contains(QRegularExpression("\\d")), qPrintable(panel.summaryText()));
+    QVERIFY(panel.summaryText().contains("marked field"));
+
+    doc.edit("replication", [](ExperimentConfig& c) { c.model.top_k = 2; c.federation.replication = 6; });
+    QCOMPARE(panel.invalidKey(), QString("federation.replication"));
+    QVERIFY(!topK->property("invalid").toBool());
+    QVERIFY(!reason->isVisible());
+    QVERIFY(panel.editorFor("federation.replication")->property("invalid").toBool());
+
+    doc.undoStack()->undo();
+    doc.undoStack()->undo();
+    QVERIFY(panel.invalidKey().isEmpty());
+    QVERIFY(!panel.editorFor("federation.replication")->property("invalid").toBool());
+    QVERIFY(panel.summaryText().contains(QRegularExpression("\\d")));
+  }
+
+  void fieldsThatDoNotApplyToTheMethodAreDisabled() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n", "t.toml", &error), qPrintable(error));
+    ConfigurePanel panel(&doc);
+    auto enabled = [&](const char* key) { return panel.editorFor(key)->isEnabled(); };
+    auto method = [&](Method m) { doc.edit("method", [m](ExperimentConfig& c) { c.run.method = m; }); };
+    QVERIFY(enabled("federation.replication") && enabled("federation.placement") && enabled("federation.expert_weighting"));
+    QVERIFY(!enabled("federation.replan_every"));  // round-robin does not re-plan
+    QVERIFY(!enabled("federation.photon_server_lr"));
+    doc.edit("placement", [](ExperimentConfig& c) { c.federation.placement = PlacementPolicy::LoadAware; });
+    QVERIFY(enabled("federation.replan_every"));
+
+    method(Method::Photon);
+    QVERIFY(!enabled("federation.replication") && !enabled("federation.replan_every"));
+    QVERIFY(enabled("federation.photon_server_lr") && enabled("federation.photon_server_momentum"));
+    QVERIFY(!enabled("federation.outer_lr") && !enabled("federation.nesterov"));
+    QVERIFY(enabled("federation.inner_steps"));
+    QVERIFY(panel.editorFor("federation.outer_lr")->toolTip().contains("DiLoCo and FoMoE only"));
+
+    method(Method::Ddp);
+    QVERIFY(!enabled("federation.inner_steps") && !enabled("federation.outer_lr"));
+    QVERIFY(enabled("federation.sites") && enabled("federation.precision"));
+
+    method(Method::DiLoCo);
+    QVERIFY(enabled("federation.outer_lr") && enabled("federation.inner_steps") && !enabled("federation.placement"));
+
+    method(Method::Single);
+    for (const char* key : {"federation.sites", "federation.quorum", "federation.inner_steps", "federation.precision"})
+      QVERIFY2(!enabled(key), key);
+    QVERIFY(enabled("train.lr") && enabled("model.top_k"));
+  }
+
+  // Saved TOML is readable (issue 13): the keys the person set, short numbers, same experiment back.
+  void savesOnlyTheSetKeysInShortNumbers() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n[model]\nvocab_size = 1024\n", "t.toml", &error), qPrintable(error));
+    doc.edit("lr", [](ExperimentConfig& c) { c.train.lr = 0.05; });
+    QTemporaryDir dir;
+    const QString path = dir.filePath("saved.toml");
+    QVERIFY2(doc.save(path, &error), qPrintable(error));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(f.readAll());
+    QVERIFY2(text.contains("lr = 0.05\n"), qPrintable(text));
+    QVERIFY2(!text.contains("vocab_size"), qPrintable(text));  // the default, though the file said it
+    QVERIFY2(!text.contains("0.0500"), qPrintable(text));
+    ExperimentDocument back;
+    QVERIFY2(back.load(path, &error), qPrintable(error));
+    QCOMPARE(QString::fromStdString(to_toml(back.config())), QString::fromStdString(to_toml(doc.config())));
   }
 };
 

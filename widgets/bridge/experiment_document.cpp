@@ -68,7 +68,9 @@ bool ExperimentDocument::save(const QString& path, QString* error) {
     if (error) *error = tr("cannot write %1: %2").arg(path, f.errorString());
     return false;
   }
-  const std::string text = to_toml(cfg_);
+  // The file is for people: only the keys they set, in short numbers. Runs still record the
+  // complete canonical to_toml text.
+  const std::string text = to_toml_minimal(cfg_);
   if (f.write(text.data(), qint64(text.size())) != qint64(text.size())) {
     if (error) *error = tr("cannot write %1: %2").arg(path, f.errorString());
     return false;

@@ -1,6 +1,7 @@
 // ExperimentDocument: the experiment being edited (an ExperimentConfig), its file, undo/redo
 // and the placement arithmetic the editor shows (per-site parameters, memory, bytes per round).
-// Load/save use the core's parser and to_toml, so the file is the one the CLI runs.
+// Load/save use the core's parser and to_toml_minimal (the keys that differ from the defaults),
+// so the file is the one the CLI runs.
 #pragma once
 
 #include <QObject>

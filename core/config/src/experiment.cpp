@@ -1,11 +1,14 @@
 #include "fomoe/config/experiment.h"
 
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "fomoe/base/number_format.h"
 
 namespace fomoe {
 namespace {
@@ -411,7 +414,11 @@ Status apply_overrides(ExperimentConfig& cfg, const std::vector<std::string>& as
   return Status::ok();
 }
 
-std::string to_toml(const ExperimentConfig& c) {
+namespace {
+
+// Every key of a config as a TOML table: what to_toml prints and what to_toml_minimal compares
+// against the defaults, so the two writers cannot disagree on which keys exist.
+toml::table canonical_table(const ExperimentConfig& c) {
   auto str_arr = [](const std::vector<std::string>& v) {
     toml::array a;
     for (auto& s : v) a.push_back(s);
@@ -472,9 +479,89 @@ std::string to_toml(const ExperimentConfig& c) {
     fed.insert("agents", agents);
   }
   root.insert("federation", fed);
+  return root;
+}
+
+// Doubles print as the shortest text that reads back to the same value; a ".0" keeps an
+// integral double a TOML float.
+std::string float_text(double v) {
+  std::string s = shortest_number(v);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // 'n' covers inf and nan
+  return s;
+}
+
+std::string string_text(const std::string& v) {
+  std::string out = "\"";
+  for (char ch : v) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {  // TOML forbids raw control characters
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(ch));
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// One value as TOML text; arrays and tables inline (the plan and the remote agents).
+std::string node_text(const toml::node& n) {
+  if (auto* v = n.as_floating_point()) return float_text(v->get());
+  if (auto* v = n.as_integer()) return std::to_string(v->get());
+  if (auto* v = n.as_boolean()) return v->get() ? "true" : "false";
+  if (auto* v = n.as_string()) return string_text(v->get());
+  if (auto* a = n.as_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < a->size(); ++i) out += (i ? ", " : "") + node_text(*a->get(i));
+    return out + "]";
+  }
+  if (auto* t = n.as_table()) {
+    std::string out = "{ ";
+    bool first = true;
+    for (auto& [k, v] : *t) {
+      out += (first ? "" : ", ") + std::string(k.str()) + " = " + node_text(v);
+      first = false;
+    }
+    return out + " }";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string to_toml(const ExperimentConfig& c) {
   std::ostringstream os;
-  os << root << "\n";
+  os << canonical_table(c) << "\n";
   return os.str();
+}
+
+std::string to_toml_minimal(const ExperimentConfig& c) {
+  const toml::table mine = canonical_table(c);
+  const toml::table defaults = canonical_table(ExperimentConfig{});
+  std::string out = "# FoMoE experiment: the settings that differ from the defaults (fomoe/config/experiment.h).\n";
+  // Sections in the order a reader thinks of them, not alphabetical.
+  for (const char* section : {"run", "model", "data", "train", "federation"}) {
+    const toml::table* sec = mine[section].as_table();
+    const toml::table* base = defaults[section].as_table();
+    if (!sec) continue;
+    std::string lines;
+    for (auto& [key, node] : *sec) {
+      const std::string text = node_text(node);
+      const toml::node* d = base ? base->get(key.str()) : nullptr;
+      if (d && node_text(*d) == text) continue;
+      lines += std::string(key.str()) + " = " + text + "\n";
+    }
+    if (!lines.empty()) out += "\n[" + std::string(section) + "]\n" + lines;
+  }
+  return out;
 }
 
 }  // namespace fomoe

@@ -142,5 +142,8 @@ Status validate_experiment(const ExperimentConfig& cfg);
 Status apply_overrides(ExperimentConfig& cfg, const std::vector<std::string>& assignments);
 /// Canonical TOML for a config (every key, defaults included): what the GUI saves.
 std::string to_toml(const ExperimentConfig& cfg);
+/// The TOML a person reads: only the keys whose value differs from ExperimentConfig's defaults,
+/// numbers in their shortest round-trip form (0.05). Parses back to the same config.
+std::string to_toml_minimal(const ExperimentConfig& cfg);
 
 }  // namespace fomoe
