@@ -80,6 +80,18 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
                "to 1, or not); reroute sends it to its top-k among the held experts instead (no skip, no throughput gain)"));
 
   QFormLayout* data = group(page, tr("Data"), col1);
+  addChoice(data, "data.format", tr("format"),
+            {"built-in texts", "Megatron .bin/.idx", "flat token array (nanoGPT, Dolma)", "llm.c shards"},
+            [](auto& c) { return int(c.data.format); }, [](auto& c, int v) { c.data.format = DataFormat(v); },
+            tr("built-in: Debian's texts, tokenised by the project's BPE; the others read a token file another stack wrote"));
+  addText(data, "data.path", tr("token file"), [](auto& c) { return QString::fromStdString(c.data.path); },
+          [](auto& c, const QString& v) { c.data.path = v.trimmed().toStdString(); },
+          tr("megatron: the PREFIX of PREFIX.bin and PREFIX.idx; tokens, llmc: the file"));
+  addChoice(data, "data.token_dtype", tr("token type"), {"uint16", "uint32"},
+            [](auto& c) { return c.data.token_dtype == "uint32" ? 1 : 0; },
+            [](auto& c, int v) { c.data.token_dtype = v == 1 ? "uint32" : "uint16"; });
+  addInt(data, "data.eos_id", tr("end-of-document id"), -1, 2000000000, [](auto& c) { return int(c.data.eos_id); },
+         [](auto& c, int v) { c.data.eos_id = v; }, tr("-1 = none (tokens: ends a document; llmc: starts one)"));
   addText(data, "data.sources", tr("sources"),
           [](auto& c) {
             QStringList l;
@@ -270,6 +282,16 @@ void ConfigurePanel::applyMethodRules() {
                 return c.run.method == Method::FoMoE || (c.run.method == Method::Single && c.model.residency < 1.0);
               });
   appliesWhen("data.split", tr("Not used by a single-site run."), federated);
+  const auto builtin = [](const ExperimentConfig& c) { return c.data.format == DataFormat::Builtin; };
+  for (const char* key : {"data.sources", "data.max_bytes"}) appliesWhen(key, tr("The built-in texts only."), builtin);
+  appliesWhen("data.path", tr("Token files only (format other than built-in)."), [](const ExperimentConfig& c) {
+    return c.data.format != DataFormat::Builtin;
+  });
+  appliesWhen("data.token_dtype", tr("Flat token arrays only (Megatron and llm.c files say their type)."),
+              [](const ExperimentConfig& c) { return c.data.format == DataFormat::Tokens; });
+  appliesWhen("data.eos_id", tr("Flat token arrays and llm.c shards only."), [](const ExperimentConfig& c) {
+    return c.data.format == DataFormat::Tokens || c.data.format == DataFormat::Llmc;
+  });
 }
 
 QFormLayout* ConfigurePanel::group(QWidget* parent, const QString& title, QLayout* into) {

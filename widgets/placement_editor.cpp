@@ -73,7 +73,7 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
                              "activations at the experiment's batch. bytes / round: parameters down in fp32 + "
                              "pseudo-gradient up at the wire precision, framing included."));
   note->setWordWrap(true);
-  note->setStyleSheet("color: #666;");
+  note->setForegroundRole(QPalette::PlaceholderText);
   cl->addWidget(note);
   split->addWidget(cbox);
   split->setStretchFactor(0, 3);
@@ -182,7 +182,7 @@ void PlacementEditor::generateRoundRobin(int r) {
   const int K = plan_.n_sites();
   plan_ = PlacementPlan::round_robin(K, plan_.n_moe_layers(), plan_.n_experts(), std::min(std::max(1, r), K));
   status_->setText(tr("Generated round-robin with r = %1; press Apply to store it.").arg(std::min(r, K)));
-  status_->setStyleSheet("color: #444;");
+  status_->setStyleSheet(QString());
   refreshGrid();
 }
 
@@ -210,7 +210,7 @@ bool PlacementEditor::generateLoadAware(qint64 runId, int r, QString* error) {
   }
   plan_ = PlacementPlan::load_aware(plan_.n_sites(), sum, std::min(std::max(1, r), plan_.n_sites()));
   status_->setText(tr("Generated load-aware from run %1 with r = %2; press Apply to store it.").arg(runId).arg(r));
-  status_->setStyleSheet("color: #444;");
+  status_->setStyleSheet(QString());
   refreshGrid();
   return true;
 }
@@ -252,7 +252,11 @@ void PlacementEditor::refreshGrid() {
       }
       const bool holds = layer < plan_.n_moe_layers() && plan_.holds(k, layer, e);
       it->setCheckState(holds ? Qt::Checked : Qt::Unchecked);
-      it->setBackground(orphan ? QColor(250, 215, 215) : holds ? withAlpha(siteColor(k), 60) : QColor(Qt::white));
+      // Colours from the palette, so the grid reads in the dark theme too (the orphan warning
+      // keeps its light red with dark text).
+      const QPalette& pal = grid_->palette();
+      it->setBackground(orphan ? QColor(250, 215, 215) : holds ? withAlpha(siteColor(k), 90) : pal.base().color());
+      it->setForeground(orphan ? QColor(Qt::black) : pal.text().color());
     }
   }
   updating_ = false;

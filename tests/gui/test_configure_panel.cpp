@@ -103,6 +103,26 @@ class ConfigurePanelTest : public QObject {
     QVERIFY(enabled("train.lr") && enabled("model.top_k"));
   }
 
+  // Token files in the configure panel: the fields of the chosen data format only, and an empty
+  // path marked at its field.
+  void dataFormatFieldsFollowTheFormat() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n", "t.toml", &error), qPrintable(error));
+    ConfigurePanel panel(&doc);
+    auto enabled = [&](const char* key) { return panel.editorFor(key)->isEnabled(); };
+    QVERIFY(enabled("data.sources") && !enabled("data.path") && !enabled("data.token_dtype") && !enabled("data.eos_id"));
+    doc.edit("format", [](ExperimentConfig& c) { c.data.format = DataFormat::Megatron; });
+    QVERIFY(!enabled("data.sources") && enabled("data.path") && !enabled("data.token_dtype") && !enabled("data.eos_id"));
+    QVERIFY(panel.editorFor("data.path")->property("invalid").toBool());  // data.path is empty
+    doc.edit("format", [](ExperimentConfig& c) {
+      c.data.format = DataFormat::Tokens;
+      c.data.path = "train.bin";
+    });
+    QVERIFY(enabled("data.token_dtype") && enabled("data.eos_id"));
+    QVERIFY(!panel.editorFor("data.path")->property("invalid").toBool());
+  }
+
   // Saved TOML is readable (issue 13): the keys the person set, short numbers, same experiment back.
   void savesOnlyTheSetKeysInShortNumbers() {
     ExperimentDocument doc;

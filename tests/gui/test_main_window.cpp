@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
@@ -25,6 +26,7 @@
 
 #include "bridge/experiment_document.h"
 #include "bridge/run_controller.h"
+#include "bridge/store_model.h"
 #include "colors.h"
 #include "configure_panel.h"
 #include "loss_chart.h"
@@ -152,6 +154,27 @@ class MainWindowTest : public QObject {
     QVERIFY(w->eventsDock()->isVisible());
     QVERIFY(!w->eventsDock()->isFloating());
     QVERIFY(w->mainToolBar()->isVisible());
+  }
+
+  // The title names the loaded experiment; File > Open or create run store switches the store
+  // the browser shows and runs record into, creates a new one, and the status bar follows.
+  void titleAndStatusBarFollowExperimentAndStore() {
+    QTemporaryDir dir;
+    MainWindow w(dir.filePath("first.db"));
+    QVERIFY(w.loadExperiment(quickstart()));
+    QVERIFY2(w.windowTitle().startsWith("quickstart.toml"), qPrintable(w.windowTitle()));
+    auto storeLabelText = [&] {
+      for (auto* l : w.statusBar()->findChildren<QLabel*>())
+        if (l->text().startsWith("store: ")) return l->text();
+      return QString();
+    };
+    QVERIFY2(storeLabelText().endsWith("first.db"), qPrintable(storeLabelText()));
+    const QString second = dir.filePath("new/second.db");
+    QVERIFY(w.openStore(second));
+    QVERIFY(QFile::exists(second));
+    QVERIFY2(storeLabelText().endsWith("second.db"), qPrintable(storeLabelText()));
+    QCOMPARE(w.storeModel()->path(), second);
+    QCOMPARE(w.controller()->databasePath(), second);
   }
 
   void aboutNamesVersionAndBuild() {
