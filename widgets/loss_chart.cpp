@@ -32,7 +32,7 @@ LossChart::LossChart(QWidget* parent) : ChartPanel(tr("Loss"), parent) {
   controls()->addWidget(smoothSlider_);
   connect(axisBox_, &QComboBox::currentIndexChanged, this, [this](int i) { setXAxis(static_cast<XAxis>(i)); });
   connect(smoothSlider_, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
-  plot()->yAxis->setLabel(tr("cross-entropy (nats/token)"));
+  plot()->yAxis->setLabel(tr("loss (nats/token)"));
   plot()->xAxis->setLabel(tr("step"));
   plot()->legend->setVisible(true);
   plot()->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);

@@ -37,6 +37,11 @@ sysmodel::ModelShape shapeOf(const ExperimentConfig& cfg) { return sysmodel::mod
 
 ExperimentDocument::ExperimentDocument(QObject* parent) : QObject(parent) {}
 
+ExperimentDocument::~ExperimentDocument() {
+  undo_.blockSignals(true);
+  blockSignals(true);
+}
+
 bool ExperimentDocument::loadText(const QString& toml, const QString& sourceName, QString* error) {
   auto cfg = parse_experiment(toml.toStdString(), sourceName.toStdString());
   if (!cfg) {

@@ -28,6 +28,9 @@ class ExperimentDocument : public QObject {
   Q_OBJECT
  public:
   explicit ExperimentDocument(QObject* parent = nullptr);
+  /// Silences the undo stack first: destroying it emits cleanChanged, and a window connected to
+  /// it would read this half-destroyed document (ASan: heap-use-after-free on Quit).
+  ~ExperimentDocument() override;
 
   const ExperimentConfig& config() const { return cfg_; }
   QUndoStack* undoStack() { return &undo_; }
