@@ -1,5 +1,6 @@
 // A run recorded with RunRecorder opens from the run browser, and the views hold its points:
 // loss per site and held-out, link bytes, expert load, events (a dead site shows red).
+#include <QComboBox>
 #include <QSortFilterProxyModel>
 #include <QTableView>
 #include <QTableWidget>
@@ -143,6 +144,17 @@ class RunBrowserTest : public QObject {
     QCOMPARE(diff->item(0, 1)->text(), QString("10"));
     QCOMPARE(diff->item(0, 2)->text(), QString("20"));
     QCOMPARE(c->bytesTable()->rowCount(), 2);
+    // Run A is named as A; against bytes on the wire, run A's curve ends at its total bytes.
+    QVERIFY(c->overlay()->plot()->graph(0)->name().startsWith("A: run"));
+    QComboBox* against = nullptr;
+    for (auto* box : c->findChildren<QComboBox*>())
+      if (box->findText("bytes sent") >= 0) against = box;
+    QVERIFY(against);
+    against->setCurrentIndex(against->findText("bytes sent"));
+    QCPGraph* a = c->overlay()->plot()->graph(0);
+    QVERIFY(a->dataCount() > 0);
+    QCOMPARE((a->data()->constEnd() - 1)->key, double(5 * 2 * 2000 + 2 * (1000 + 1001 + 1002 + 1003 + 1004)));
+    QVERIFY(c->overlay()->plot()->xAxis->label().contains("bytes"));
   }
 
   void exportWritesCsvWithRunIds() {

@@ -157,6 +157,8 @@ TEST_F(StoreRunsCli, ExportEveryPoint) {
   auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 1u + 501u);
   EXPECT_EQ(ls[0], "run_id,name,site,step,round,value,wall_time");
+  // Numbers in their shortest round-trip form: 3.999, not 3.9990000000000001.
+  EXPECT_TRUE(has(r.out, ",train/loss,0,1,-1,3.999,0.5\n")) << r.out.substr(0, 400);
   r = run({"export", id, "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
