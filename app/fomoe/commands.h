@@ -11,6 +11,7 @@ int bench_moe_command(const std::vector<std::string>& args, const std::string& s
 int run_command(const std::vector<std::string>& args, const std::string& self_exe);
 int agent_command(const std::vector<std::string>& args);
 int watch_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 }  // namespace fomoe::cli

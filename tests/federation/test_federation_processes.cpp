@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cmath>
+#include <iterator>
 #include <fstream>
 #include <filesystem>
 #include <mutex>
@@ -442,6 +444,29 @@ TEST(FederationProcesses, CliOverridesLandInTheRecordedConfig) {
   EXPECT_EQ(recorded->train.steps, 8);
   EXPECT_DOUBLE_EQ(recorded->train.lr, 0.002);
   EXPECT_EQ(runs->front().last_step, 8);
+
+  // fomoe eval on the recorded run: the global model in its checkpoint, on the run's held-out
+  // batches, gives the held-out loss the run recorded at its end.
+  const std::string json_out = (dir / "eval.json").string();
+  const std::string eval = std::string(FOMOE_CLI_PATH) + " eval " + std::to_string(runs->front().run.id) + " --db " + db +
+                           " --json > " + json_out;
+  ASSERT_EQ(std::system(eval.c_str()), 0) << eval;
+  std::ifstream in(json_out);
+  auto j = nlohmann::json::parse(in);
+  ASSERT_TRUE(runs->front().final_eval_loss.has_value());
+  EXPECT_NEAR(j["loss"].get<double>(), *runs->front().final_eval_loss, 1e-6);
+  EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(*runs->front().final_eval_loss), 1e-3);
+  EXPECT_EQ(j["round"].get<int>(), 2);
+  // An unknown run is a usage error; a damaged checkpoint names its file.
+  EXPECT_EQ(WEXITSTATUS(std::system((std::string(FOMOE_CLI_PATH) + " eval 999 --db " + db + " 2> /dev/null").c_str())), 2);
+  const std::string ckpt = j["checkpoint"].get<std::string>();
+  std::ofstream(ckpt, std::ios::trunc) << "not a checkpoint";
+  const std::string bad = std::string(FOMOE_CLI_PATH) + " eval " + std::to_string(runs->front().run.id) + " --db " + db +
+                          " > " + (dir / "bad.txt").string() + " 2>&1";
+  EXPECT_EQ(WEXITSTATUS(std::system(bad.c_str())), 1);
+  std::ifstream bad_in(dir / "bad.txt");
+  std::string msg((std::istreambuf_iterator<char>(bad_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(msg.find(ckpt), std::string::npos) << msg;
 }
 
 TEST(FederationProcesses, KilledCoordinatorProcessResumes) {

@@ -245,20 +245,7 @@ struct Coordinator::Impl {
   }
   std::vector<torch::Tensor> previous_topk_;
 
-  double evaluate() {
-    Transformer& m = ddp_master ? ddp_master->model() : global->model();
-    torch::NoGradGuard no_grad;
-    m->eval();
-    for (auto& l : m->moe_layers()) l->collect_stats = false;
-    double sum = 0;
-    for (auto& b : eval_batches) {
-      const int64_t T = b.size(1) - 1;
-      auto out = m->forward(b.narrow(1, 0, T));
-      sum += lm_loss(out.logits_BTV, b.narrow(1, 1, T)).item<double>();
-    }
-    for (auto& l : m->moe_layers()) l->collect_stats = true;
-    return eval_batches.empty() ? std::nan("") : sum / static_cast<double>(eval_batches.size());
-  }
+  double evaluate() { return mean_heldout_loss(ddp_master ? ddp_master->model() : global->model(), eval_batches); }
 
   // Runs one round; returns the mean train loss over reporting sites.
   double run_round(int round, int steps, long step_before) {

@@ -1,5 +1,7 @@
 #include "fomoe/federation/global_model.h"
 
+#include <cmath>
+
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -101,6 +103,20 @@ OuterStepStats GlobalModel::apply_round(const std::vector<SiteUpdate>& updates_i
   outer_->step();
   for (auto& [_, master] : params_) master.mutable_grad() = torch::Tensor();
   return stats;
+}
+
+double mean_heldout_loss(Transformer& m, const std::vector<torch::Tensor>& batches) {
+  torch::NoGradGuard no_grad;
+  m->eval();
+  for (auto& l : m->moe_layers()) l->collect_stats = false;
+  double sum = 0;
+  for (auto& b : batches) {
+    const int64_t T = b.size(1) - 1;
+    auto out = m->forward(b.narrow(1, 0, T));
+    sum += lm_loss(out.logits_BTV, b.narrow(1, 1, T)).item<double>();
+  }
+  for (auto& l : m->moe_layers()) l->collect_stats = true;
+  return batches.empty() ? std::nan("") : sum / static_cast<double>(batches.size());
 }
 
 void GlobalModel::load_parameters(const std::map<std::string, torch::Tensor>& params) {

@@ -31,6 +31,11 @@ struct OuterStepStats {
   bool dense_quorum_met = true;
 };
 
+/// Mean next-token cross-entropy (nats/token) of m over held-out batches [B, T+1], in eval mode
+/// and without routing statistics; NaN for no batches. The coordinator's held-out loss and
+/// `fomoe eval` are this one function.
+double mean_heldout_loss(Transformer& m, const std::vector<torch::Tensor>& batches);
+
 class GlobalModel {
  public:
   explicit GlobalModel(const ExperimentConfig& cfg);
