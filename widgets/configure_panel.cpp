@@ -81,12 +81,21 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
 
   QFormLayout* data = group(page, tr("Data"), col1);
   addChoice(data, "data.format", tr("format"),
-            {"built-in texts", "Megatron .bin/.idx", "flat token array (nanoGPT, Dolma)", "llm.c shards"},
+            {"built-in texts", "Megatron .bin/.idx", "flat token array (nanoGPT, Dolma)", "llm.c shards", "your text files",
+             "JSONL (optionally gzip'd)"},
             [](auto& c) { return int(c.data.format); }, [](auto& c, int v) { c.data.format = DataFormat(v); },
             tr("built-in: Debian's texts, tokenised by the project's BPE; the others read a token file another stack wrote"));
   addText(data, "data.path", tr("token file"), [](auto& c) { return QString::fromStdString(c.data.path); },
           [](auto& c, const QString& v) { c.data.path = v.trimmed().toStdString(); },
-          tr("megatron: the PREFIX of PREFIX.bin and PREFIX.idx; tokens, llmc: the file"));
+          tr("megatron: the PREFIX of PREFIX.bin and PREFIX.idx; tokens, llmc: the file; text, jsonl: a file, folder or glob"));
+  addText(data, "data.text_field", tr("JSONL text field"), [](auto& c) { return QString::fromStdString(c.data.text_field); },
+          [](auto& c, const QString& v) { c.data.text_field = v.trimmed().toStdString(); });
+  addText(data, "data.domain_field", tr("JSONL domain field"), [](auto& c) { return QString::fromStdString(c.data.domain_field); },
+          [](auto& c, const QString& v) { c.data.domain_field = v.trimmed().toStdString(); },
+          tr("names each document's source, what a non-IID split splits on; empty = one source per file"));
+  addText(data, "data.separator", tr("document separator"), [](auto& c) { return QString::fromStdString(c.data.separator); },
+          [](auto& c, const QString& v) { c.data.separator = v.toStdString(); },
+          tr("text: a line equal to this ends a document; empty = each file is one document"));
   addChoice(data, "data.token_dtype", tr("token type"), {"uint16", "uint32"},
             [](auto& c) { return c.data.token_dtype == "uint32" ? 1 : 0; },
             [](auto& c, int v) { c.data.token_dtype = v == 1 ? "uint32" : "uint16"; });
@@ -283,10 +292,16 @@ void ConfigurePanel::applyMethodRules() {
               });
   appliesWhen("data.split", tr("Not used by a single-site run."), federated);
   const auto builtin = [](const ExperimentConfig& c) { return c.data.format == DataFormat::Builtin; };
-  for (const char* key : {"data.sources", "data.max_bytes"}) appliesWhen(key, tr("The built-in texts only."), builtin);
+  appliesWhen("data.sources", tr("The built-in texts only."), builtin);
+  appliesWhen("data.max_bytes", tr("Text sources only (token files are read as they are)."), [](const ExperimentConfig& c) {
+    return c.data.format == DataFormat::Builtin || c.data.format == DataFormat::Text || c.data.format == DataFormat::Jsonl;
+  });
   appliesWhen("data.path", tr("Token files only (format other than built-in)."), [](const ExperimentConfig& c) {
     return c.data.format != DataFormat::Builtin;
   });
+  for (const char* key : {"data.text_field", "data.domain_field"})
+    appliesWhen(key, tr("JSONL only."), [](const ExperimentConfig& c) { return c.data.format == DataFormat::Jsonl; });
+  appliesWhen("data.separator", tr("Text files only."), [](const ExperimentConfig& c) { return c.data.format == DataFormat::Text; });
   appliesWhen("data.token_dtype", tr("Flat token arrays only (Megatron and llm.c files say their type)."),
               [](const ExperimentConfig& c) { return c.data.format == DataFormat::Tokens; });
   appliesWhen("data.eos_id", tr("Flat token arrays and llm.c shards only."), [](const ExperimentConfig& c) {

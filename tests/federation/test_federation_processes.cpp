@@ -170,21 +170,24 @@ TEST(FederationProcesses, TrainLossIsRecordedPerSiteAtLogEverySteps) {
   }
 }
 
-// A federation of real agents trains on token files another stack wrote (written by numpy in
-// the project venv): Megatron .bin/.idx and a flat nanoGPT array; the held-out loss falls.
+// A federation of real agents trains on data other tools wrote (by Python in the project venv):
+// Megatron .bin/.idx, a flat nanoGPT array and a gzip'd JSONL file; the held-out loss falls.
 TEST(FederationProcesses, TrainsOnTokenFilesOtherStacksWrote) {
   const auto dir = fresh_dir("token-files");
   const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
   if (!fs::exists(python)) GTEST_SKIP() << "no project venv (scripts/install-deps makes it)";
-  const std::string cmd = python + " " + FOMOE_SOURCE_DIR + "/tests/data/write_token_files.py " + dir.string() + " > /dev/null";
+  const std::string cmd = python + " " + FOMOE_SOURCE_DIR + "/tests/data/write_token_files.py " + dir.string() + " > /dev/null && " +
+                          python + " " + FOMOE_SOURCE_DIR + "/tests/data/write_own_text.py " + dir.string() + " > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   for (auto [format, path] : {std::pair{DataFormat::Megatron, (dir / "learn").string()},
-                              std::pair{DataFormat::Tokens, (dir / "learn_flat.bin").string()}}) {
+                              std::pair{DataFormat::Tokens, (dir / "learn_flat.bin").string()},
+                              std::pair{DataFormat::Jsonl, (dir / "corpus.jsonl.gz").string()}}) {
     SCOPED_TRACE(data_format_name(format));
     auto c = tiny(Method::FoMoE, 2);
     c.data.format = format;
     c.data.path = path;
     c.data.eos_id = 0;
+    c.data.cache_dir = (dir / "cache").string();
     c.train.steps = 24;
     c.train.eval_every = 4;
     CapturingSink sink;

@@ -143,12 +143,15 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"split", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.data.split, std::map<std::string, ShardSplit>{{"iid", ShardSplit::Iid}, {"non_iid", ShardSplit::NonIid}});
          }},
-        STR_KEY(data, cache_dir), STR_KEY(data, path), INT_KEY(data, eos_id, -1, INT64_MAX),
+        STR_KEY(data, cache_dir), STR_KEY(data, path), INT_KEY(data, eos_id, -1, INT64_MAX), STR_KEY(data, separator),
+        STR_KEY(data, text_field), STR_KEY(data, domain_field),
         {"format", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.data.format, std::map<std::string, DataFormat>{{"builtin", DataFormat::Builtin},
                                                                                 {"megatron", DataFormat::Megatron},
                                                                                 {"tokens", DataFormat::Tokens},
-                                                                                {"llmc", DataFormat::Llmc}});
+                                                                                {"llmc", DataFormat::Llmc},
+                                                                                {"text", DataFormat::Text},
+                                                                                {"jsonl", DataFormat::Jsonl}});
          }},
         {"token_dtype", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            std::string v;
@@ -267,6 +270,8 @@ const char* data_format_name(DataFormat f) {
     case DataFormat::Megatron: return "megatron";
     case DataFormat::Tokens: return "tokens";
     case DataFormat::Llmc: return "llmc";
+    case DataFormat::Text: return "text";
+    case DataFormat::Jsonl: return "jsonl";
   }
   return "builtin";
 }
@@ -358,8 +363,11 @@ Status validate_experiment(const ExperimentConfig& c) {
   if (m.top_k > m.n_experts)
     return bad("model.top_k (" + std::to_string(m.top_k) + ") exceeds model.n_experts (" + std::to_string(m.n_experts) + ")");
   if (c.data.format != DataFormat::Builtin && c.data.path.empty())
-    return bad(std::string("data.path is empty: data.format = \"") + data_format_name(c.data.format) +
-               "\" reads a token file (megatron: the PREFIX of PREFIX.bin and PREFIX.idx)");
+    return bad(std::string("data.path is empty: data.format = \"") + data_format_name(c.data.format) + "\" reads " +
+               (c.data.format == DataFormat::Text || c.data.format == DataFormat::Jsonl
+                    ? "your text (a file, a folder or a glob)"
+                    : "a token file (megatron: the PREFIX of PREFIX.bin and PREFIX.idx)"));
+  if (c.data.format == DataFormat::Jsonl && c.data.text_field.empty()) return bad("data.text_field is empty: name the field holding the text");
   if (c.data.format == DataFormat::Tokens && c.data.eos_id >= (c.data.token_dtype == "uint16" ? 65536 : (int64_t{1} << 32)))
     return bad("data.eos_id (" + std::to_string(c.data.eos_id) + ") does not fit data.token_dtype = " + c.data.token_dtype);
   const auto& t = c.train;
@@ -436,7 +444,9 @@ toml::table canonical_table(const ExperimentConfig& c) {
       {"data", toml::table{{"sources", str_arr(c.data.sources)}, {"heldout_fraction", c.data.heldout_fraction},
                            {"max_bytes", c.data.max_bytes}, {"split", c.data.split == ShardSplit::Iid ? "iid" : "non_iid"},
                            {"cache_dir", c.data.cache_dir}, {"format", data_format_name(c.data.format)},
-                           {"path", c.data.path}, {"token_dtype", c.data.token_dtype}, {"eos_id", c.data.eos_id}}},
+                           {"path", c.data.path}, {"token_dtype", c.data.token_dtype}, {"eos_id", c.data.eos_id},
+                           {"separator", c.data.separator}, {"text_field", c.data.text_field},
+                           {"domain_field", c.data.domain_field}}},
       {"train", toml::table{{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"lr", c.train.lr},
                             {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup_steps", c.train.warmup_steps},
                             {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},

@@ -1,6 +1,8 @@
 // prepare_corpus: the cached pipeline sources -> documents -> split -> BPE -> token files.
 #include "fomoe/data/prepared_corpus.h"
 
+#include "fomoe/data/own_text.h"
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <unordered_map>
 
 #include "data_hash.h"
+#include "file_util.h"
 #include "fomoe/base/log.h"
 #include "fomoe/data/corpus_source.h"
 
@@ -26,9 +29,15 @@ bool file_exists(const std::string& path) {
 
 Status validate_spec(const CorpusSpec& spec) {
   auto invalid = [](const std::string& m) { return make_error(ErrorCode::InvalidArgument, "corpus spec: " + m); };
-  if (spec.sources.empty()) return invalid("no sources; pick some of: " + known_source_names());
+  if (!spec.own.format.empty()) {
+    if (spec.own.format != "text" && spec.own.format != "jsonl")
+      return invalid("own text format '" + spec.own.format + "' (known: text, jsonl)");
+    if (spec.own.path.empty()) return invalid("data.path is empty: name the file, folder or glob of your text");
+  } else if (spec.sources.empty()) {
+    return invalid("no sources; pick some of: " + known_source_names());
+  }
   std::set<std::string> seen;
-  for (const std::string& s : spec.sources) {
+  for (const std::string& s : spec.own.format.empty() ? spec.sources : std::vector<std::string>{}) {
     if (!find_source(s)) return invalid("unknown source '" + s + "'; known sources: " + known_source_names());
     if (!seen.insert(s).second) return invalid("source '" + s + "' listed twice");
   }
@@ -53,7 +62,18 @@ Expected<std::string> corpus_cache_key(const CorpusSpec& spec) {
   if (Status st = validate_spec(spec); !st) return st.error();
   std::string desc = "fomoe-data|bpe" + std::to_string(BpeTokenizer::kFileVersion) + "|tok" +
                      std::to_string(TokenFile::kVersion);
-  for (const std::string& name : spec.sources) {
+  if (!spec.own.format.empty()) {
+    // Own text: every file's path, size and modification time, and how it is read.
+    auto files = list_own_files(spec.own.path);
+    if (!files) return files.error();
+    desc += "|own:" + spec.own.format + "|" + spec.own.separator + "|" + spec.own.text_field + "|" + spec.own.domain_field;
+    for (const SourceFile& f : *files) {
+      struct stat st {};
+      const long long mtime = ::stat(f.path.c_str(), &st) == 0 ? static_cast<long long>(st.st_mtime) : 0;
+      desc += ";" + f.path + ":" + std::to_string(f.size) + ":" + std::to_string(mtime);
+    }
+  }
+  for (const std::string& name : spec.own.format.empty() ? spec.sources : std::vector<std::string>{}) {
     auto files = list_source_files(*find_source(name), spec.source_root);
     if (!files) return files.error();
     desc += "|" + name;
@@ -127,8 +147,24 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
   pc.tokenizer_path = dir + "/bpe-v" + std::to_string(spec.vocab_size) + "-" + pc.key + ".bin";
   pc.train_path = dir + "/train-" + pc.key + ".tok";
   pc.heldout_path = dir + "/heldout-" + pc.key + ".tok";
-  if (file_exists(pc.tokenizer_path) && file_exists(pc.train_path) && file_exists(pc.heldout_path)) {
-    return load_prepared(spec, std::move(pc));
+  // Own text: its sources (files or domains) are found while reading; their names are kept
+  // beside the token files so a cached corpus knows them.
+  const bool own = !spec.own.format.empty();
+  const std::string sources_path = dir + "/sources-" + pc.key + ".txt";
+  if (file_exists(pc.tokenizer_path) && file_exists(pc.train_path) && file_exists(pc.heldout_path) &&
+      (!own || file_exists(sources_path))) {
+    if (own) {
+      auto names = detail::read_whole_file(sources_path);
+      if (!names) return names.error();
+      pc.spec.sources.clear();
+      size_t start = 0, end;
+      while ((end = names->find('\n', start)) != std::string::npos) {
+        pc.spec.sources.push_back(names->substr(start, end - start));
+        start = end + 1;
+      }
+    }
+    CorpusSpec known = pc.spec;
+    return load_prepared(known, std::move(pc));
   }
 
   auto t0 = std::chrono::steady_clock::now();
@@ -137,7 +173,20 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
   if (ec) return make_error(ErrorCode::Io, "cannot create cache directory " + dir + ": " + ec.message());
 
   SplitDocs train, heldout;
-  for (uint32_t sid = 0; sid < spec.sources.size(); ++sid) {
+  if (own) {
+    auto docs = read_own_documents(spec.own, spec.max_bytes);
+    if (!docs) return docs.error();
+    for (size_t i = 0; i < docs->texts.size(); ++i) {
+      SplitDocs& side = is_heldout(docs->texts[i], spec.seed, spec.heldout_fraction) ? heldout : train;
+      side.text.push_back(std::move(docs->texts[i]));
+      side.source.push_back(docs->source[i]);
+    }
+    pc.spec.sources = docs->source_names;
+    std::string names;
+    for (const auto& n : docs->source_names) names += n + "\n";
+    if (Status st = detail::write_file_atomic(sources_path, names); !st) return st.error();
+  }
+  for (uint32_t sid = 0; !own && sid < spec.sources.size(); ++sid) {
     const SourceInfo& src = *find_source(spec.sources[sid]);
     auto docs = read_source_documents(src, spec.source_root, spec.max_bytes);
     if (!docs) return docs.error();
@@ -154,12 +203,16 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
   FOMOE_LOG_INFO("data", "BPE vocab %d: %d merges over %llu unique words (%llu words) in %.2f s", spec.vocab_size,
                  pc.train_stats.n_merges, static_cast<unsigned long long>(pc.train_stats.n_unique_words),
                  static_cast<unsigned long long>(pc.train_stats.n_words), pc.train_stats.seconds);
-  const uint32_t n_sources = static_cast<uint32_t>(spec.sources.size());
+  if (train.text.empty())
+    return make_error(ErrorCode::InvalidArgument, "every document went to the held-out split; lower data.heldout_fraction "
+                                                  "or add documents");
+  const uint32_t n_sources = static_cast<uint32_t>(pc.spec.sources.size());
   std::unordered_map<std::string, std::vector<int32_t>> cache;
   if (Status st = pc.tokenizer.save(pc.tokenizer_path); !st) return st.error();
   if (Status st = write_split(pc.train_path, pc.tokenizer, train, n_sources, cache); !st) return st.error();
   if (Status st = write_split(pc.heldout_path, pc.tokenizer, heldout, n_sources, cache); !st) return st.error();
-  auto loaded = load_prepared(spec, std::move(pc));
+  CorpusSpec known = pc.spec;
+  auto loaded = load_prepared(known, std::move(pc));
   if (!loaded) return loaded.error();
   loaded->built = true;
   loaded->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,13 @@ data::CorpusSpec corpus_spec_from(const ExperimentConfig& cfg) {
   spec.heldout_fraction = cfg.data.heldout_fraction;
   spec.max_bytes = cfg.data.max_bytes;
   spec.cache_dir = cfg.data.cache_dir;
+  if (cfg.data.format == DataFormat::Text || cfg.data.format == DataFormat::Jsonl) {
+    spec.own.format = data_format_name(cfg.data.format);
+    spec.own.path = cfg.data.path;
+    spec.own.separator = cfg.data.separator;
+    spec.own.text_field = cfg.data.text_field;
+    spec.own.domain_field = cfg.data.domain_field;
+  }
   return spec;
 }
 
@@ -72,7 +79,9 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig
 }
 
 Expected<std::unique_ptr<DataFeed>> DataFeed::open(const ExperimentConfig& cfg, int n_sites, int site) {
-  if (cfg.data.format != DataFormat::Builtin) {
+  const bool token_file = cfg.data.format == DataFormat::Megatron || cfg.data.format == DataFormat::Tokens ||
+                          cfg.data.format == DataFormat::Llmc;
+  if (token_file) {
     try {
       return open_mapped(cfg, n_sites, site);
     } catch (const std::out_of_range& e) {  // an eval batch met an id outside the vocabulary

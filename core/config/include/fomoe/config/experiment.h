@@ -19,8 +19,10 @@ const char* gate_mode_name(GateMode m);
 enum class ShardSplit { Iid, NonIid };
 // Builtin: the Debian texts of data.sources, tokenised by the project's BPE. Megatron, Tokens and
 // Llmc: token files other stacks write (data.path), memory-mapped (core/data/mapped_tokens.h).
-enum class DataFormat { Builtin, Megatron, Tokens, Llmc };
-const char* data_format_name(DataFormat f);  // the TOML value: "builtin", "megatron", "tokens", "llmc"
+// Text and Jsonl: the researcher's own text (data.path), tokenised by the project's BPE like the
+// built-in texts (core/data/own_text.h).
+enum class DataFormat { Builtin, Megatron, Tokens, Llmc, Text, Jsonl };
+const char* data_format_name(DataFormat f);  // the TOML value: "builtin", "megatron", "tokens", "llmc", "text", "jsonl"
 // RoundRobin and Explicit are fixed for the run. LoadAware (balance global expert load) and Affinity
 // (each site holds the experts its own tokens use most) start round-robin and re-plan from the
 // expert load the sites report (federation.replan_every).
@@ -68,6 +70,9 @@ struct DataSection {
   std::string path;                     // megatron: PREFIX of PREFIX.bin/.idx; tokens, llmc: the file
   std::string token_dtype = "uint16";   // tokens: "uint16" or "uint32"
   int64_t eos_id = -1;                  // tokens: id ending a document; llmc: EOT starting one; -1 = none
+  std::string separator;                // text: a line equal to this ends a document ("" = a file is one)
+  std::string text_field = "text";      // jsonl: the field holding the text
+  std::string domain_field;             // jsonl: the field naming a document's source ("" = its file)
 };
 
 struct TrainSection {

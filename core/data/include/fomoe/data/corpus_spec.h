@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "fomoe/data/own_text.h"
+
 namespace fomoe::data {
 
 struct CorpusSpec {
@@ -17,6 +19,7 @@ struct CorpusSpec {
   std::string cache_dir = "data-cache";  // tokenizer and token files, named by the spec's hash
   uint64_t seed = 1234;             // mixes into the held-out split
   std::string source_root = "/usr/share";  // where Debian puts the texts; tests point it elsewhere
+  OwnTextSpec own;                  // own.format set: the researcher's text instead of `sources`
 };
 
 }  // namespace fomoe::data
