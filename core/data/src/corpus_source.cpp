@@ -10,9 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#ifdef FOMOE_DATA_HAVE_ZLIB
-#include <zlib.h>
-#endif
+#include "file_util.h"
 
 namespace fomoe::data {
 namespace {
@@ -53,28 +51,6 @@ bool is_blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
 }
 
-#ifdef FOMOE_DATA_HAVE_ZLIB
-Expected<std::string> read_gzip(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return make_error(ErrorCode::Io, "cannot open " + path);
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    int n = gzread(f, buf, sizeof(buf));
-    if (n < 0) {
-      int errnum = 0;
-      std::string msg = gzerror(f, &errnum);
-      gzclose(f);
-      return make_error(ErrorCode::Corrupt, "cannot decompress " + path + ": " + msg +
-                                                "; reinstall the package that ships it");
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
-}
-#endif
 
 // dictd index numbers: base64 digits, most significant first.
 bool decode_b64(std::string_view s, uint64_t& value) {
@@ -97,7 +73,7 @@ Expected<std::vector<std::string>> read_dictd(const SourceInfo& source, const st
 #else
   const std::string& dict_path = files[0].path;
   const std::string& index_path = files[1].path;
-  auto text = read_gzip(dict_path);
+  auto text = detail::read_maybe_gzip(dict_path);
   if (!text) return text.error();
   auto index = read_file(index_path);
   if (!index) return index.error();

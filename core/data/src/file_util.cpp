@@ -8,7 +8,38 @@
 #include <fstream>
 #include <sstream>
 
+#ifdef FOMOE_DATA_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
 namespace fomoe::data::detail {
+
+Expected<std::string> read_maybe_gzip(const std::string& path) {
+#ifdef FOMOE_DATA_HAVE_ZLIB
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) return make_error(ErrorCode::Io, path + ": cannot open (" + std::strerror(errno) + ")");
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const int n = gzread(f, buf, sizeof buf);
+    if (n < 0) {
+      int errnum = 0;
+      const std::string msg = gzerror(f, &errnum);
+      gzclose(f);
+      return make_error(ErrorCode::Corrupt, path + ": cannot decompress (" + msg + ")");
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  gzclose(f);
+  return out;
+#else
+  auto out = read_whole_file(path);
+  if (out && out->size() >= 2 && static_cast<unsigned char>((*out)[0]) == 0x1f && static_cast<unsigned char>((*out)[1]) == 0x8b)
+    return make_error(ErrorCode::Unsupported, path + " is gzip'd; rebuild with zlib1g-dev installed to read it");
+  return out;
+#endif
+}
 
 Status write_file_atomic(const std::string& path, const std::string& bytes) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());

@@ -10,49 +10,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#ifdef FOMOE_DATA_HAVE_ZLIB
-#include <zlib.h>
-#endif
+#include "file_util.h"
 
 namespace fomoe::data {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-/// Whole file, gunzipped when it starts with the gzip magic.
-Expected<std::string> read_maybe_gzip(const std::string& path) {
-#ifdef FOMOE_DATA_HAVE_ZLIB
-  gzFile f = gzopen(path.c_str(), "rb");  // reads plain files as they are
-  if (!f) return make_error(ErrorCode::Io, path + ": cannot open (" + std::strerror(errno) + ")");
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int errnum = 0;
-      const std::string msg = gzerror(f, &errnum);
-      gzclose(f);
-      return make_error(ErrorCode::Corrupt, path + ": cannot decompress (" + msg + ")");
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
-#else
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return make_error(ErrorCode::Io, path + ": cannot open (" + std::strerror(errno) + ")");
-  std::string out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  if (out.size() >= 2 && static_cast<unsigned char>(out[0]) == 0x1f && static_cast<unsigned char>(out[1]) == 0x8b)
-    return make_error(ErrorCode::Unsupported, path + " is gzip'd; rebuild with zlib1g-dev installed to read it");
-  return out;
-#endif
-}
 
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
@@ -110,7 +74,7 @@ Expected<OwnDocuments> read_own_documents(const OwnTextSpec& spec, int64_t max_b
     return max_bytes > 0 && total >= max_bytes;
   };
   for (const SourceFile& f : *files) {
-    auto content = read_maybe_gzip(f.path);
+    auto content = detail::read_maybe_gzip(f.path);
     if (!content) return content.error();
     const std::string name = fs::path(f.path).filename().string();
     if (spec.format == "text") {
