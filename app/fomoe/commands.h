@@ -12,6 +12,8 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
 int agent_command(const std::vector<std::string>& args);
 int watch_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
+int export_command(const std::vector<std::string>& args);
+int generate_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 }  // namespace fomoe::cli

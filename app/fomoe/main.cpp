@@ -31,6 +31,8 @@ void usage(std::ostream& os) {
         "  agent --connect ADDR ...     be one site of a federation (see `fomoe agent`)\n"
         "  watch tcp://HOST:PORT        follow a run's live event stream (fomoe run --publish ADDR)\n"
         "  eval RUN|CHECKPOINT          held-out loss and perplexity of a run's global model, on any data source\n"
+        "  export RUN|CHECKPOINT --out DIR   the global model as a Hugging Face transformers folder (Qwen2-MoE)\n"
+        "  generate RUN|CHECKPOINT --prompt TEXT   continue a prompt with the global model\n"
         "  keygen --out DIR --name N    make a CURVE key pair (N.key secret, N.pub public)\n"
         "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
     if (cmd == "agent") return fomoe::cli::agent_command(args);
     if (cmd == "watch") return fomoe::cli::watch_command(args);
     if (cmd == "eval") return fomoe::cli::eval_command(args);
+    if (cmd == "export") return fomoe::cli::export_command(args);
+    if (cmd == "generate") return fomoe::cli::generate_command(args);
     if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
     if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
     if (cmd == "runs") return fomoe::runs_cli_main(args, std::cout, std::cerr);

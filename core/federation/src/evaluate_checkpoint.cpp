@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "fomoe/federation/global_model.h"
+#include "fomoe/model/generate.h"
 #include "fomoe/train/data_feed.h"
 
 namespace fomoe {
@@ -34,6 +35,59 @@ Expected<CheckpointEval> evaluate_checkpoint(const ExperimentConfig& cfg, const 
   } catch (const c10::Error& e) {
     return make_error(ErrorCode::Corrupt, "cannot evaluate " + checkpoint_path + ": " + e.what_without_backtrace());
   }
+}
+
+}  // namespace fomoe
+
+namespace fomoe {
+
+Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const std::string& checkpoint_path,
+                                             const std::string& prompt_text, const std::vector<int64_t>& prompt_ids,
+                                             SamplingOptions options) {
+  if (!std::filesystem::exists(checkpoint_path))
+    return make_error(ErrorCode::NotFound, "checkpoint " + checkpoint_path + " does not exist");
+  if (options.max_new_tokens < 0) return make_error(ErrorCode::InvalidArgument, "max-new-tokens must be >= 0");
+  if (!options.greedy && !(options.temperature > 0.0))
+    return make_error(ErrorCode::InvalidArgument, "temperature must be > 0 (or sample greedily)");
+  CheckpointSample s;
+  std::unique_ptr<data::PreparedCorpus> corpus;
+  if (cfg.data.format == DataFormat::Builtin || cfg.data.format == DataFormat::Text || cfg.data.format == DataFormat::Jsonl) {
+    auto c = data::prepare_corpus(corpus_spec_from(cfg));
+    if (!c) return c.error();
+    corpus = std::make_unique<data::PreparedCorpus>(std::move(*c));
+    s.has_tokenizer = true;
+  }
+  if (!prompt_ids.empty()) {
+    s.prompt_ids = prompt_ids;
+  } else if (corpus) {
+    for (int32_t t : corpus->tokenizer.encode(prompt_text)) s.prompt_ids.push_back(t);
+  } else {
+    return make_error(ErrorCode::InvalidArgument, "this run trained on token files (data.format = " +
+                                                      std::string(data_format_name(cfg.data.format)) +
+                                                      ") without a tokenizer the engine runs: give the prompt as token ids");
+  }
+  if (s.prompt_ids.empty()) return make_error(ErrorCode::InvalidArgument, "the prompt is empty");
+  for (int64_t t : s.prompt_ids)
+    if (t < 0 || t >= cfg.model.vocab_size)
+      return make_error(ErrorCode::InvalidArgument, "prompt token " + std::to_string(t) + " is outside the vocabulary of " +
+                                                        std::to_string(cfg.model.vocab_size));
+  if (corpus && options.stop_token < 0) options.stop_token = corpus->tokenizer.eod_id();
+  try {
+    GlobalModel global(cfg);
+    auto round = global.load(checkpoint_path);
+    if (!round) return round.error();
+    s.round = *round;
+    s.ids = generate(global.model(), s.prompt_ids, options);
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::Corrupt, "cannot sample from " + checkpoint_path + ": " + e.what_without_backtrace());
+  }
+  if (corpus) {
+    std::vector<int32_t> ids32;
+    for (int64_t t : s.ids)
+      if (t < corpus->tokenizer.vocab_size()) ids32.push_back(static_cast<int32_t>(t));
+    s.text = corpus->tokenizer.decode(ids32);
+  }
+  return s;
 }
 
 }  // namespace fomoe

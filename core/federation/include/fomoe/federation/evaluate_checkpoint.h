@@ -26,3 +26,26 @@ struct CheckpointEval {
 Expected<CheckpointEval> evaluate_checkpoint(const ExperimentConfig& cfg, const std::string& checkpoint_path);
 
 }  // namespace fomoe
+
+#include <vector>
+
+#include "fomoe/model/sampling_options.h"
+
+namespace fomoe {
+
+struct CheckpointSample {
+  std::vector<int64_t> prompt_ids;  // the prompt as tokens
+  std::vector<int64_t> ids;         // the continuation
+  std::string text;                 // the continuation decoded ("" without a tokenizer)
+  bool has_tokenizer = false;       // the run's data came with the project's BPE
+  int64_t round = 0;
+};
+
+/// Continues a prompt with the global model in a coordinator checkpoint. The prompt is text,
+/// tokenised with the run's BPE (data.format builtin, text or jsonl), or token ids (any format).
+/// options.stop_token < 0 stops at the tokenizer's end of document where there is one.
+Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const std::string& checkpoint_path,
+                                             const std::string& prompt_text, const std::vector<int64_t>& prompt_ids,
+                                             SamplingOptions options);
+
+}  // namespace fomoe
