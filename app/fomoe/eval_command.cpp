@@ -1,13 +1,12 @@
 // fomoe eval RUN|CHECKPOINT: held-out loss and perplexity of a federation's global model (the
 // coordinator checkpoint a run recorded, or a checkpoint file with --experiment) on the run's own
 // held-out data or on any other data source (--set data.format=... --set data.path=...).
-#include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_target.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "fomoe/federation/evaluate_checkpoint.h"
 
@@ -26,16 +25,7 @@ int eval_command(const std::vector<std::string>& args) {
   app.add_option("--set", sets, "section.key=value override (data.* picks the data to evaluate on)");
   app.add_flag("--json", json, "print the result as JSON (as --format json)");
   app.add_option("--format", format, "output format")->check(CLI::IsMember({"text", "json"}));
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "fomoe eval: " << e.what() << "\n(see fomoe eval --help)\n";
-    return 2;
-  }
+  if (auto code = parse_command_line(app, args)) return *code;
   json = json || format == "json";
   auto t = resolve_checkpoint_target(target, db, experiment, sets);
   if (!t) {
@@ -55,7 +45,7 @@ int eval_command(const std::vector<std::string>& args) {
     nlohmann::json j = {{"loss", r->loss},       {"perplexity", r->perplexity}, {"tokens", r->tokens},
                         {"batches", r->batches}, {"round", r->round},           {"checkpoint", t->checkpoint},
                         {"data", r->data},       {"model", t->what}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::printf("%s, checkpoint %s after round %lld\n", t->what.c_str(), t->checkpoint.c_str(), static_cast<long long>(r->round));

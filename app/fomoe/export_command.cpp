@@ -1,12 +1,11 @@
 // fomoe export RUN|CHECKPOINT --format hf --out DIR: the global model as a Hugging Face folder.
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_target.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "fomoe/interop/hf_export.h"
 
@@ -29,16 +28,7 @@ int export_command(const std::vector<std::string>& args) {
   app.add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
   app.add_option("--set", sets, "section.key=value override");
   app.add_flag("--json", json, "print the result as JSON");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "fomoe export: " << e.what() << "\n(see fomoe export --help)\n";
-    return 2;
-  }
+  if (auto code = parse_command_line(app, args)) return *code;
   auto t = resolve_checkpoint_target(target, db, experiment, sets);
   if (!t) {
     std::cerr << "fomoe export: " << t.error().message << "\n";
@@ -69,7 +59,7 @@ int export_command(const std::vector<std::string>& args) {
                         {"seconds", r->seconds},
                         {"files", r->files},
                         {"model", t->what}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::printf("exported %s after round %lld to %s (Qwen2-MoE, %s)\n", t->what.c_str(), static_cast<long long>(r->round),

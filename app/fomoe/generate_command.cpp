@@ -1,10 +1,9 @@
 // fomoe generate RUN|CHECKPOINT --prompt TEXT: a continuation sampled from a run's global model.
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_target.h"
+#include "cli_parse.h"
 #include "commands.h"
 #include "fomoe/federation/evaluate_checkpoint.h"
 
@@ -21,24 +20,19 @@ int generate_command(const std::vector<std::string>& args) {
   auto* text_opt = app.add_option("--prompt", prompt, "the prompt text (tokenised with the run's BPE)");
   auto* ids_opt = app.add_option("--prompt-ids", prompt_ids, "the prompt as token ids (runs on token files)")->delimiter(',');
   text_opt->excludes(ids_opt);
-  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_option("--temperature", o.temperature, "sampling temperature")->check(CLI::PositiveNumber);
-  app.add_option("--top-k", o.top_k, "sample among the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to generate")->check(number_at_least(0, true));
+  app.add_option("--temperature", o.temperature, "sampling temperature")->check(positive_number());
+  app.add_option("--top-k", o.top_k, "sample among the k most likely tokens (0: all)")->check(number_at_least(0, true));
   app.add_flag("--greedy", o.greedy, "always take the most likely token");
   app.add_option("--seed", o.seed, "sampling seed");
   app.add_option("--db", db, "run store (default: the configured one)");
   app.add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
   app.add_option("--set", sets, "section.key=value override");
   app.add_flag("--json", json, "print prompt ids, ids and text as JSON");
-  std::vector<std::string> rev(args.rbegin(), args.rend());
-  try {
-    app.parse(rev);
-    if (prompt.empty() && prompt_ids.empty()) throw CLI::RequiredError("--prompt or --prompt-ids");
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "fomoe generate: " << e.what() << "\n(see fomoe generate --help)\n";
+  if (auto code = parse_command_line(app, args)) return *code;
+  if (prompt.empty() && prompt_ids.empty()) {
+    std::cerr << "fomoe generate: give --prompt TEXT or --prompt-ids 1,2,3\n(see fomoe generate --help)\n";
     return 2;
   }
   auto t = resolve_checkpoint_target(target, db, experiment, sets);
@@ -58,8 +52,10 @@ int generate_command(const std::vector<std::string>& args) {
   if (json) {
     nlohmann::json j = {{"prompt", prompt}, {"prompt_ids", s->prompt_ids}, {"ids", s->ids},
                         {"round", s->round},  {"model", t->what}};
+    // A continuation can end inside a multi-byte character: invalid UTF-8 becomes U+FFFD here, as
+    // transformers decodes it.
     if (s->has_tokenizer) j["text"] = s->text;
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   if (s->has_tokenizer) {

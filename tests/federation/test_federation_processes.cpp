@@ -472,6 +472,70 @@ TEST(FederationProcesses, CliOverridesLandInTheRecordedConfig) {
   EXPECT_NE(msg.find(ckpt), std::string::npos) << msg;
 }
 
+// A trained run out to the Hugging Face stack through the CLI, as a user does it: fomoe export
+// writes a folder transformers loads, whose greedy continuation is `fomoe generate --greedy`'s;
+// seeded sampling repeats; bad arguments are usage errors that name the option.
+TEST(FederationProcesses, ExportedRunLoadsInTransformersAndGeneratesAsTheEngine) {
+  const auto dir = fresh_dir("export-generate");
+  const std::string exp = (dir / "exp.toml").string(), db = (dir / "runs.db").string();
+  {
+    auto c = tiny(Method::FoMoE, 2);
+    c.run.name = "export";
+    c.run.out_dir = (dir / "runs").string();
+    std::ofstream(exp) << to_toml(c);
+  }
+  const std::string cli = FOMOE_CLI_PATH;
+  ASSERT_EQ(std::system((cli + " run " + exp + " --db " + db + " > " + (dir / "run.txt").string() + " 2>&1").c_str()), 0);
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string out = (dir / "hf").string();
+  ASSERT_EQ(std::system((cli + " export 1 --db " + db + " --out " + out + " --json > " + (dir / "export.json").string()).c_str()), 0);
+  auto ej = nlohmann::json::parse(read(dir / "export.json"));
+  EXPECT_TRUE(ej["tokenizer"].get<bool>());
+  EXPECT_EQ(ej["round"].get<int>(), 2);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "fomoe_experiment.toml"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+
+  auto generate = [&](const std::string& flags, const std::string& name) {
+    const std::string path = (dir / name).string();
+    const int rc = std::system((cli + " generate 1 --db " + db + " " + flags + " --json > " + path + " 2>&1").c_str());
+    EXPECT_EQ(rc, 0) << read(path);
+    return nlohmann::json::parse(read(path));
+  };
+  auto greedy = generate("--prompt-ids 5,17,200,33 --greedy --max-new-tokens 24", "greedy.json");
+  ASSERT_EQ(greedy["ids"].size(), 24u);  // token ids never stop at end of document unless it is drawn
+  auto a = generate("--prompt 'The quick' --seed 7 --max-new-tokens 16", "a.json");
+  auto b = generate("--prompt 'The quick' --seed 7 --max-new-tokens 16", "b.json");
+  EXPECT_EQ(a["ids"], b["ids"]);
+  EXPECT_TRUE(a.contains("text"));
+  // Usage errors: exit 2, the option named.
+  const std::string err = (dir / "err.txt").string();
+  EXPECT_EQ(WEXITSTATUS(std::system((cli + " generate 1 --db " + db + " --prompt x --temperature hot 2> " + err).c_str())), 2);
+  EXPECT_NE(read(err).find("--temperature"), std::string::npos) << read(err);
+  EXPECT_EQ(WEXITSTATUS(std::system((cli + " export 1 --db " + db + " 2> " + err).c_str())), 2);
+  EXPECT_NE(read(err).find("--out"), std::string::npos) << read(err);
+
+  // transformers on the exported folder: every weight loaded, the engine's greedy continuation.
+  const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
+  if (std::system((python + " -c 'import transformers' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "transformers is not in the project venv; run scripts/install-deps";
+  nlohmann::json jobs = nlohmann::json::array();
+  std::vector<int64_t> prompt = greedy["prompt_ids"].get<std::vector<int64_t>>();
+  jobs.push_back({{"dir", out}, {"out", (dir / "parity.json").string()}, {"ids", {prompt}}, {"prompt", prompt},
+                  {"new_tokens", 24}, {"texts", {"The quick brown fox"}}});
+  std::ofstream(dir / "jobs.json") << jobs.dump();
+  const std::string py = python + " " + FOMOE_SOURCE_DIR + "/tests/interop/hf_parity.py " + (dir / "jobs.json").string() +
+                         " > " + (dir / "python.log").string() + " 2>&1";
+  ASSERT_EQ(std::system(py.c_str()), 0) << read(dir / "python.log");
+  auto hf = nlohmann::json::parse(read(dir / "parity.json"));
+  EXPECT_TRUE(hf["missing"].empty()) << hf["missing"].dump();
+  EXPECT_TRUE(hf["unexpected"].empty()) << hf["unexpected"].dump();
+  EXPECT_EQ(hf["greedy"], greedy["ids"]);
+  EXPECT_EQ(hf["decoded"][0], "The quick brown fox");
+}
+
 TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   const auto dir = fresh_dir("coordinator-kill");
   const std::string exp = (dir / "exp.toml").string();
