@@ -33,6 +33,7 @@ void usage(std::ostream& os) {
         "  eval RUN|CHECKPOINT          held-out loss and perplexity of a run's global model, on any data source\n"
         "  export RUN|CHECKPOINT --out DIR   the global model as a Hugging Face transformers folder (Qwen2-MoE)\n"
         "  generate RUN|CHECKPOINT --prompt TEXT   continue a prompt with the global model\n"
+        "  import HF_DIR --out EXP.toml  an experiment that starts from a transformers MoE checkpoint\n"
         "  keygen --out DIR --name N    make a CURVE key pair (N.key secret, N.pub public)\n"
         "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return fomoe::cli::eval_command(args);
     if (cmd == "export") return fomoe::cli::export_command(args);
     if (cmd == "generate") return fomoe::cli::generate_command(args);
+    if (cmd == "import") return fomoe::cli::import_command(args);
     if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
     if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
     if (cmd == "runs") return fomoe::runs_cli_main(args, std::cout, std::cerr);

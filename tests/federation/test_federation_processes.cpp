@@ -11,6 +11,7 @@
 #include <cmath>
 #include <iterator>
 #include <fstream>
+#include <optional>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -516,6 +517,31 @@ TEST(FederationProcesses, ExportedRunLoadsInTransformersAndGeneratesAsTheEngine)
   EXPECT_NE(read(err).find("--temperature"), std::string::npos) << read(err);
   EXPECT_EQ(WEXITSTATUS(std::system((cli + " export 1 --db " + db + " 2> " + err).c_str())), 2);
   EXPECT_NE(read(err).find("--out"), std::string::npos) << read(err);
+
+  // fomoe import: a new run that starts from the exported folder. With the outer learning rate at
+  // 0 its global model stays the imported one, so it ends with the first run's held-out loss.
+  const std::string imported = (dir / "imported.toml").string();
+  ASSERT_EQ(std::system((cli + " import " + out + " --out " + imported +
+                         " --set run.name=imported --set federation.outer_lr=0 --set train.steps=4 > " +
+                         (dir / "import.txt").string() + " 2>&1").c_str()),
+            0)
+      << read(dir / "import.txt");
+  EXPECT_NE(read(imported).find("init_from"), std::string::npos) << read(imported);
+  ASSERT_EQ(std::system((cli + " run " + imported + " --db " + db + " > " + (dir / "run2.txt").string() + " 2>&1").c_str()), 0)
+      << read(dir / "run2.txt");
+  {
+    auto store = RunStore::open(db);
+    ASSERT_TRUE(store);
+    auto runs = (*store)->list_runs();
+    ASSERT_TRUE(runs);
+    ASSERT_EQ(runs->size(), 2u);
+    std::optional<double> first, second;
+    for (const auto& r : *runs) (r.run.name == "imported" ? second : first) = r.final_eval_loss;
+    ASSERT_TRUE(first && second);
+    EXPECT_NEAR(*second, *first, 1e-5);
+  }
+  EXPECT_EQ(WEXITSTATUS(std::system((cli + " import " + (dir / "runs").string() + " --out x.toml 2> " + err).c_str())), 1);
+  EXPECT_NE(read(err).find("config.json"), std::string::npos) << read(err);
 
   // transformers on the exported folder: every weight loaded, the engine's greedy continuation.
   const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";

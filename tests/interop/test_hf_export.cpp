@@ -10,14 +10,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "fomoe/federation/global_model.h"
 #include "fomoe/interop/hf_export.h"
+#include "fomoe/interop/hf_import.h"
 #include "fomoe/interop/hf_names.h"
 #include "fomoe/interop/safetensors.h"
 #include "fomoe/model/generate.h"
 #include "fomoe/train/data_feed.h"
+#include "fomoe/train/trainer.h"
 
 namespace fomoe::interop {
 namespace {
@@ -205,6 +208,152 @@ TEST_F(HfExport, SafetensorsFileIsValidAndHoldsTheMappedTensors) {
   auto engine = g.parameter("layers.1.moe.shared.w_out");
   EXPECT_TRUE(at::equal(hf, engine * 2));
   EXPECT_EQ(results_[v.name].parameters, g.model()->n_parameters() + 3 * (3 * 32) + 32);  // + zero q/k/v biases, gate
+}
+
+// Every tensor of a safetensors file, to write a variant of it (another layout, a damaged value).
+struct LoadedTensor {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<char> bytes;
+};
+std::map<std::string, LoadedTensor> read_all(const std::string& path) {
+  std::map<std::string, LoadedTensor> out;
+  auto f = SafetensorsFile::open(path);
+  EXPECT_TRUE(f) << f.error().message;
+  if (!f) return out;
+  for (const auto& [name, e] : f->entries()) out[name] = {e.dtype, e.shape, *f->read(name)};
+  return out;
+}
+void write_all(const std::string& path, const std::map<std::string, LoadedTensor>& tensors) {
+  std::vector<TensorBytes> views;
+  for (const auto& [name, t] : tensors) views.push_back({name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
+  ASSERT_TRUE(write_safetensors(path, views));
+}
+// A copy of an exported folder with its weights rewritten by edit.
+std::string variant_folder(const fs::path& from, const std::string& name,
+                           const std::function<void(std::map<std::string, LoadedTensor>&)>& edit) {
+  const auto to = from.parent_path() / name;
+  fs::remove_all(to);
+  fs::create_directories(to);
+  fs::copy_file(from / "config.json", to / "config.json");
+  auto tensors = read_all((from / "model.safetensors").string());
+  edit(tensors);
+  write_all((to / "model.safetensors").string(), tensors);
+  return to.string();
+}
+
+Transformer imported(const std::string& dir, ExperimentConfig* cfg_out = nullptr) {
+  ExperimentConfig cfg;
+  auto section = hf_model_section(dir);
+  EXPECT_TRUE(section) << section.error().message;
+  cfg.model = *section;
+  const auto opts = model_options_from(cfg);
+  Transformer m(opts, Residency::full(static_cast<int>(opts.n_moe_layers()), cfg.model.n_experts));
+  if (cfg_out) *cfg_out = cfg;
+  return m;
+}
+
+void expect_identical(Transformer& a, GlobalModel& b) {
+  for (const auto& p : a->named_parameters())
+    EXPECT_TRUE(at::equal(p.value(), b.parameter(p.key()))) << p.key();
+}
+
+TEST_F(HfExport, ImportGivesBackTheIdenticalParameters) {
+  for (const auto& v : kVariants) {
+    SCOPED_TRACE(v.name);
+    const std::string dir = (root_ / v.name).string();
+    ExperimentConfig icfg;
+    auto m = imported(dir, &icfg);
+    auto cfg = variant_config(v);
+    EXPECT_EQ(icfg.model.n_layers, cfg.model.n_layers);
+    EXPECT_EQ(icfg.model.d_expert, cfg.model.d_expert);
+    EXPECT_EQ(icfg.model.shared_expert, cfg.model.shared_expert);
+    EXPECT_EQ(icfg.model.moe_every, cfg.model.moe_every);
+    // With every expert present, reroute and renormalize are the same model: renormalised gates.
+    EXPECT_EQ(icfg.model.gate, v.gate == GateMode::Keep ? GateMode::Keep : GateMode::Renormalize);
+    ASSERT_TRUE(load_hf_weights(m, dir));
+    GlobalModel g(cfg);
+    ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
+    expect_identical(m, g);
+  }
+}
+
+// transformers 5.x keeps experts fused ([E, 2F, D] gate_up, [E, D, F] down) and may save them so.
+TEST_F(HfExport, ImportReadsTheFusedExpertLayout) {
+  const auto& v = kVariants[0];
+  const std::string fused = variant_folder(root_ / v.name, "fused", [](std::map<std::string, LoadedTensor>& t) {
+    for (int l = 0; l < 3; ++l) {
+      const std::string h = "model.layers." + std::to_string(l) + ".mlp.experts.";
+      std::vector<at::Tensor> gate_up, down;
+      for (int e = 0; e < 4; ++e) {
+        const std::string x = h + std::to_string(e) + ".";
+        auto as_tensor = [&](const std::string& n) {
+          auto& lt = t.at(n);
+          return at::from_blob(lt.bytes.data(), lt.shape, at::kFloat).clone();
+        };
+        gate_up.push_back(at::cat({as_tensor(x + "gate_proj.weight"), as_tensor(x + "up_proj.weight")}, 0));
+        down.push_back(as_tensor(x + "down_proj.weight"));
+        for (const char* n : {"gate_proj.weight", "up_proj.weight", "down_proj.weight"}) t.erase(x + n);
+      }
+      for (auto& [name, list] : {std::pair<std::string, std::vector<at::Tensor>&>{"gate_up_proj", gate_up}, {"down_proj", down}}) {
+        auto s = at::stack(list).contiguous();
+        LoadedTensor lt{"F32", s.sizes().vec(), std::vector<char>(static_cast<size_t>(s.nbytes()))};
+        std::memcpy(lt.bytes.data(), s.data_ptr(), lt.bytes.size());
+        t[h + name] = std::move(lt);
+      }
+    }
+  });
+  auto m = imported(fused);
+  ASSERT_TRUE(load_hf_weights(m, fused));
+  auto cfg = variant_config(v);
+  GlobalModel g(cfg);
+  ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
+  expect_identical(m, g);
+}
+
+TEST_F(HfExport, ImportRefusesWhatTheEngineCannotRepresent) {
+  const auto& v = kVariants[1];
+  const auto src = root_ / v.name;
+  // A non-zero attention bias: the engine's attention has none.
+  const std::string biased = variant_folder(src, "biased", [](std::map<std::string, LoadedTensor>& t) {
+    auto& b = t.at("model.layers.1.self_attn.q_proj.bias");
+    float one = 1.0f;
+    std::memcpy(b.bytes.data(), &one, 4);
+  });
+  auto m = imported(biased);
+  auto st = load_hf_weights(m, biased);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("model.layers.1.self_attn.q_proj.bias"), std::string::npos) << st.error().message;
+  // A gated shared expert.
+  const std::string gated = variant_folder(src, "gated", [](std::map<std::string, LoadedTensor>& t) {
+    float one = 1.0f;
+    std::memcpy(t.at("model.layers.1.mlp.shared_expert_gate.weight").bytes.data(), &one, 4);
+  });
+  auto st2 = load_hf_weights(m, gated);
+  ASSERT_FALSE(st2);
+  EXPECT_NE(st2.error().message.find("shared_expert_gate"), std::string::npos) << st2.error().message;
+  // A missing tensor is named.
+  const std::string partial = variant_folder(src, "partial", [](std::map<std::string, LoadedTensor>& t) {
+    t.erase("model.layers.1.mlp.experts.2.up_proj.weight");
+  });
+  auto st3 = load_hf_weights(m, partial);
+  ASSERT_FALSE(st3);
+  EXPECT_NE(st3.error().message.find("model.layers.1.mlp.experts.2.up_proj.weight"), std::string::npos) << st3.error().message;
+  // Grouped-query attention and tied embeddings in config.json are named by key.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"num_key_value_heads", 1}, {"tie_word_embeddings", true}, {"model_type", "llama"}, {"rms_norm_eps", 1e-5}}) {
+    const auto dir = root_ / ("config-" + key);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ifstream in(src / "config.json");
+    auto j = nlohmann::json::parse(in);
+    j[key] = value;
+    std::ofstream(dir / "config.json") << j.dump();
+    auto r = hf_model_section(dir.string());
+    ASSERT_FALSE(r) << key;
+    EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("config.json"), std::string::npos) << r.error().message;
+  }
 }
 
 // Damaged files are refused with the file and the place.

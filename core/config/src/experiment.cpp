@@ -127,7 +127,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"gate", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.model.gate, std::map<std::string, GateMode>{{"keep", GateMode::Keep}, {"renormalize", GateMode::Renormalize}, {"reroute", GateMode::Reroute}});
          }},
-        DBL_KEY(model, residency, 0.0, 1.0)}},
+        DBL_KEY(model, residency, 0.0, 1.0), STR_KEY(model, init_from)}},
       {"data",
        {{"sources", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            auto* arr = n.as_array();
@@ -440,7 +440,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                             {"top_k", c.model.top_k}, {"d_expert", c.model.d_expert}, {"shared_expert", c.model.shared_expert},
                             {"moe_every", c.model.moe_every}, {"aux_loss_coef", c.model.aux_loss_coef},
                             {"z_loss_coef", c.model.z_loss_coef}, {"gate", gate_mode_name(c.model.gate)},
-                            {"residency", c.model.residency}}},
+                            {"residency", c.model.residency}, {"init_from", c.model.init_from}}},
       {"data", toml::table{{"sources", str_arr(c.data.sources)}, {"heldout_fraction", c.data.heldout_fraction},
                            {"max_bytes", c.data.max_bytes}, {"split", c.data.split == ShardSplit::Iid ? "iid" : "non_iid"},
                            {"cache_dir", c.data.cache_dir}, {"format", data_format_name(c.data.format)},

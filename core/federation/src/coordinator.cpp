@@ -9,6 +9,7 @@
 
 #include "fomoe/base/log.h"
 #include "fomoe/federation/global_model.h"
+#include "fomoe/interop/hf_import.h"
 #include "fomoe/federation/placement.h"
 #include "fomoe/federation/round_report.h"
 #include "fomoe/federation/tensor_wire.h"
@@ -478,6 +479,13 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->global = std::make_unique<GlobalModel>(cfg);
     if (cfg.run.method == Method::Ddp)
       impl->ddp_master = std::make_unique<Trainer>(cfg, Residency::full(n_moe, cfg.model.n_experts), torch::kCPU);
+    // model.init_from: the master starts from a transformers checkpoint (sites receive it with
+    // their first StartRound, so only the coordinator reads the folder). A resume loads its state.
+    if (!cfg.model.init_from.empty() && !impl->s.resume) {
+      if (auto st = interop::load_hf_weights(impl->global->model(), cfg.model.init_from); !st) return st.error();
+      if (impl->ddp_master)
+        if (auto st = interop::load_hf_weights(impl->ddp_master->model(), cfg.model.init_from); !st) return st.error();
+    }
     auto feed = DataFeed::open(cfg, 1, 0);
     if (!feed) return feed.error();
     impl->eval_batches = (*feed)->eval_batches();

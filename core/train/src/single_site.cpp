@@ -1,5 +1,7 @@
 #include "fomoe/train/single_site.h"
 
+#include "fomoe/interop/hf_import.h"
+
 #include <torch/torch.h>
 
 #include <chrono>
@@ -49,6 +51,10 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
       st.n_batches = static_cast<uint64_t>(extra->count("sampler_batches") ? extra->at("sampler_batches") : 0);
       (*feed)->set_sampler_state(st);
       FOMOE_LOG_INFO("train", "resumed from %s at step %ld", resume_checkpoint.c_str(), static_cast<long>(trainer.step()));
+    } else if (!cfg.model.init_from.empty()) {
+      if (auto st = interop::load_hf_weights(trainer.model(), cfg.model.init_from); !st) return st.error();
+      site.broadcast_parameters();
+      FOMOE_LOG_INFO("train", "starting from the Hugging Face checkpoint %s", cfg.model.init_from.c_str());
     }
     FOMOE_LOG_INFO("train", "model: %ld parameters on %s; data: %lu training tokens, held-out unigram entropy %.3f nats",
                    static_cast<long>(trainer.model()->n_parameters()), device_names.c_str(),

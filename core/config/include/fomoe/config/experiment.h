@@ -58,6 +58,7 @@ struct ModelSection {
   double z_loss_coef = 0.001;
   GateMode gate = GateMode::Keep;
   double residency = 1.0;       // single-site: share of experts held per layer (first ones kept)
+  std::string init_from;        // a Hugging Face folder (Qwen2-MoE, Mixtral) to start from ("" = seeded init)
 };
 
 struct DataSection {
