@@ -152,6 +152,23 @@ void LossChart::refresh() {
       fillFrom(-1, *s, false);
       any = true;
     }
+    // Data that stays at its site: each site's held-out loss on its own split, dashed in its colour.
+    for (int k = 0; k < data_->nSites(); ++k)
+      if (const Series* s = data_->find(metric::kSiteEvalLoss, k); s && s->size()) {
+        QVector<double> x, y;
+        for (size_t i = 0; i < s->size(); ++i) {
+          x << data_->xOf(xAxis_, *s, i);
+          y << s->value[i];
+        }
+        QCPGraph* g = plot()->addGraph();
+        g->setName(tr("site %1 held-out (own data)").arg(k));
+        g->setProperty("site", k);
+        QPen pen(siteColor(k), 1.6, Qt::DashLine);
+        g->setPen(pen);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, siteColor(k), Qt::white, 6));
+        g->setData(x, y, true);
+        any = true;
+      }
     setTitle(data_->runId() >= 0 ? tr("Loss — run %1 (%2)").arg(data_->runId()).arg(data_->name()) : tr("Loss"));
     setProvenance(QString("run id: %1\nname: %2\nmethod: %3\nsites: %4")
                       .arg(data_->runId())

@@ -15,6 +15,8 @@ int eval_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
 int generate_command(const std::vector<std::string>& args);
 int import_command(const std::vector<std::string>& args);
+int bench_tokenizer_command(const std::vector<std::string>& args, const std::string& self_exe);
+int bench_export_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 }  // namespace fomoe::cli

@@ -38,7 +38,7 @@ void usage(std::ostream& os) {
         "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
         "  project [--preset NAME]      system model: memory and bytes per site up to 100B+ MoEs\n"
-        "  bench moe|store|comm [--json]  benchmarks: skip-token throughput, run store, communication\n"
+        "  bench moe|store|comm|tokenizer|export [--json]  benchmarks\n"
         "  help                         this text\n";
 }
 
@@ -68,9 +68,12 @@ int main(int argc, char** argv) {
     if (cmd == "bench") {
       if (!args.empty() && args[0] == "moe")
         return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
+      if (!args.empty() && args[0] == "tokenizer")
+        return fomoe::cli::bench_tokenizer_command({args.begin() + 1, args.end()}, exe);
+      if (!args.empty() && args[0] == "export") return fomoe::cli::bench_export_command({args.begin() + 1, args.end()});
       if (!args.empty() && args[0] == "comm") return fomoe::cli::bench_comm_command({args.begin() + 1, args.end()}, exe);
       if (!args.empty() && args[0] == "store") return fomoe::store_bench_main({args.begin() + 1, args.end()}, std::cout);
-      std::cerr << "fomoe bench: which benchmark? (moe, store, comm)\n";
+      std::cerr << "fomoe bench: which benchmark? (moe, store, comm, tokenizer, export)\n";
       return 2;
     }
   } catch (const std::exception& e) {

@@ -188,6 +188,7 @@ int agent_command(const std::vector<std::string>& args) {
     else if (args[i] == "--threads") s.threads = std::stoi(need("--threads"));
     else if (args[i] == "--devices") s.devices = need("--devices");
     else if (args[i] == "--exit-with-parent") s.exit_with_parent = true;
+    else if (args[i] == "--data") s.data.push_back(need("--data"));
     else {
       std::cerr << "fomoe agent: unexpected argument '" << args[i] << "'\n";
       s.connect.clear();
@@ -198,6 +199,7 @@ int agent_command(const std::vector<std::string>& args) {
     std::cerr << "usage: fomoe agent (--connect tcp://COORDINATOR:PORT | --listen tcp://*:PORT) --key-dir DIR --name NAME\n"
                  "                   [--bandwidth-mbps X] [--latency-ms Y] [--threads N]\n"
                  "                   [--devices cpu|cuda|cuda:0,cuda:1]   (several: data parallel in the site)\n"
+                 "                   [--data key=value ...]   this site's own data, e.g. --data format=jsonl --data path=/srv/a.jsonl\n"
                  "  DIR holds NAME.key (this site's secret key) and server.pub (the coordinator's public key);\n"
                  "  make them with `fomoe keygen --out DIR --name NAME`.\n";
     return 2;

@@ -202,6 +202,73 @@ TEST(FederationProcesses, TrainsOnTokenFilesOtherStacksWrote) {
   }
 }
 
+// Data that stays at its site: each site trains on token files in a folder of its own
+// (federation.site_data_paths); the coordinator reads no data (its data.path does not even
+// exist), the sites report their held-out losses on their own splits, the run's held-out loss is
+// their mean, and the run records what each site read (files, sizes, hashes), never the data.
+TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
+  const auto dir = fresh_dir("site-data-files");
+  // Non-IID on purpose: site 0's documents use ids 1..159, site 1's 160..319 (uint16, EOS 0).
+  std::vector<std::string> paths;
+  for (int site = 0; site < 2; ++site) {
+    const auto folder = dir / ("site" + std::to_string(site));
+    fs::create_directories(folder);
+    std::vector<uint16_t> tokens;
+    uint64_t x = 12345 + site;
+    for (int doc = 0; doc < 300; ++doc) {
+      for (int i = 0; i < 60; ++i) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        tokens.push_back(static_cast<uint16_t>(1 + site * 159 + (x >> 33) % 159));
+      }
+      tokens.push_back(0);
+    }
+    const auto path = (folder / "mine.bin").string();
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(tokens.data()),
+                                                static_cast<std::streamsize>(tokens.size() * 2));
+    paths.push_back(path);
+  }
+  auto c = tiny(Method::FoMoE, 2);
+  c.data.format = DataFormat::Tokens;
+  c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
+  c.data.eos_id = 0;
+  c.federation.site_data_paths = paths;
+  c.federation.coordinator_data = false;
+  c.train.steps = 24;
+  c.train.eval_every = 8;
+  CapturingSink sink;
+  auto r = run(c, "site-data", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  std::map<int, std::vector<std::pair<long, double>>> site_loss;
+  std::vector<std::pair<long, double>> run_loss;
+  for (auto& m : sink.metrics) {
+    if (m.name == metric::kSiteEvalLoss) site_loss[m.site].emplace_back(m.step, m.value);
+    if (m.name == metric::kEvalLoss && m.site == -1) run_loss.emplace_back(m.step, m.value);
+  }
+  ASSERT_EQ(site_loss.size(), 2u);
+  for (auto& [site, curve] : site_loss) {
+    SCOPED_TRACE(site);
+    ASSERT_EQ(curve.size(), 3u);  // steps 8, 16, and 24 (the last, through an evaluation-only exchange)
+    EXPECT_EQ(curve.back().first, 24);
+    EXPECT_LT(curve.back().second, curve.front().second) << "the site's own held-out loss did not fall";
+  }
+  ASSERT_EQ(run_loss.size(), 3u);
+  for (size_t i = 0; i < run_loss.size(); ++i)
+    EXPECT_NEAR(run_loss[i].second, (site_loss[0][i].second + site_loss[1][i].second) / 2, 1e-9);
+  EXPECT_NEAR(r->final_eval_loss, run_loss.back().second, 1e-9);
+  // What each site read: its own file, its size and content hash.
+  int manifests = 0;
+  for (auto& e : sink.events) {
+    if (e.kind != "site_data") continue;
+    ++manifests;
+    auto j = nlohmann::json::parse(e.text);
+    ASSERT_EQ(j["files"].size(), 1u) << e.text;
+    EXPECT_EQ(j["files"][0]["path"], paths[static_cast<size_t>(e.site)]);
+    EXPECT_EQ(j["files"][0]["bytes"].get<uint64_t>(), 300u * 61u * 2u);
+    EXPECT_EQ(j["files"][0]["hash"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+  }
+  EXPECT_EQ(manifests, 2);
+}
+
 TEST(FederationProcesses, LinkEmulationShowsUpAsCommunicationTime) {
   auto c = tiny(Method::FoMoE, 2);
   c.federation.bandwidth_mbps = 20;  // 20 Mbit/s, 30 ms: a slow WAN link per site

@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -87,10 +89,11 @@ const std::vector<int64_t> kPrompt = {3, 141, 59, 26, 53, 58, 97, 93};
 class HfExport : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::path(FOMOE_BINARY_DIR) / "test-hf-export";
+    // Per process: ctest runs every test of this suite as its own process, in parallel.
+    root_ = fs::path(FOMOE_BINARY_DIR) / ("test-hf-export-" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
-    nlohmann::json jobs = nlohmann::json::array();
+    jobs_ = nlohmann::json::array();
     for (const auto& v : kVariants) {
       auto cfg = variant_config(v);
       GlobalModel g(cfg);
@@ -107,87 +110,98 @@ class HfExport : public ::testing::Test {
       auto r = export_hf(cfg, ckpt, dir);
       ASSERT_TRUE(r) << r.error().message;
       results_[v.name] = *r;
-      jobs.push_back({{"dir", dir}, {"out", dir + "/parity.json"}, {"ids", fixed_ids()}, {"prompt", kPrompt},
+      jobs_.push_back({{"dir", dir}, {"out", dir + "/parity.json"}, {"ids", fixed_ids()}, {"prompt", kPrompt},
                       {"new_tokens", 32}, {"texts", kTexts}});
     }
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  // transformers on every exported folder, once per process (importing it takes seconds): false
+  // when the venv lacks it.
+  static bool run_transformers() {
+    if (ran_) return python_ok_;
+    ran_ = true;
     const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
-    if (!fs::exists(python)) return;
-    if (std::system((python + " -c 'import transformers' 2>/dev/null").c_str()) != 0) return;
+    if (!fs::exists(python)) return false;
+    if (std::system((python + " -c 'import transformers' 2>/dev/null").c_str()) != 0) return false;
     const std::string jobs_path = (root_ / "jobs.json").string();
-    std::ofstream(jobs_path) << jobs.dump();
+    std::ofstream(jobs_path) << jobs_.dump();
     const std::string cmd = python + " " + FOMOE_SOURCE_DIR + "/tests/interop/hf_parity.py " + jobs_path + " > " +
                             (root_ / "python.log").string() + " 2>&1";
     python_ok_ = std::system(cmd.c_str()) == 0;
-    ASSERT_TRUE(python_ok_) << "hf_parity.py failed; see " << (root_ / "python.log");
-  }
-  void SetUp() override {
-    if (!python_ok_) GTEST_SKIP() << "transformers is not in the project venv; run scripts/install-deps";
+    EXPECT_TRUE(python_ok_) << "hf_parity.py failed; see " << (root_ / "python.log");
+    return python_ok_;
   }
   static nlohmann::json parity(const Variant& v) {
     std::ifstream in(root_ / v.name / "parity.json");
     return nlohmann::json::parse(in);
   }
   static fs::path root_;
-  static bool python_ok_;
+  static nlohmann::json jobs_;
+  static bool ran_, python_ok_;
   static std::map<std::string, HfExportResult> results_;
 };
 fs::path HfExport::root_;
+nlohmann::json HfExport::jobs_;
+bool HfExport::ran_ = false;
 bool HfExport::python_ok_ = false;
 std::map<std::string, HfExportResult> HfExport::results_;
 
-TEST_F(HfExport, TransformersLoadsEveryWeightAndGivesTheEngineLogits) {
-  for (const auto& v : kVariants) {
-    SCOPED_TRACE(v.name);
+// One test, so transformers is imported once: the loading report, the logits, a greedy
+// continuation and the tokenizer, each against the engine.
+TEST_F(HfExport, TransformersLoadsTheExportAndComputesWhatTheEngineDoes) {
+  if (!run_transformers()) GTEST_SKIP() << "transformers is not in the project venv; run scripts/install-deps";
+  {
+    for (const auto& v : kVariants) {
+      SCOPED_TRACE(v.name);
+      auto j = parity(v);
+      EXPECT_EQ(j["class"], "Qwen2MoeForCausalLM");
+      EXPECT_TRUE(j["missing"].empty()) << j["missing"].dump();
+      EXPECT_TRUE(j["unexpected"].empty()) << j["unexpected"].dump();
+      EXPECT_TRUE(j["mismatched"].empty()) << j["mismatched"].dump();
+      auto cfg = variant_config(v);
+      GlobalModel g(cfg);
+      ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
+      g.model()->eval();
+      torch::NoGradGuard ng;
+      std::vector<int64_t> flat;
+      for (const auto& row : fixed_ids()) flat.insert(flat.end(), row.begin(), row.end());
+      auto ids = at::tensor(flat, at::kLong).view({2, 20});
+      auto engine = g.model()->forward(ids).logits_BTV.reshape(-1);
+      auto hf = at::tensor(j["logits"].get<std::vector<float>>());
+      ASSERT_EQ(hf.numel(), engine.numel());
+      const double max_diff = (engine - hf).abs().max().item<double>();
+      EXPECT_LT(max_diff, 1e-4) << "transformers " << j["transformers"];
+      EXPECT_GT(engine.abs().max().item<double>(), 0.1);  // not a trivially zero model
+    }
+  }
+  {
+    for (const auto& v : kVariants) {
+      SCOPED_TRACE(v.name);
+      auto cfg = variant_config(v);
+      GlobalModel g(cfg);
+      ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
+      SamplingOptions o;
+      o.greedy = true;
+      o.max_new_tokens = 32;
+      const auto engine = generate(g.model(), kPrompt, o);
+      EXPECT_EQ(engine, parity(v)["greedy"].get<std::vector<int64_t>>());
+    }
+  }
+  {
+    const auto& v = kVariants[0];
+    auto corpus = data::prepare_corpus(corpus_spec_from(variant_config(v)));
+    ASSERT_TRUE(corpus) << corpus.error().message;
     auto j = parity(v);
-    EXPECT_EQ(j["class"], "Qwen2MoeForCausalLM");
-    EXPECT_TRUE(j["missing"].empty()) << j["missing"].dump();
-    EXPECT_TRUE(j["unexpected"].empty()) << j["unexpected"].dump();
-    EXPECT_TRUE(j["mismatched"].empty()) << j["mismatched"].dump();
-    auto cfg = variant_config(v);
-    GlobalModel g(cfg);
-    ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
-    g.model()->eval();
-    torch::NoGradGuard ng;
-    std::vector<int64_t> flat;
-    for (const auto& row : fixed_ids()) flat.insert(flat.end(), row.begin(), row.end());
-    auto ids = at::tensor(flat, at::kLong).view({2, 20});
-    auto engine = g.model()->forward(ids).logits_BTV.reshape(-1);
-    auto hf = at::tensor(j["logits"].get<std::vector<float>>());
-    ASSERT_EQ(hf.numel(), engine.numel());
-    const double max_diff = (engine - hf).abs().max().item<double>();
-    EXPECT_LT(max_diff, 1e-4) << "transformers " << j["transformers"];
-    EXPECT_GT(engine.abs().max().item<double>(), 0.1);  // not a trivially zero model
+    EXPECT_EQ(j["eos_token_id"].get<int>(), corpus->tokenizer.eod_id());
+    ASSERT_EQ(j["encoded"].size(), kTexts.size());
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+      std::vector<int64_t> engine;
+      for (int32_t t : corpus->tokenizer.encode(kTexts[i])) engine.push_back(t);
+      EXPECT_EQ(j["encoded"][i].get<std::vector<int64_t>>(), engine) << "text " << i << ": " << kTexts[i];
+      EXPECT_EQ(j["decoded"][i].get<std::string>(), kTexts[i]);
+    }
+    EXPECT_TRUE(results_[v.name].tokenizer_written);
   }
-}
-
-TEST_F(HfExport, GreedyContinuationIsTheEngines) {
-  for (const auto& v : kVariants) {
-    SCOPED_TRACE(v.name);
-    auto cfg = variant_config(v);
-    GlobalModel g(cfg);
-    ASSERT_TRUE(g.load((root_ / (v.name + ".pt")).string()));
-    SamplingOptions o;
-    o.greedy = true;
-    o.max_new_tokens = 32;
-    const auto engine = generate(g.model(), kPrompt, o);
-    EXPECT_EQ(engine, parity(v)["greedy"].get<std::vector<int64_t>>());
-  }
-}
-
-TEST_F(HfExport, AutoTokenizerEncodesTextToTheEnginesIds) {
-  const auto& v = kVariants[0];
-  auto corpus = data::prepare_corpus(corpus_spec_from(variant_config(v)));
-  ASSERT_TRUE(corpus) << corpus.error().message;
-  auto j = parity(v);
-  EXPECT_EQ(j["eos_token_id"].get<int>(), corpus->tokenizer.eod_id());
-  ASSERT_EQ(j["encoded"].size(), kTexts.size());
-  for (size_t i = 0; i < kTexts.size(); ++i) {
-    std::vector<int64_t> engine;
-    for (int32_t t : corpus->tokenizer.encode(kTexts[i])) engine.push_back(t);
-    EXPECT_EQ(j["encoded"][i].get<std::vector<int64_t>>(), engine) << "text " << i << ": " << kTexts[i];
-    EXPECT_EQ(j["decoded"][i].get<std::string>(), kTexts[i]);
-  }
-  EXPECT_TRUE(results_[v.name].tokenizer_written);
 }
 
 TEST_F(HfExport, SafetensorsFileIsValidAndHoldsTheMappedTensors) {

@@ -220,7 +220,17 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
         {"site_bandwidth_mbps", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_bandwidth_mbps); }},
         {"site_latency_ms", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_latency_ms); }},
-        STR_KEY(federation, key_dir),
+        STR_KEY(federation, key_dir), BOOL_KEY(federation, coordinator_data),
+        {"site_data_paths", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           auto* arr = n.as_array();
+           if (!arr) return "expects an array of paths (\"\" = the shared data)";
+           c.federation.site_data_paths.clear();
+           for (auto& el : *arr) {
+             if (!el.is_string()) return "expects an array of strings";
+             c.federation.site_data_paths.push_back(*el.value<std::string>());
+           }
+           return "";
+         }},
         {"agents", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            auto* arr = n.as_array();
            if (!arr) return "expects an array of { address = \"tcp://host:port\", public_key = \"...\" }";
@@ -385,6 +395,12 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (!f.site_latency_ms.empty() && static_cast<int>(f.site_latency_ms.size()) != f.sites)
       return bad("federation.site_latency_ms lists " + std::to_string(f.site_latency_ms.size()) + " sites but federation.sites = " +
                  std::to_string(f.sites));
+    if (!f.site_data_paths.empty() && static_cast<int>(f.site_data_paths.size()) != f.sites)
+      return bad("federation.site_data_paths lists " + std::to_string(f.site_data_paths.size()) + " sites but federation.sites = " +
+                 std::to_string(f.sites));
+    if (!f.site_data_paths.empty() && !reads_token_files(c.data.format))
+      return bad(std::string("federation.site_data_paths needs token files (data.format = megatron, tokens or llmc), not \"") +
+                 data_format_name(c.data.format) + "\": " + kOwnTextAtSiteWhy);
     if (f.placement == PlacementPolicy::Explicit && f.explicit_plan.empty())
       return bad("federation.placement = \"explicit\" needs federation.plan");
   }
@@ -462,7 +478,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"bandwidth_mbps", f.bandwidth_mbps},
-                  {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}};
+                  {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}, {"coordinator_data", f.coordinator_data}};
   auto num_arr = [](const std::vector<double>& v) {
     toml::array a;
     for (double x : v) a.push_back(x);
@@ -470,6 +486,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
   };
   if (!f.site_bandwidth_mbps.empty()) fed.insert("site_bandwidth_mbps", num_arr(f.site_bandwidth_mbps));
   if (!f.site_latency_ms.empty()) fed.insert("site_latency_ms", num_arr(f.site_latency_ms));
+  if (!f.site_data_paths.empty()) fed.insert("site_data_paths", str_arr(f.site_data_paths));
   if (!f.explicit_plan.empty()) {
     toml::array layers;
     for (auto& l : f.explicit_plan) {

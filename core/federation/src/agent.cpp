@@ -8,9 +8,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "fomoe/base/log.h"
+#include "fomoe/base/metric_names.h"
+#include "fomoe/federation/global_model.h"
 #include "fomoe/federation/round_report.h"
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/net/endpoint.h"
@@ -103,9 +106,30 @@ class Agent {
     run_id_ = msg.header.run_id;
     Residency residency;
     for (const auto& layer : msg.meta.at(net::field::kResidency)) residency.experts_per_layer.push_back(layer.get<std::vector<int>>());
-    auto feed = DataFeed::open(cfg_, cfg_.federation.sites, site_);
+    // Data that stays at this site: its own data (agent --data, or its federation.site_data_paths
+    // entry) is read whole by this site alone; the shared data is sharded across the sites.
+    if (!settings_.data.empty()) {
+      std::vector<std::string> sets;
+      for (const auto& kv : settings_.data) sets.push_back("data." + kv);
+      if (auto st = apply_overrides(cfg_, sets); !st) throw std::runtime_error("--data: " + st.error().message);
+      own_data_ = true;
+    } else if (site_ < static_cast<int>(cfg_.federation.site_data_paths.size()) &&
+               !cfg_.federation.site_data_paths[static_cast<size_t>(site_)].empty()) {
+      cfg_.data.path = cfg_.federation.site_data_paths[static_cast<size_t>(site_)];
+      own_data_ = true;
+    }
+    if (own_data_ && !reads_token_files(cfg_.data.format))
+      throw std::runtime_error(std::string("this site's own data (data.format = ") + data_format_name(cfg_.data.format) +
+                               ") must be token files: " + kOwnTextAtSiteWhy);
+    auto feed = own_data_ ? DataFeed::open(cfg_, 1, 0) : DataFeed::open(cfg_, cfg_.federation.sites, site_);
     if (!feed) throw std::runtime_error(feed.error().message);
     feed_ = std::move(*feed);
+    if (const auto* corpus = feed_->corpus(); corpus && corpus->tokenizer.vocab_size() != cfg_.model.vocab_size)
+      throw std::runtime_error("model.vocab_size (" + std::to_string(cfg_.model.vocab_size) + ") differs from the tokenizer's (" +
+                               std::to_string(corpus->tokenizer.vocab_size()) + ") of " + feed_->description());
+    auto manifest = feed_->manifest();
+    if (!manifest) throw std::runtime_error(manifest.error().message);
+    manifest_ = *manifest;
     devices_ = resolve_devices(settings_.devices.empty() ? cfg_.run.device : settings_.devices);
     residency_ = residency;
     site_trainer_ = std::make_unique<SiteTrainer>(cfg_, residency, devices_);
@@ -176,6 +200,31 @@ class Agent {
     wait_s_ = 0.0;
     if (msg.meta.contains(net::field::kResidency)) change_residency(msg.meta.at(net::field::kResidency), round);
     load_parameters(msg);
+    // The global model as this site received it, on the site's own held-out split.
+    std::optional<double> site_heldout;
+    const long eval_step = msg.meta.value(report::kEvalStep, -1L);
+    if (own_data_ && msg.meta.value(report::kEvalHeldout, false)) {
+      std::vector<torch::Tensor> batches;
+      for (const auto& b : feed_->eval_batches()) batches.push_back(b.to(devices_.front()));
+      if (!batches.empty()) site_heldout = mean_heldout_loss(trainer_->model(), batches);
+      trainer_->model()->train();
+    }
+    if (msg.meta.value(report::kEvalOnly, false)) {
+      nlohmann::json meta = {{net::field::kSteps, 0},
+                             {net::field::kPayload, "none"},
+                             {net::field::kExpertTokens, nlohmann::json::array()},
+                             {net::field::kMetrics, nlohmann::json::object()},
+                             {net::field::kComputeSeconds, 0.0},
+                             {report::kOwnData, own_data_},
+                             {report::kLinkSeconds, round_link_s_},
+                             {report::kEvalOnly, true}};
+      if (site_heldout) {
+        meta[report::kSiteHeldoutLoss] = *site_heldout;
+        meta[report::kSiteHeldoutStep] = eval_step;
+      }
+      send(net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round)));
+      return;
+    }
     const Method method = cfg_.run.method;
     if (method == Method::Photon && cfg_.federation.stateless_clients) site_trainer_->reset_optimizer();
     std::map<std::string, torch::Tensor> start;
@@ -237,7 +286,16 @@ class Agent {
                            {report::kExpertLoad, load},
                            {report::kLinkSeconds, round_link_s_},
                            {report::kStepEnd, trainer_->step()},
-                           {report::kTrainLossSteps, loss_steps}};
+                           {report::kTrainLossSteps, loss_steps},
+                           {report::kOwnData, own_data_}};
+    if (site_heldout) {
+      meta[report::kSiteHeldoutLoss] = *site_heldout;
+      meta[report::kSiteHeldoutStep] = eval_step;
+    }
+    if (!manifest_sent_ && !manifest_.empty()) {
+      meta[report::kDataManifest] = manifest_;
+      manifest_sent_ = true;
+    }
     auto report = net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round));
     if (method != Method::Ddp) {
       torch::NoGradGuard no_grad;
@@ -264,6 +322,9 @@ class Agent {
   int site_ = -1;
   uint64_t run_id_ = 0;
   std::unique_ptr<DataFeed> feed_;
+  bool own_data_ = false;       // this site reads data of its own (see on_welcome)
+  std::string manifest_;        // what it reads, for the run record
+  bool manifest_sent_ = false;
   std::string setup_error_;  // why Welcome failed; repeated to every StartRound
   std::vector<torch::Device> devices_;
   Residency residency_;

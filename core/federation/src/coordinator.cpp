@@ -43,6 +43,11 @@ struct Coordinator::Impl {
   PlacementPlan plan;
   std::vector<SiteState> sites;
   std::vector<torch::Tensor> eval_batches;
+  // Data that stays at its site: sites that said they train on data of their own, the eval point
+  // the next StartRound asks them to evaluate for (-1 none), and their held-out losses per step.
+  std::set<int> own_data_sites;
+  long site_eval_step = -1;
+  std::map<long, std::map<int, double>> site_heldout;
   // Expert load the sites reported (full router's picks, before skip), summed over rounds:
   // [site][moe layer][expert]. Load-aware and affinity placement re-plan from it.
   std::vector<std::vector<std::vector<int64_t>>> site_load;
@@ -194,6 +199,10 @@ struct Coordinator::Impl {
   net::Message start_round_message(int site, int round, int steps) {
     auto msg = net::make_message(net::MsgType::StartRound, {{net::field::kSteps, steps}}, s.run_id, static_cast<uint32_t>(round));
     if (residency_changed[site]) msg.meta[net::field::kResidency] = residency_json(site);
+    if (site_eval_step >= 0 && own_data_sites.count(site)) {
+      msg.meta[report::kEvalHeldout] = true;
+      msg.meta[report::kEvalStep] = site_eval_step;
+    }
     // Parameters travel down in fp32: sites keep full-precision weights; the travel precision
     // applies to what sites send up.
     if (ddp_master) {
@@ -248,6 +257,68 @@ struct Coordinator::Impl {
 
   double evaluate() { return mean_heldout_loss(ddp_master ? ddp_master->model() : global->model(), eval_batches); }
 
+  // What a report says about data that stays at its site: whether the site has its own, what it
+  // reads (recorded once as a "site_data" event: files, sizes, hashes, never the data), and its
+  // held-out loss on its own split for an eval point.
+  void read_site_data_fields(int site, int round, const nlohmann::json& meta) {
+    if (meta.value(report::kOwnData, false)) own_data_sites.insert(site);
+    if (auto it = meta.find(report::kDataManifest); it != meta.end() && it->is_string()) {
+      if (s.sink) s.sink->on_event(RunEvent{wall(), site, "site_data", it->get<std::string>()});
+    }
+    auto loss = meta.find(report::kSiteHeldoutLoss);
+    if (loss == meta.end() || !loss->is_number()) return;
+    const long at = meta.value(report::kSiteHeldoutStep, -1L);
+    if (at < 0) return;
+    site_heldout[at][site] = loss->get<double>();
+    if (s.sink) s.sink->on_metrics({{metric::kSiteEvalLoss, loss->get<double>(), at, round, site, wall()}});
+  }
+
+  // With no data of its own, the coordinator's held-out loss at an eval point is the mean of the
+  // sites' (recorded as the run's eval loss, site -1); NaN until a site reported for that step.
+  double mean_site_heldout(long at) {
+    auto it = site_heldout.find(at);
+    if (it == site_heldout.end() || it->second.empty()) return std::nan("");
+    double sum = 0;
+    for (auto& [site, v] : it->second) sum += v;
+    return sum / static_cast<double>(it->second.size());
+  }
+
+  // The run's last eval point: sites with their own data receive the final global model (the
+  // parameters they hold, counted on the wire like any round) and report their held-out loss.
+  void collect_final_site_evals(int round, long step) {
+    std::set<int> expected;
+    for (int k : alive_sites()) {
+      if (!own_data_sites.count(k)) continue;
+      site_eval_step = step;
+      auto msg = start_round_message(k, round, 0);
+      msg.meta[report::kEvalOnly] = true;
+      site_eval_step = -1;
+      if (ep->send(k, std::move(msg))) expected.insert(k);
+    }
+    const auto t0 = Clock::now();
+    while (!expected.empty() && seconds_since(t0) < cfg.federation.round_timeout_s) {
+      auto in = ep->poll(std::chrono::milliseconds(100));
+      if (!in) continue;
+      if (in->message.header.type == net::MsgType::RoundReport && expected.count(in->site) &&
+          in->message.meta.value(report::kEvalOnly, false)) {
+        read_site_data_fields(in->site, round, in->message.meta);
+        expected.erase(in->site);
+      } else if (in->message.header.type == net::MsgType::ErrorReply && expected.count(in->site)) {
+        event(in->site, "fault", "site " + std::to_string(in->site) + " could not evaluate: " +
+                                      in->message.meta.value(net::field::kMessage, ""));
+        expected.erase(in->site);
+      }
+    }
+    for (int k : expected) event(k, "fault", "site " + std::to_string(k) + " sent no held-out loss for the last eval point");
+    auto rows = counter.take();
+    for (auto& r : rows) {
+      if (r.site < 0 || r.site >= K) continue;
+      (r.direction == Direction::Sent ? sites[r.site].totals.bytes_sent : sites[r.site].totals.bytes_received) += r.bytes;
+      result.bytes_total += r.bytes;
+    }
+    if (s.sink) s.sink->on_link_bytes(net::to_link_bytes(rows));
+  }
+
   // Runs one round; returns the mean train loss over reporting sites.
   double run_round(int round, int steps, long step_before) {
     const auto round_t0 = Clock::now();
@@ -263,6 +334,7 @@ struct Coordinator::Impl {
       residency_changed[k] = false;  // delivered: later rounds carry no residency
       expected.insert(k);
     }
+    site_eval_step = -1;
     std::vector<SiteUpdate> updates;
     std::map<int, nlohmann::json> reports;
     std::map<int, std::vector<std::pair<long, double>>> loss_curves;  // site -> [(step, loss)] at log_every
@@ -318,6 +390,7 @@ struct Coordinator::Impl {
                 curve.emplace_back(step_before + i, p[1].get<double>());
               }
             }
+            read_site_data_fields(site, round, msg.meta);
             updates.push_back(std::move(u));
             loss_curves[site] = std::move(curve);
             reports[site] = msg.meta;
@@ -486,9 +559,11 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
       if (impl->ddp_master)
         if (auto st = interop::load_hf_weights(impl->ddp_master->model(), cfg.model.init_from); !st) return st.error();
     }
-    auto feed = DataFeed::open(cfg, 1, 0);
-    if (!feed) return feed.error();
-    impl->eval_batches = (*feed)->eval_batches();
+    if (cfg.federation.coordinator_data) {  // else every site's data is its own: the coordinator reads none
+      auto feed = DataFeed::open(cfg, 1, 0);
+      if (!feed) return feed.error();
+      impl->eval_batches = (*feed)->eval_batches();
+    }
   } catch (const c10::Error& e) {
     return make_error(ErrorCode::InvalidArgument, std::string("cannot build the global model: ") + e.what_without_backtrace());
   }
@@ -553,9 +628,35 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       prog.step = step_before + steps;
       const bool last = round + 1 == total_rounds;
       const bool eval_now = cfg.train.eval_every > 0 && (prog.step / cfg.train.eval_every != step_before / cfg.train.eval_every);
+      // Sites' own held-out losses for the previous eval point came with this round's reports.
+      if (!cfg.federation.coordinator_data) {
+        for (auto it = d.site_heldout.begin(); it != d.site_heldout.end();) {
+          const double mean = d.mean_site_heldout(it->first);
+          if (d.s.sink && std::isfinite(mean)) d.s.sink->on_metrics({{metric::kEvalLoss, mean, it->first, round, -1, d.wall()}});
+          if (std::isfinite(mean)) prog.eval_loss = mean;
+          it = d.site_heldout.erase(it);
+        }
+      } else {
+        d.site_heldout.clear();
+      }
       if (eval_now || last) {
-        prog.eval_loss = d.evaluate();
-        if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
+        if (cfg.federation.coordinator_data) {
+          prog.eval_loss = d.evaluate();
+          if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
+        }
+        if (!d.own_data_sites.empty()) {
+          if (last) {
+            d.collect_final_site_evals(round + 1, prog.step);
+            if (!cfg.federation.coordinator_data) {
+              prog.eval_loss = d.mean_site_heldout(prog.step);
+              if (d.s.sink && std::isfinite(prog.eval_loss))
+                d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
+            }
+            d.site_heldout.clear();
+          } else {
+            d.site_eval_step = prog.step;  // asked with the next StartRound, before it trains
+          }
+        }
       }
       const int every = cfg.federation.replan_every;
       if (d.replans() && round + 1 < total_rounds && (every == 0 ? round == first_round && first_round == 0 : (round + 1) % every == 0))

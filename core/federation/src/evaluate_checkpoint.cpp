@@ -91,3 +91,16 @@ Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const 
 }
 
 }  // namespace fomoe
+
+namespace fomoe {
+
+Status save_initial_checkpoint(const ExperimentConfig& cfg, const std::string& path) {
+  try {
+    GlobalModel global(cfg);
+    return global.save(path, 0);
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::InvalidArgument, std::string("cannot build the model: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace fomoe

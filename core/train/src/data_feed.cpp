@@ -3,7 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "fomoe/data/data_manifest.h"
 
 namespace fomoe {
 
@@ -132,6 +135,40 @@ double DataFeed::unigram_entropy_of_heldout() const {
   for (uint64_t i = 0; i < n; ++i) sample.push_back(static_cast<int32_t>(heldout_->at(i)));
   if (mapped_) mapped_->release_pages();
   return data::unigram_entropy(sample);
+}
+
+Expected<std::string> DataFeed::manifest() const {
+  nlohmann::json j;
+  j["format"] = data_format_name(cfg_.data.format);
+  j["description"] = description_;
+  std::vector<std::string> paths;
+  if (cfg_.data.format == DataFormat::Megatron) {
+    paths = {cfg_.data.path + ".bin", cfg_.data.path + ".idx"};
+  } else if (cfg_.data.format == DataFormat::Tokens || cfg_.data.format == DataFormat::Llmc) {
+    paths = {cfg_.data.path};
+  } else {
+    auto files = data::corpus_files(corpus_spec_from(cfg_));
+    if (!files) return files.error();
+    paths = std::move(*files);
+  }
+  nlohmann::json files = nlohmann::json::array();
+  uint64_t total = 0;
+  for (const auto& p : paths) {
+    auto f = data::fingerprint_file(p);
+    if (!f) return f.error();
+    total += f->bytes;
+    files.push_back({{"path", f->path}, {"bytes", f->bytes}, {"hash", f->hash}});
+  }
+  j["files"] = files;
+  j["bytes"] = total;
+  if (corpus_) {
+    auto t = data::fingerprint_file(corpus_->tokenizer_path);
+    j["tokenizer"] = t ? nlohmann::json{{"kind", "fomoe-bpe"}, {"vocab_size", corpus_->tokenizer.vocab_size()}, {"hash", t->hash}}
+                       : nlohmann::json{{"kind", "fomoe-bpe"}, {"vocab_size", corpus_->tokenizer.vocab_size()}};
+  } else {
+    j["tokenizer"] = {{"kind", "none: token ids as the files hold them"}};
+  }
+  return j.dump();
 }
 
 }  // namespace fomoe

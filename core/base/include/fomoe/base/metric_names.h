@@ -8,6 +8,8 @@ namespace fomoe::metric {
 
 inline constexpr const char* kTrainLoss = "train/loss";           // cross-entropy, nats/token
 inline constexpr const char* kEvalLoss = "eval/loss";             // held-out cross-entropy, nats/token
+// A site's held-out loss on its own data (site = its id): the global model as the site holds it.
+inline constexpr const char* kSiteEvalLoss = "eval/site_loss";
 inline constexpr const char* kAuxLoss = "train/aux_loss";         // Switch/GShard load-balancing loss
 inline constexpr const char* kZLoss = "train/z_loss";             // router z-loss
 inline constexpr const char* kLearningRate = "train/lr";

@@ -22,7 +22,14 @@ enum class ShardSplit { Iid, NonIid };
 // Text and Jsonl: the researcher's own text (data.path), tokenised by the project's BPE like the
 // built-in texts (core/data/own_text.h).
 enum class DataFormat { Builtin, Megatron, Tokens, Llmc, Text, Jsonl };
-const char* data_format_name(DataFormat f);  // the TOML value: "builtin", "megatron", "tokens", "llmc", "text", "jsonl"
+const char* data_format_name(DataFormat f);
+/// Megatron, Tokens or Llmc: token ids another stack wrote, read as they are.
+inline bool reads_token_files(DataFormat f) { return f == DataFormat::Megatron || f == DataFormat::Tokens || f == DataFormat::Llmc; }
+/// Why a site's own data must be token files for now: text at a site would be tokenised by a BPE
+/// trained on that site's text alone, so one id would mean different text at different sites.
+inline constexpr const char* kOwnTextAtSiteWhy =
+    "text at a site would be tokenised by a BPE trained on that site's text alone (ids would mean different text at "
+    "different sites); tokenise every site's text with one tokenizer first (e.g. PyPI tokenizers -> Megatron .bin/.idx)";  // the TOML value: "builtin", "megatron", "tokens", "llmc", "text", "jsonl"
 // RoundRobin and Explicit are fixed for the run. LoadAware (balance global expert load) and Affinity
 // (each site holds the experts its own tokens use most) start round-robin and re-plan from the
 // expert load the sites report (federation.replan_every).
@@ -122,6 +129,13 @@ struct FederationSection {
   std::vector<double> site_latency_ms;      // per site (length = sites), overrides latency_ms
   std::string key_dir;          // CURVE keys; "" = generated per run
   std::vector<RemoteAgent> agents;  // empty = start local agent processes
+  // Data that stays at its site: per site (length = sites), a data.path that only that site reads
+  // with the [data] section's format ("" = the shared data, sharded as usual). A remote agent can
+  // also name its own data itself (`fomoe agent --data key=value`).
+  std::vector<std::string> site_data_paths;
+  // The coordinator evaluates the global model on [data]'s held-out split. false: it reads no data
+  // (every site's data is its own) and the run's held-out loss is the mean of the sites' own.
+  bool coordinator_data = true;
 };
 
 /// The emulated link of one site: its own entry when the per-site lists are given, else the default.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace fomoe {
 
@@ -21,6 +22,10 @@ struct AgentSettings {
   int threads = 0;                // intra-op threads (0 = LibTorch's default)
   std::string devices;            // overrides run.device: "cuda:0,cuda:1" = one site on two GPUs
   bool exit_with_parent = false;  // local agents die with the process that started them
+  // This site's own data: [data] keys as "key=value" (e.g. "format=jsonl", "path=/srv/a.jsonl"),
+  // applied over the experiment's [data]; the coordinator never sees it. Empty: the experiment's
+  // federation.site_data_paths entry for this site, else the shared data.
+  std::vector<std::string> data;
 };
 
 /// Runs until Shutdown (0), a fatal error (1), or the idle timeout (3).

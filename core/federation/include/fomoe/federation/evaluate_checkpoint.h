@@ -49,3 +49,11 @@ Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const 
                                              SamplingOptions options);
 
 }  // namespace fomoe
+
+namespace fomoe {
+
+/// A coordinator checkpoint of cfg's freshly initialised global model at round 0 (benchmarks,
+/// tests and tools that need a checkpoint without a run).
+Status save_initial_checkpoint(const ExperimentConfig& cfg, const std::string& path);
+
+}  // namespace fomoe

@@ -18,5 +18,17 @@ inline constexpr const char* kEvalLoss = "eval_loss";       // DDP: held-out los
 // inner step i (1..steps; the round's last step always closes one), so federated runs record
 // per-step curves, not one point per round.
 inline constexpr const char* kTrainLossSteps = "train_loss_steps";
+// Data that stays at its site. StartRound: kEvalHeldout (bool) asks a site with its own data to
+// evaluate the global model as it received it (for FoMoE: the experts it holds, skip-token for
+// the rest) on its own held-out split, for the eval point at step kEvalStep; kEvalOnly (bool):
+// evaluate and report, no training (the run's last eval). RoundReport: kSiteHeldoutLoss and
+// kSiteHeldoutStep; kDataManifest (JSON text) once, in a site's first report.
+inline constexpr const char* kEvalHeldout = "eval_heldout";
+inline constexpr const char* kEvalStep = "eval_step";
+inline constexpr const char* kEvalOnly = "eval_only";
+inline constexpr const char* kSiteHeldoutLoss = "site_heldout_loss";
+inline constexpr const char* kSiteHeldoutStep = "site_heldout_step";
+inline constexpr const char* kDataManifest = "data_manifest";
+inline constexpr const char* kOwnData = "own_data";  // RoundReport: bool, the site trains on data of its own
 
 }  // namespace fomoe::report

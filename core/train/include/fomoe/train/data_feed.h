@@ -37,6 +37,9 @@ class DataFeed {
   uint64_t shard_tokens() const { return shard_tokens_; }
   /// What this site trains on, in words (source, file, range), for logs and the run record.
   const std::string& description() const { return description_; }
+  /// What this feed reads, for the run record (never the data): JSON text with the format, every
+  /// file with its size and content hash, and the tokenizer's hash. Reads each file once.
+  Expected<std::string> manifest() const;
 
  private:
   static Expected<std::unique_ptr<DataFeed>> open_mapped(const ExperimentConfig& cfg, int n_sites, int site);
