@@ -1,4 +1,5 @@
-// fomoe: the headless CLI. Thin: every subcommand is a library function in core/.
+// fomoe: the headless CLI. Thin: every command is a function in app/fomoe/ (commands.h) over the
+// engine in core/; command lines are parsed with CLI11 (cli_options.h).
 #include <unistd.h>
 
 #include <climits>
@@ -8,10 +9,6 @@
 #include <vector>
 
 #include "commands.h"
-#include "fomoe/data/data_cli.h"
-#include "fomoe/net/keys.h"
-#include "fomoe/store/runs_cli.h"
-#include "fomoe/sysmodel/project_cli.h"
 
 namespace {
 
@@ -61,15 +58,15 @@ int main(int argc, char** argv) {
     if (cmd == "export") return fomoe::cli::export_command(args);
     if (cmd == "generate") return fomoe::cli::generate_command(args);
     if (cmd == "import") return fomoe::cli::import_command(args);
-    if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
-    if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
-    if (cmd == "runs") return fomoe::runs_cli_main(args, std::cout, std::cerr);
-    if (cmd == "project") return fomoe::sysmodel::project_cli_main(args, std::cout, std::cerr);
+    if (cmd == "keygen") return fomoe::cli::keygen_command(args, std::cout, std::cerr);
+    if (cmd == "data") return fomoe::cli::data_command(args, std::cout, std::cerr);
+    if (cmd == "runs") return fomoe::cli::runs_command(args, std::cout, std::cerr);
+    if (cmd == "project") return fomoe::cli::project_command(args, std::cout, std::cerr);
     if (cmd == "bench") {
       if (!args.empty() && args[0] == "moe")
         return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
       if (!args.empty() && args[0] == "comm") return fomoe::cli::bench_comm_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "store") return fomoe::store_bench_main({args.begin() + 1, args.end()}, std::cout);
+      if (!args.empty() && args[0] == "store") return fomoe::cli::bench_store_command({args.begin() + 1, args.end()}, std::cout, std::cerr);
       std::cerr << "fomoe bench: which benchmark? (moe, store, comm)\n";
       return 2;
     }
