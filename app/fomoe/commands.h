@@ -10,6 +10,7 @@
 namespace fomoe::cli {
 
 int train_command(const std::vector<std::string>& args);
+int bench_command(const std::vector<std::string>& args, const std::string& self_exe);  // moe|store|comm
 int bench_moe_command(const std::vector<std::string>& args, const std::string& self_exe);
 int run_command(const std::vector<std::string>& args, const std::string& self_exe);
 int agent_command(const std::vector<std::string>& args);

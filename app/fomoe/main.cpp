@@ -35,8 +35,10 @@ void usage(std::ostream& os) {
         "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
         "  project [--preset NAME]      system model: memory and bytes per site up to 100B+ MoEs\n"
-        "  bench moe|store|comm [--json]  benchmarks: skip-token throughput, run store, communication\n"
-        "  help                         this text\n";
+        "  bench moe|store|comm         benchmarks: skip-token throughput, run store, communication\n"
+        "  help                         this text\n\n"
+        "`fomoe <command> --help` lists a command's options; read commands take --format json.\n"
+        "exit codes: 0 ok, 1 the command failed, 2 bad command line\n";
 }
 
 }  // namespace
@@ -62,14 +64,7 @@ int main(int argc, char** argv) {
     if (cmd == "data") return fomoe::cli::data_command(args, std::cout, std::cerr);
     if (cmd == "runs") return fomoe::cli::runs_command(args, std::cout, std::cerr);
     if (cmd == "project") return fomoe::cli::project_command(args, std::cout, std::cerr);
-    if (cmd == "bench") {
-      if (!args.empty() && args[0] == "moe")
-        return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "comm") return fomoe::cli::bench_comm_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "store") return fomoe::cli::bench_store_command({args.begin() + 1, args.end()}, std::cout, std::cerr);
-      std::cerr << "fomoe bench: which benchmark? (moe, store, comm)\n";
-      return 2;
-    }
+    if (cmd == "bench") return fomoe::cli::bench_command(args, exe);
   } catch (const std::exception& e) {
     std::cerr << "fomoe " << cmd << ": error: " << e.what() << "\n";
     return 1;
