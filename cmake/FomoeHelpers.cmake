@@ -27,10 +27,11 @@ function(fomoe_gui_target_defaults target)
   endif()
 endfunction()
 
-# fomoe_add_test(name SOURCES ... LIBS ... LABELS unit|net|gpu|slow|gui [TIMEOUT s])
-# One executable per module; each TEST becomes a CTest entry with the given labels.
+# fomoe_add_test(name SOURCES ... LIBS ... LABELS unit|net|gpu|slow|gui [TIMEOUT s] [PREFIX p])
+# One executable per module; each TEST becomes a CTest entry with the given labels, named
+# PREFIX + Suite.Test (e.g. `cli/RunsCommand.ShowJson`, so `ctest -R cli` picks a group).
 function(fomoe_add_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT;PREFIX" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
@@ -42,6 +43,7 @@ function(fomoe_add_test name)
     FOMOE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     FOMOE_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${name}
+    TEST_PREFIX "${T_PREFIX}"
     PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 120)
 endfunction()

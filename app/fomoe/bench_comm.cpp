@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/local_federation.h"
@@ -66,34 +67,28 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
 }  // namespace
 
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe) {
-  std::string path = "experiments/comm.toml";
-  bool json = false;
+  auto app = make_app("fomoe bench comm",
+                      "DDP, DiLoCo, Photon and FoMoE on the same model, data and tokens, each a real local "
+                      "federation:\nmeasured wire bytes per site per round, the ratios, held-out loss and throughput.");
+  std::string path = "experiments/comm.toml", format = "text", seeds_text;
   long steps = 0;
-  std::vector<uint64_t> seeds;
   bool skip_ddp = false;
-  const char* usage =
-      "usage: fomoe bench comm [--experiment FILE.toml] [--steps N] [--seeds 7,8,9] [--no-ddp] [--json]\n";
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json")
-      json = true;
-    else if (args[i] == "--no-ddp")
-      skip_ddp = true;
-    else if (args[i] == "--steps" && i + 1 < args.size())
-      steps = std::stol(args[++i]);
-    else if (args[i] == "--experiment" && i + 1 < args.size())
-      path = args[++i];
-    else if (args[i] == "--seeds" && i + 1 < args.size()) {
-      seeds = parse_seeds(args[++i]);
-      if (seeds.empty()) {
-        std::cerr << "fomoe bench comm: --seeds expects a comma-separated list of integers, got '" << args[i] << "'\n"
-                  << usage;
-        return 2;
-      }
-    } else {
-      std::cerr << usage;
-      return 2;
-    }
-  }
+  app->add_option("--experiment", path, "the experiment every method runs")->type_name("FILE.toml")->capture_default_str();
+  app->add_option("--steps", steps, "steps per site instead of the experiment's train.steps")
+      ->check(positive_integer())
+      ->type_name("N");
+  app->add_option("--seeds", seeds_text, "run each method once per seed (default: the experiment's run.seed)")
+      ->type_name("7,8,9")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return parse_seeds(s).empty() ? "'" + s + "' is not a comma-separated list of integers" : std::string();
+          },
+          "", "seeds"));
+  app->add_flag("--no-ddp", skip_ddp, "leave DDP out (the slowest)");
+  add_format(*app, format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  const bool json = format == "json";
+  std::vector<uint64_t> seeds = parse_seeds(seeds_text);
   auto base = load_experiment(path);
   if (!base) {
     std::cerr << "fomoe bench comm: " << base.error().message << "\n";

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "cli_parse.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/data/corpus_source.h"
 #include "fomoe/data/prepared_corpus.h"
@@ -38,15 +38,16 @@ std::string venv_python(const std::string& self_exe) {
 }  // namespace
 
 int bench_tokenizer_command(const std::vector<std::string>& args, const std::string& self_exe) {
-  CLI::App app{"Tokenisation throughput: the engine's BPE beside PyPI tokenizers on the same text and vocabulary.",
-               "fomoe bench tokenizer"};
+  auto app = make_app("fomoe bench tokenizer", "Tokenisation throughput: the engine's BPE beside PyPI tokenizers on the same text and vocabulary.");
   std::string experiment = "experiments/quickstart.toml";
   int repeats = 3;
   bool json = false;
-  app.add_option("--experiment", experiment, "whose corpus and BPE to use")->capture_default_str();
-  app.add_option("--repeats", repeats, "best of N")->check(number_at_least(1, true))->capture_default_str();
-  app.add_flag("--json", json, "print the numbers as JSON");
-  if (auto code = parse_command_line(app, args)) return *code;
+  app->add_option("--experiment", experiment, "whose corpus and BPE to use")->capture_default_str();
+  app->add_option("--repeats", repeats, "best of N")->check(number_at_least(1, true))->capture_default_str();
+  std::string format = "text";
+  add_format(*app, format, {"text", "json"}, /*json_alias=*/true);
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  json = format == "json";
   auto cfg = load_experiment(experiment);
   if (!cfg) {
     std::cerr << "fomoe bench tokenizer: " << cfg.error().message << "\n";
@@ -98,16 +99,23 @@ int bench_tokenizer_command(const std::vector<std::string>& args, const std::str
       "bbest = 1e30\n"
       "for _ in range(reps):\n"
       "    t0 = time.perf_counter(); tok.encode_batch(lines, add_special_tokens=False); bbest = min(bbest, time.perf_counter() - t0)\n"
+      "import json\n"
+      "j = json.load(open(d + '/tokenizer.json'))\n"
+      "j['pre_tokenizer'] = {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': False, 'use_regex': True}\n"
+      "gpt2 = Tokenizer.from_str(json.dumps(j))\n"
+      "gbest = 1e30\n"
+      "for _ in range(reps):\n"
+      "    t0 = time.perf_counter(); gpt2.encode(text, add_special_tokens=False); gbest = min(gbest, time.perf_counter() - t0)\n"
       "same = np.array_equal(np.array(ids, dtype=np.int32), np.fromfile(d + '/engine.ids', dtype=np.int32))\n"
-      "print(best, bbest, int(same), len(ids))\n";
+      "print(best, bbest, gbest, int(same), len(ids))\n";
   std::ofstream(dir / "hf.py") << script;
   const std::string cmd = "TOKENIZERS_PARALLELISM=true " + venv_python(self_exe) + " " + (dir / "hf.py").string() + " " +
                           dir.string() + " " + std::to_string(repeats);
   FILE* p = popen(cmd.c_str(), "r");
-  double hf_s = 0, hf_batch_s = 0;
+  double hf_s = 0, hf_batch_s = 0, hf_gpt2_s = 0;
   int same = 0;
   long hf_n = 0;
-  const bool ok = p && std::fscanf(p, "%lf %lf %d %ld", &hf_s, &hf_batch_s, &same, &hf_n) == 4;
+  const bool ok = p && std::fscanf(p, "%lf %lf %lf %d %ld", &hf_s, &hf_batch_s, &hf_gpt2_s, &same, &hf_n) == 5;
   if (p) pclose(p);
   fs::remove_all(dir);
   const double mb = static_cast<double>(text.size()) / 1e6;
@@ -118,7 +126,8 @@ int bench_tokenizer_command(const std::vector<std::string>& args, const std::str
   if (json) {
     std::cout << nlohmann::json{{"megabytes", mb},          {"tokens", ids.size()},
                                 {"engine_mb_s", mb / engine_s}, {"hf_mb_s", mb / hf_s},
-                                {"hf_batch_mb_s", mb / hf_batch_s}, {"engine_over_hf", hf_s / engine_s},
+                                {"hf_batch_mb_s", mb / hf_batch_s}, {"hf_gpt2_pretokenizer_mb_s", mb / hf_gpt2_s},
+                                {"engine_over_hf", hf_s / engine_s},
                                 {"same_ids", same == 1}}
                      .dump(2)
               << "\n";
@@ -129,21 +138,23 @@ int bench_tokenizer_command(const std::vector<std::string>& args, const std::str
   std::printf("  engine BPE (1 thread)                      %8.1f MB/s\n", mb / engine_s);
   std::printf("  PyPI tokenizers, encode (1 thread)         %8.1f MB/s\n", mb / hf_s);
   std::printf("  PyPI tokenizers, encode_batch (all cores)  %8.1f MB/s\n", mb / hf_batch_s);
+  std::printf("  PyPI tokenizers, GPT-2's own pre-tokenizer  %8.1f MB/s   (for scale: other ids)\n", mb / hf_gpt2_s);
   std::printf("  engine / tokenizers (1 thread each)        %8.2fx\n", hf_s / engine_s);
   std::printf("  ids identical: %s\n", same ? "yes" : "NO");
   return same ? 0 : 1;
 }
 
 int bench_export_command(const std::vector<std::string>& args) {
-  CLI::App app{"Export time of a 100M+ parameter global model as a transformers folder (fp32 safetensors).",
-               "fomoe bench export"};
+  auto app = make_app("fomoe bench export", "Export time of a 100M+ parameter global model as a transformers folder (fp32 safetensors).");
   int d_model = 768, layers = 8, experts = 8;
   bool json = false;
-  app.add_option("--d-model", d_model, "model width")->capture_default_str();
-  app.add_option("--layers", layers, "layers")->capture_default_str();
-  app.add_option("--experts", experts, "experts per layer")->capture_default_str();
-  app.add_flag("--json", json, "print the numbers as JSON");
-  if (auto code = parse_command_line(app, args)) return *code;
+  app->add_option("--d-model", d_model, "model width")->capture_default_str();
+  app->add_option("--layers", layers, "layers")->capture_default_str();
+  app->add_option("--experts", experts, "experts per layer")->capture_default_str();
+  std::string format = "text";
+  add_format(*app, format, {"text", "json"}, /*json_alias=*/true);
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  json = format == "json";
   ExperimentConfig cfg;
   cfg.run.method = Method::FoMoE;
   cfg.model.d_model = d_model;

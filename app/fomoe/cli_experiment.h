@@ -1,5 +1,6 @@
 // What `fomoe run` and `fomoe train` share: load the experiment, apply --set overrides and a
-// --steps override, with errors printed as "fomoe CMD: file:line: ...".
+// --steps override, with errors printed as "fomoe CMD: file:line: ..."; `fomoe train`'s parsed
+// command line (run hands a single-site experiment to it).
 #pragma once
 
 #include <optional>
@@ -9,6 +10,17 @@
 #include "fomoe/config/experiment.h"
 
 namespace fomoe::cli {
+
+struct TrainArgs {
+  std::string path;                    // EXPERIMENT.toml
+  std::string resume;                  // a checkpoint to go on from (empty: start fresh)
+  std::string db;                      // run store (empty: the experiment's or the default)
+  std::vector<std::string> overrides;  // --set section.key=value
+  long steps = 0;                      // 0 = the experiment's train.steps
+};
+
+/// `fomoe train` once its command line is parsed.
+int train(const TrainArgs& args);
 
 std::optional<ExperimentConfig> load_cli_experiment(const std::string& command, const std::string& path,
                                                     const std::vector<std::string>& overrides, long steps_override);

@@ -1,31 +1,13 @@
-// CLI11 glue shared by the commands: parse a vector of arguments (CLI11 wants them reversed),
-// map --help to exit 0 and every usage error to exit 2 with "fomoe CMD: reason", and number
-// validators whose messages say what is wrong with the value ("'x' is not a number").
+// Number validators for CLI11 options whose messages say what is wrong with the value ("'x' is
+// not a number", "'0' is not above 0"); the rest of the command-line glue is cli_options.h.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include <iostream>
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace fomoe::cli {
-
-/// nullopt when parsing succeeded and the command should go on; else the exit code to return.
-inline std::optional<int> parse_command_line(CLI::App& app, const std::vector<std::string>& args) {
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << app.get_name() << ": " << e.what() << "\n(see " << app.get_name() << " --help)\n";
-    return 2;
-  }
-  return std::nullopt;
-}
 
 /// A number no smaller than `min` (and, for integers, with no fraction): names the bad value.
 inline CLI::Validator number_at_least(double min, bool integer) {

@@ -6,27 +6,25 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_target.h"
-#include "cli_parse.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/federation/evaluate_checkpoint.h"
 
 namespace fomoe::cli {
 
 int eval_command(const std::vector<std::string>& args) {
-  CLI::App app{"Held-out loss (nats/token) and perplexity of the global model in a coordinator checkpoint.\n"
-               "The data is the run's unless --set names another, e.g. --set data.format=megatron --set data.path=PREFIX.",
-               "fomoe eval"};
+  auto app = make_app("fomoe eval", "Held-out loss (nats/token) and perplexity of the global model in a coordinator checkpoint.\n"
+               "The data is the run's unless --set names another, e.g. --set data.format=megatron --set data.path=PREFIX.");
   std::string target, db, experiment, format = "text";
   std::vector<std::string> sets;
   bool json = false;
-  app.add_option("target", target, "run id in the store, or a coordinator checkpoint file (with --experiment)")->required();
-  app.add_option("--db", db, "run store (default: the configured one)");
-  app.add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
-  app.add_option("--set", sets, "section.key=value override (data.* picks the data to evaluate on)");
-  app.add_flag("--json", json, "print the result as JSON (as --format json)");
-  app.add_option("--format", format, "output format")->check(CLI::IsMember({"text", "json"}));
-  if (auto code = parse_command_line(app, args)) return *code;
-  json = json || format == "json";
+  app->add_option("target", target, "run id in the store, or a coordinator checkpoint file (with --experiment)")->required();
+  app->add_option("--db", db, "run store (default: the configured one)");
+  app->add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
+  add_repeated(*app, "--set", sets, "section.key=value override (data.* picks the data to evaluate on)");
+  add_format(*app, format, {"text", "json"}, /*json_alias=*/true);
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  json = format == "json";
   auto t = resolve_checkpoint_target(target, db, experiment, sets);
   if (!t) {
     std::cerr << "fomoe eval: " << t.error().message << "\n";

@@ -5,30 +5,29 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_target.h"
-#include "cli_parse.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/interop/hf_export.h"
 
 namespace fomoe::cli {
 
 int export_command(const std::vector<std::string>& args) {
-  CLI::App app{"Export a run's global model (its last coordinator checkpoint) as a Hugging Face transformers folder:\n"
-               "config.json, model.safetensors and the tokenizer, loadable with AutoModelForCausalLM and AutoTokenizer.",
-               "fomoe export"};
+  auto app = make_app("fomoe export", "Export a run's global model (its last coordinator checkpoint) as a Hugging Face transformers folder:\n"
+               "config.json, model.safetensors and the tokenizer, loadable with AutoModelForCausalLM and AutoTokenizer.");
   std::string target, db, experiment, format = "hf", out, dtype = "float32", tokenizer;
   std::vector<std::string> sets;
   bool json = false;
-  app.add_option("target", target, "run id in the store, or a coordinator checkpoint file (with --experiment)")->required();
-  app.add_option("--format", format, "output format")->check(CLI::IsMember({"hf"}));
-  app.add_option("--out", out, "output folder (created)")->required();
-  app.add_option("--dtype", dtype, "weights' dtype")->check(CLI::IsMember({"float32", "bfloat16"}));
-  app.add_option("--tokenizer", tokenizer, "a tokenizer.json to ship (runs on token files have no BPE of their own)")
+  app->add_option("target", target, "run id in the store, or a coordinator checkpoint file (with --experiment)")->required();
+  app->add_option("--format", format, "output format")->check(CLI::IsMember({"hf"}));
+  app->add_option("--out", out, "output folder (created)")->required();
+  app->add_option("--dtype", dtype, "weights' dtype")->check(CLI::IsMember({"float32", "bfloat16"}));
+  app->add_option("--tokenizer", tokenizer, "a tokenizer.json to ship (runs on token files have no BPE of their own)")
       ->check(CLI::ExistingFile);
-  app.add_option("--db", db, "run store (default: the configured one)");
-  app.add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
-  app.add_option("--set", sets, "section.key=value override");
-  app.add_flag("--json", json, "print the result as JSON");
-  if (auto code = parse_command_line(app, args)) return *code;
+  app->add_option("--db", db, "run store (default: the configured one)");
+  app->add_option("--experiment", experiment, "experiment file giving a checkpoint file's model shape");
+  add_repeated(*app, "--set", sets, "section.key=value override");
+  app->add_flag("--json", json, "print the result as JSON");
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   auto t = resolve_checkpoint_target(target, db, experiment, sets);
   if (!t) {
     std::cerr << "fomoe export: " << t.error().message << "\n";

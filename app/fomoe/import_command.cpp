@@ -5,7 +5,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "cli_parse.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/interop/hf_import.h"
@@ -14,17 +14,16 @@
 namespace fomoe::cli {
 
 int import_command(const std::vector<std::string>& args) {
-  CLI::App app{"Write an experiment that starts from a Hugging Face transformers MoE checkpoint (Qwen2-MoE or Mixtral,\n"
+  auto app = make_app("fomoe import", "Write an experiment that starts from a Hugging Face transformers MoE checkpoint (Qwen2-MoE or Mixtral,\n"
                "per-expert or fused expert tensors): its shape from config.json, model.init_from = the folder.\n"
-               "A folder `fomoe export` wrote also brings back the experiment (data, training) it came from.",
-               "fomoe import"};
+               "A folder `fomoe export` wrote also brings back the experiment (data, training) it came from.");
   std::string dir, out, base;
   std::vector<std::string> sets;
-  app.add_option("dir", dir, "the Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
-  app.add_option("--out", out, "the experiment file to write")->required();
-  app.add_option("--experiment", base, "take everything but the model from this experiment");
-  app.add_option("--set", sets, "section.key=value override");
-  if (auto code = parse_command_line(app, args)) return *code;
+  app->add_option("dir", dir, "the Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
+  app->add_option("--out", out, "the experiment file to write")->required();
+  app->add_option("--experiment", base, "take everything but the model from this experiment");
+  add_repeated(*app, "--set", sets, "section.key=value override");
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
 
   auto model = interop::hf_model_section(dir);
   if (!model) {

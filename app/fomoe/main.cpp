@@ -1,4 +1,5 @@
-// fomoe: the headless CLI. Thin: every subcommand is a library function in core/.
+// fomoe: the headless CLI. Thin: every command is a function in app/fomoe/ (commands.h) over the
+// engine in core/; command lines are parsed with CLI11 (cli_options.h).
 #include <unistd.h>
 
 #include <climits>
@@ -8,10 +9,6 @@
 #include <vector>
 
 #include "commands.h"
-#include "fomoe/data/data_cli.h"
-#include "fomoe/net/keys.h"
-#include "fomoe/store/runs_cli.h"
-#include "fomoe/sysmodel/project_cli.h"
 
 namespace {
 
@@ -38,8 +35,10 @@ void usage(std::ostream& os) {
         "  data prepare|stats           build / inspect the tokenised corpus\n"
         "  runs list|show|compare|export|delete   browse the run store (SQLite)\n"
         "  project [--preset NAME]      system model: memory and bytes per site up to 100B+ MoEs\n"
-        "  bench moe|store|comm|tokenizer|export [--json]  benchmarks\n"
-        "  help                         this text\n";
+        "  bench moe|store|comm|tokenizer|export   benchmarks (docs/BENCHMARKS.md)\n"
+        "  help                         this text\n\n"
+        "`fomoe <command> --help` lists a command's options; read commands take --format json.\n"
+        "exit codes: 0 ok, 1 the command failed, 2 bad command line\n";
 }
 
 }  // namespace
@@ -61,21 +60,11 @@ int main(int argc, char** argv) {
     if (cmd == "export") return fomoe::cli::export_command(args);
     if (cmd == "generate") return fomoe::cli::generate_command(args);
     if (cmd == "import") return fomoe::cli::import_command(args);
-    if (cmd == "keygen") return fomoe::net::keygen_cli_main(args, std::cout, std::cerr);
-    if (cmd == "data") return fomoe::data::data_cli_main(args, std::cout, std::cerr);
-    if (cmd == "runs") return fomoe::runs_cli_main(args, std::cout, std::cerr);
-    if (cmd == "project") return fomoe::sysmodel::project_cli_main(args, std::cout, std::cerr);
-    if (cmd == "bench") {
-      if (!args.empty() && args[0] == "moe")
-        return fomoe::cli::bench_moe_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "tokenizer")
-        return fomoe::cli::bench_tokenizer_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "export") return fomoe::cli::bench_export_command({args.begin() + 1, args.end()});
-      if (!args.empty() && args[0] == "comm") return fomoe::cli::bench_comm_command({args.begin() + 1, args.end()}, exe);
-      if (!args.empty() && args[0] == "store") return fomoe::store_bench_main({args.begin() + 1, args.end()}, std::cout);
-      std::cerr << "fomoe bench: which benchmark? (moe, store, comm, tokenizer, export)\n";
-      return 2;
-    }
+    if (cmd == "keygen") return fomoe::cli::keygen_command(args, std::cout, std::cerr);
+    if (cmd == "data") return fomoe::cli::data_command(args, std::cout, std::cerr);
+    if (cmd == "runs") return fomoe::cli::runs_command(args, std::cout, std::cerr);
+    if (cmd == "project") return fomoe::cli::project_command(args, std::cout, std::cerr);
+    if (cmd == "bench") return fomoe::cli::bench_command(args, exe);
   } catch (const std::exception& e) {
     std::cerr << "fomoe " << cmd << ": error: " << e.what() << "\n";
     return 1;

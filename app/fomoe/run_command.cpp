@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli_experiment.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/agent.h"
@@ -63,36 +64,39 @@ Status load_aware_placement_from_run(ExperimentConfig& cfg, const std::string& d
 }
 
 int run_command(const std::vector<std::string>& args, const std::string& self_exe) {
+  auto app = make_app("fomoe run",
+                      "Runs a federation: K local agent processes by default, or the remote ones the experiment "
+                      "lists; an experiment of method \"single\" trains one site (as `fomoe train`).");
   std::string path, db, publish;
   long placement_run = -1;
   bool resume = false;
   std::vector<std::string> overrides;
   long steps_override = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--resume") resume = true;
-    else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
-    else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
-    else if (args[i] == "--publish" && i + 1 < args.size()) publish = args[++i];
-    else if (args[i] == "--placement-from-run" && i + 1 < args.size()) placement_run = std::stol(args[++i]);
-    else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
-    else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
-    else {
-      std::cerr << "fomoe run: unexpected argument '" << args[i] << "'\nusage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--placement-from-run ID] [--set section.key=value ...]\n";
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::cerr << "usage: fomoe run EXPERIMENT.toml [--steps N] [--resume] [--db PATH] [--publish tcp://*:PORT] [--placement-from-run ID] [--set section.key=value ...]\n";
-    return 2;
-  }
+  app->add_option("EXPERIMENT", path, "experiment TOML file (experiments/*.toml)")->required()->type_name("FILE.toml");
+  app->add_option("--steps", steps_override, "train this many steps per site instead of the experiment's train.steps")
+      ->check(positive_integer())
+      ->type_name("N");
+  app->add_flag("--resume", resume, "go on from the coordinator state saved in the run directory");
+  app->add_option("--db", db, "run store (default: the experiment's run.db, else ~/.local/share/fomoe/runs.db)")
+      ->type_name("PATH");
+  app->add_option("--publish", publish, "serve the run's live event stream here (`fomoe watch ADDRESS`)")
+      ->type_name("tcp://*:PORT");
+  app->add_option("--placement-from-run", placement_run,
+                  "load-aware expert placement from the expert load a recorded run measured")
+      ->check(integer_in(0, INT64_MAX))
+      ->type_name("ID");
+  add_repeated(*app, "--set", overrides, "override an experiment key, e.g. --set federation.sites=8 (repeatable)")
+      ->type_name("section.key=value");
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   auto cfg = load_cli_experiment("run", path, overrides, steps_override);
   if (!cfg) return 2;
   if (cfg->run.method == Method::Single) {
-    std::vector<std::string> train_args = {path};
-    if (steps_override > 0) train_args.insert(train_args.end(), {"--steps", std::to_string(steps_override)});
-    if (!db.empty()) train_args.insert(train_args.end(), {"--db", db});
-    for (auto& o : overrides) train_args.insert(train_args.end(), {"--set", o});
-    return train_command(train_args);
+    TrainArgs t;
+    t.path = path;
+    t.steps = steps_override;
+    t.db = db;
+    t.overrides = overrides;
+    return train(t);
   }
   if (placement_run >= 0) {
     auto st = load_aware_placement_from_run(*cfg, db, placement_run);
@@ -171,39 +175,46 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
 }
 
 int agent_command(const std::vector<std::string>& args) {
+  auto app = make_app("fomoe agent",
+                      "Is one site of a federation: (--connect tcp://COORDINATOR:PORT | --listen tcp://*:PORT) "
+                      "--key-dir DIR --name NAME.\nDIR holds NAME.key (this site's secret key) and server.pub (the "
+                      "coordinator's public key);\nmake them with `fomoe keygen --out DIR --name NAME`.");
   AgentSettings s;
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto need = [&](const char* flag) -> std::string {
-      if (i + 1 >= args.size()) throw std::invalid_argument(std::string(flag) + " needs a value");
-      return args[++i];
-    };
-    if (args[i] == "--connect") s.connect = need("--connect");
-    else if (args[i] == "--listen") s.listen = need("--listen");
-    else if (args[i] == "--key-dir") s.key_dir = need("--key-dir");
-    else if (args[i] == "--name") s.name = need("--name");
-    else if (args[i] == "--no-curve") s.curve = false;
-    else if (args[i] == "--bandwidth-mbps") s.bandwidth_mbps = std::stod(need("--bandwidth-mbps"));
-    else if (args[i] == "--latency-ms") s.latency_ms = std::stod(need("--latency-ms"));
-    else if (args[i] == "--idle-timeout") s.idle_timeout_s = std::stod(need("--idle-timeout"));
-    else if (args[i] == "--threads") s.threads = std::stoi(need("--threads"));
-    else if (args[i] == "--devices") s.devices = need("--devices");
-    else if (args[i] == "--exit-with-parent") s.exit_with_parent = true;
-    else if (args[i] == "--data") s.data.push_back(need("--data"));
-    else {
-      std::cerr << "fomoe agent: unexpected argument '" << args[i] << "'\n";
-      s.connect.clear();
-      break;
-    }
-  }
-  if (s.connect.empty() == s.listen.empty() || (s.curve && s.key_dir.empty())) {
-    std::cerr << "usage: fomoe agent (--connect tcp://COORDINATOR:PORT | --listen tcp://*:PORT) --key-dir DIR --name NAME\n"
-                 "                   [--bandwidth-mbps X] [--latency-ms Y] [--threads N]\n"
-                 "                   [--devices cpu|cuda|cuda:0,cuda:1]   (several: data parallel in the site)\n"
-                 "                   [--data key=value ...]   this site's own data, e.g. --data format=jsonl --data path=/srv/a.jsonl\n"
-                 "  DIR holds NAME.key (this site's secret key) and server.pub (the coordinator's public key);\n"
-                 "  make them with `fomoe keygen --out DIR --name NAME`.\n";
-    return 2;
-  }
+  bool no_curve = false;
+  CLI::Option* connect =
+      app->add_option("--connect", s.connect, "the coordinator's address")->type_name("tcp://HOST:PORT");
+  app->add_option("--listen", s.listen, "bind here and let the coordinator connect")
+      ->type_name("tcp://*:PORT")
+      ->excludes(connect);
+  app->add_option("--key-dir", s.key_dir, "holds NAME.key and server.pub")->type_name("DIR");
+  app->add_option("--name", s.name, "this site's name (the key file stem)")->type_name("NAME")->capture_default_str();
+  app->add_flag("--no-curve", no_curve, "plaintext, no keys (tests and trusted loopback only)");
+  app->add_option("--bandwidth-mbps", s.bandwidth_mbps, "emulate a link of this bandwidth, Mbit/s (0: off)")
+      ->check(number_at_least(0, /*integer=*/false))
+      ->type_name("X");
+  app->add_option("--latency-ms", s.latency_ms, "emulate this one-way latency, milliseconds")
+      ->check(number_at_least(0, /*integer=*/false))
+      ->type_name("Y");
+  app->add_option("--idle-timeout", s.idle_timeout_s, "leave when the coordinator stays silent this long, seconds")
+      ->check(positive_number())
+      ->type_name("S")
+      ->capture_default_str();
+  app->add_option("--threads", s.threads, "intra-op threads (0: LibTorch's default)")
+      ->check(integer_in(0, 4096))
+      ->type_name("N");
+  app->add_option("--devices", s.devices, "train here instead of run.device; several: data parallel in the site")
+      ->type_name("cpu|cuda|cuda:0,cuda:1");
+  app->add_flag("--exit-with-parent", s.exit_with_parent, "die with the process that started this one (local agents)");
+  add_repeated(*app, "--data", s.data,
+               "this site's own data: a [data] key=value, repeated (e.g. --data format=megatron --data path=/srv/c4); "
+               "token files only, read by this site alone")
+      ->type_name("KEY=VALUE");
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  s.curve = !no_curve;
+  if (s.connect.empty() && s.listen.empty())
+    return usage_error(*app, "give --connect tcp://COORDINATOR:PORT or --listen tcp://*:PORT", std::cerr);
+  if (s.curve && s.key_dir.empty())
+    return usage_error(*app, "--key-dir DIR is needed (it holds NAME.key and server.pub; or --no-curve)", std::cerr);
   return run_agent(s);
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli_experiment.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/train/single_site.h"
@@ -12,26 +13,26 @@
 namespace fomoe::cli {
 
 int train_command(const std::vector<std::string>& args) {
-  std::string path, resume, db;
-  std::vector<std::string> overrides;
-  long steps_override = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--resume" && i + 1 < args.size()) resume = args[++i];
-    else if (args[i] == "--steps" && i + 1 < args.size()) steps_override = std::stol(args[++i]);
-    else if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
-    else if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
-    else if (!args[i].empty() && args[i][0] != '-' && path.empty()) path = args[i];
-    else {
-      std::cerr << "fomoe train: unexpected argument '" << args[i] << "'\n"
-                << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH] [--set section.key=value ...]\n";
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::cerr << "usage: fomoe train EXPERIMENT.toml [--steps N] [--resume CHECKPOINT] [--db PATH] [--set section.key=value ...]\n";
-    return 2;
-  }
-  auto cfg = load_cli_experiment("train", path, overrides, steps_override);
+  auto app = make_app("fomoe train", "Trains on this machine, one site, with a progress bar; records the run.");
+  TrainArgs a;
+  app->add_option("EXPERIMENT", a.path, "experiment TOML file (experiments/*.toml)")->required()->type_name("FILE.toml");
+  app->add_option("--steps", a.steps, "train this many steps instead of the experiment's train.steps")
+      ->check(positive_integer())
+      ->type_name("N");
+  app->add_option("--resume", a.resume, "go on from this checkpoint")->type_name("CHECKPOINT");
+  app->add_option("--db", a.db, "run store (default: the experiment's run.db, else ~/.local/share/fomoe/runs.db)")
+      ->type_name("PATH");
+  add_repeated(*app, "--set", a.overrides, "override an experiment key, e.g. --set train.lr=1e-3 (repeatable)")
+      ->type_name("section.key=value");
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  return train(a);
+}
+
+int train(const TrainArgs& args) {
+  const std::string& path = args.path;
+  const std::string& resume = args.resume;
+  const std::string& db = args.db;
+  auto cfg = load_cli_experiment("train", path, args.overrides, args.steps);
   if (!cfg) return 2;
   std::fprintf(stderr, "fomoe train: %s — %d steps of batch %d x %d tokens, %d experts (top-%d), residency %.0f%%\n",
                path.c_str(), cfg->train.steps, cfg->train.batch_size, cfg->model.seq_len, cfg->model.n_experts,

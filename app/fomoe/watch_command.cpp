@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "cli_options.h"
 #include "commands.h"
 #include "fomoe/net/event_stream.h"
 
@@ -55,19 +56,26 @@ class WatchPrinter : public RunSink {
 }  // namespace
 
 int watch_command(const std::vector<std::string>& args) {
-  if (args.size() != 1 || args[0].rfind("tcp://", 0) != 0) {
-    std::cerr << "usage: fomoe watch tcp://HOST:PORT   (the address `fomoe run --publish` printed)\n";
-    return 2;
-  }
+  auto app = make_app("fomoe watch", "Follows a running federation's live event stream (`fomoe run --publish ADDR`).");
+  std::string address;
+  app->add_option("ADDRESS", address, "the address `fomoe run --publish` printed")
+      ->required()
+      ->type_name("tcp://HOST:PORT")
+      ->check(CLI::Validator(
+          [](std::string& a) {
+            return a.rfind("tcp://", 0) == 0 ? std::string() : "'" + a + "' is not a tcp://HOST:PORT address";
+          },
+          "", "tcp_address"));
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   net::EventSubscriberOptions o;
-  o.connect_address = args[0];
+  o.connect_address = address;
   auto sub = net::EventSubscriber::create(o);
   if (!sub) {
     std::cerr << "fomoe watch: " << sub.error().message << "\n";
     return 1;
   }
   std::signal(SIGINT, [](int) { g_stop = 1; });
-  std::fprintf(stderr, "fomoe watch: following %s (Ctrl-C to stop)\n", args[0].c_str());
+  std::fprintf(stderr, "fomoe watch: following %s (Ctrl-C to stop)\n", address.c_str());
   WatchPrinter printer;
   while (!g_stop && !printer.finished) (*sub)->pump(printer, std::chrono::milliseconds(500));
   return 0;

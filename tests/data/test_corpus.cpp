@@ -3,11 +3,9 @@
 
 #include <cmath>
 #include <set>
-#include <sstream>
 
 #include "data_test_util.h"
 #include "fomoe/data/corpus_source.h"
-#include "fomoe/data/data_cli.h"
 #include "fomoe/data/prepared_corpus.h"
 #include "fomoe/data/token_file.h"
 
@@ -271,34 +269,6 @@ TEST(UnigramEntropy, MatchesClosedForms) {
   double h = unigram_entropy(pc.train);
   EXPECT_GT(h, 3.0);
   EXPECT_LT(h, std::log(static_cast<double>(pc.spec.vocab_size)));
-}
-
-TEST(DataCli, PrepareThenStatsPrintsPerSourceNumbers) {
-  TempDir dir;
-  std::ostringstream out, err;
-  std::vector<std::string> args = {"data", "prepare", "--vocab", "400", "--cache", dir.path(), "--sources",
-                                   "fortunes-en,fortunes-de", "--max-bytes", "20000"};
-  ASSERT_EQ(data_cli_main(args, out, err), 0) << err.str();
-  EXPECT_NE(out.str().find("built"), std::string::npos) << out.str();
-  args[1] = "stats";
-  std::ostringstream out2;
-  ASSERT_EQ(data_cli_main(args, out2, err), 0) << err.str();
-  const std::string s = out2.str();
-  EXPECT_NE(s.find("loaded from cache"), std::string::npos) << s;
-  EXPECT_NE(s.find("fortunes-de"), std::string::npos) << s;
-  EXPECT_NE(s.find("unigram entropy"), std::string::npos) << s;
-  EXPECT_NE(s.find("round trip exact"), std::string::npos) << s;
-}
-
-TEST(DataCli, UsageErrorsReturnTwoAndCorpusErrorsOne) {
-  std::ostringstream out, err;
-  EXPECT_EQ(data_cli_main({}, out, err), 2);
-  EXPECT_EQ(data_cli_main({"frobnicate"}, out, err), 2);
-  EXPECT_EQ(data_cli_main({"prepare", "--vocab", "many"}, out, err), 2);
-  EXPECT_EQ(data_cli_main({"prepare", "--vocab"}, out, err), 2);
-  std::ostringstream err2;
-  EXPECT_EQ(data_cli_main({"prepare", "--sources", "nope"}, out, err2), 1);
-  EXPECT_NE(err2.str().find("nope"), std::string::npos);
 }
 
 }  // namespace

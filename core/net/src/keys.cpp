@@ -179,40 +179,4 @@ Expected<std::vector<AllowedKey>> load_allow_list(const std::string& dir) {
   return out;
 }
 
-int keygen_cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const char* usage =
-      "usage: fomoe keygen --out DIR --name NAME [--force]\n"
-      "  writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub (CURVE keys, Z85 text)\n";
-  std::string dir, name;
-  bool force = false;
-  size_t i = (!args.empty() && args[0] == "keygen") ? 1 : 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      out << usage;
-      return 0;
-    } else if (a == "--force") {
-      force = true;
-    } else if ((a == "--out" || a == "--name") && i + 1 < args.size()) {
-      (a == "--out" ? dir : name) = args[++i];
-    } else {
-      err << "keygen: unexpected argument '" << a << "'\n" << usage;
-      return 2;
-    }
-  }
-  if (dir.empty() || name.empty()) {
-    err << "keygen: --out and --name are required\n" << usage;
-    return 2;
-  }
-  auto pair = write_keypair(dir, name, force);
-  if (!pair) {
-    err << "keygen: " << pair.error().message << "\n";
-    return 1;
-  }
-  out << "wrote " << (fs::path(dir) / (name + ".key")).string() << " (secret, mode 0600) and "
-      << (fs::path(dir) / (name + ".pub")).string() << "\n"
-      << "public key: " << pair->public_key << "\n";
-  return 0;
-}
-
 }  // namespace fomoe::net

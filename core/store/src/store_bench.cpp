@@ -14,7 +14,7 @@
 #include "fomoe/base/metric_names.h"
 #include "fomoe/store/run_recorder.h"
 #include "fomoe/store/run_store.h"
-#include "fomoe/store/runs_cli.h"
+#include "fomoe/store/store_bench.h"
 #include "store_internal.h"
 
 namespace fomoe {
@@ -24,16 +24,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-struct BenchArgs {
-  bool json = false;
-  bool keep = false;
-  std::string dir;
-  int64_t points = 10'000'000;
-  int64_t runs = 10'000;
-  int64_t rows = 2'000'000;
-  int64_t naive_rows = 20'000;
-  int buckets = 2000;
-};
+using BenchArgs = StoreBenchOptions;
 
 std::string with_commas(double v) {
   char buf[64];
@@ -233,31 +224,8 @@ Status bench_downsample(const BenchArgs& a, nlohmann::json& r) {
 
 }  // namespace
 
-int store_bench_main(const std::vector<std::string>& args, std::ostream& out) {
-  BenchArgs a;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& s = args[i];
-    auto next = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : std::string(); };
-    if (s == "--json") {
-      a.json = true;
-    } else if (s == "--keep") {
-      a.keep = true;
-    } else if (s == "--dir") {
-      a.dir = next();
-    } else if (s == "--points") {
-      a.points = std::atoll(next().c_str());
-    } else if (s == "--runs") {
-      a.runs = std::atoll(next().c_str());
-    } else if (s == "--rows") {
-      a.rows = std::atoll(next().c_str());
-    } else if (s == "--naive-rows") {
-      a.naive_rows = std::atoll(next().c_str());
-    } else {
-      out << "usage: store_bench [--json] [--dir DIR] [--keep] [--points N (10000000)] [--runs N (10000)]\n"
-             "                   [--rows N (2000000)] [--naive-rows N (20000)]\n";
-      return s == "--help" || s == "-h" ? 0 : 2;
-    }
-  }
+int run_store_bench(const StoreBenchOptions& options, std::ostream& out) {
+  StoreBenchOptions a = options;
   namespace fs = std::filesystem;
   bool made_dir = false;
   if (a.dir.empty()) {

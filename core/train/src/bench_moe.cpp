@@ -137,31 +137,13 @@ long child_peak_kb(const std::string& self_exe, double residency, const std::vec
 
 }  // namespace
 
-int bench_moe_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-                   const std::string& self_exe) {
-  bool json = false, quick = false;
-  int steps = 6;
-  double child_residency = -1;
-  int n_experts = 0, top_k = 0, d_expert = 0, d_model = 0, batch = 0;  // 0 = the default bench shape
-  std::string device_name = "auto";  // CUDA when present
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json") json = true;
-    else if (args[i] == "--quick") quick = true;
-    else if (args[i] == "--steps" && i + 1 < args.size()) steps = std::stoi(args[++i]);
-    else if (args[i] == "--child-peak" && i + 1 < args.size()) child_residency = std::stod(args[++i]);
-    else if (args[i] == "--experts" && i + 1 < args.size()) n_experts = std::stoi(args[++i]);
-    else if (args[i] == "--top-k" && i + 1 < args.size()) top_k = std::stoi(args[++i]);
-    else if (args[i] == "--d-expert" && i + 1 < args.size()) d_expert = std::stoi(args[++i]);
-    else if (args[i] == "--d-model" && i + 1 < args.size()) d_model = std::stoi(args[++i]);
-    else if (args[i] == "--batch" && i + 1 < args.size()) batch = std::stoi(args[++i]);
-    else if (args[i] == "--device" && i + 1 < args.size()) device_name = args[++i];
-    else {
-      err << "fomoe bench moe: unknown argument '" << args[i]
-          << "'\nusage: fomoe bench moe [--json] [--steps N] [--quick] [--device cpu|cuda|auto] [--batch B]\n"
-             "                       [--experts E] [--top-k K] [--d-model D] [--d-expert F]\n";
-      return 2;
-    }
-  }
+int bench_moe(const BenchMoeOptions& options, std::ostream& out, std::ostream& err, const std::string& self_exe) {
+  const bool json = options.json, quick = options.quick;
+  const int steps = options.steps;
+  const double child_residency = options.child_residency;
+  const int n_experts = options.n_experts, top_k = options.top_k, d_expert = options.d_expert,
+            d_model = options.d_model, batch = options.batch;
+  const std::string& device_name = options.device;
   auto cfg = bench_config(quick);
   if (n_experts) cfg.model.n_experts = n_experts;
   if (top_k) cfg.model.top_k = top_k;

@@ -1,11 +1,11 @@
-// CURVE key files: generation (`fomoe keygen`), loading a keypair, and the coordinator's
-// allow-list of agent public keys. Keys are Z85 text (40 characters), one per file:
+// CURVE key files: generation (`fomoe keygen` is app/fomoe/keygen_command.cpp), loading a
+// keypair, and the coordinator's allow-list of agent public keys. Keys are Z85 text
+// (40 characters), one per file:
 //   NAME.key  the secret key (mode 0600); the public key is derived from it
 //   NAME.pub  the public key
 // Lines starting with '#' and surrounding whitespace are ignored when reading.
 #pragma once
 
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -41,9 +41,5 @@ Expected<CurveKeyPair> write_keypair(const std::string& dir, const std::string& 
 /// Every DIR/*.pub, sorted by name. Errors name the file and what is wrong with it; a directory
 /// without any .pub file is an error too (an empty allow-list would refuse every agent).
 Expected<std::vector<AllowedKey>> load_allow_list(const std::string& dir);
-
-/// `keygen --out DIR --name NAME [--force]` (a leading "keygen" argument is skipped).
-/// Returns a process exit code: 0 ok, 1 failure, 2 usage error.
-int keygen_cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace fomoe::net

@@ -1,5 +1,4 @@
 // `fomoe runs list|show|compare|export|delete|tag`: the run store from the command line.
-#include "fomoe/store/runs_cli.h"
 #include "fomoe/base/number_format.h"
 
 #include <algorithm>
@@ -13,83 +12,43 @@
 #include <optional>
 #include <set>
 
+#include "cli_options.h"
+#include "commands.h"
 #include "fomoe/store/run_store.h"
 
-namespace fomoe {
+namespace fomoe::cli {
 
 namespace {
 
 using Json = nlohmann::json;
 
-const char* kUsage =
-    "usage: fomoe runs <command> [options] [--db PATH]\n"
-    "\n"
-    "commands:\n"
-    "  list [--method M] [--status S] [--name TEXT] [--limit N] [--format table|json|csv]\n"
-    "                              runs, newest first, with final/best losses and bytes sent\n"
-    "  show RUN                    one run: config, summary metrics, bytes per link, events\n"
-    "  compare RUN RUN...          config keys that differ, final and best metrics, bytes vs the first run\n"
-    "  export RUN --format csv|json [--out FILE]\n"
-    "                              every metric point (csv), or everything recorded (json)\n"
-    "  delete RUN [--yes]          delete a run and all its rows (asks for --yes)\n"
-    "  tag RUN TAGS                replace a run's tags (comma separated)\n"
-    "\n"
-    "options:\n"
-    "  --db PATH                   run store file (default: $XDG_DATA_HOME/fomoe/runs.db or\n"
-    "                              ~/.local/share/fomoe/runs.db)\n"
-    "exit codes: 0 ok, 1 store error, 2 bad usage or unknown run\n";
-
 struct Args {
   std::string db;
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;  // --key value
-  std::set<std::string> flags;                 // --yes, --help
+  int64_t id = 0;            // the RUN of show, export, delete, tag
+  std::vector<int64_t> ids;  // the RUNs of compare
+  std::string method, status, name;
+  int64_t limit = 0;
+  std::string list_format = "table", show_format = "text", compare_format = "text", export_format = "csv";
+  std::string out_path;
+  bool yes = false;
+  std::string tags;
 };
 
-const std::set<std::string> kValueOptions = {"--method", "--status", "--name", "--limit", "--format", "--out"};
-const std::set<std::string> kFlagOptions = {"--yes", "--help", "-h"};
-
-struct UsageError {
-  std::string message;
-};
-
-std::optional<UsageError> parse_args(const std::vector<std::string>& raw, Args& a) {
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const std::string& s = raw[i];
-    std::string key = s, value;
-    bool has_inline = false;
-    if (s.rfind("--", 0) == 0 && s.find('=') != std::string::npos) {
-      key = s.substr(0, s.find('='));
-      value = s.substr(s.find('=') + 1);
-      has_inline = true;
-    }
-    if (key == "--db" || kValueOptions.count(key)) {
-      if (!has_inline) {
-        if (i + 1 >= raw.size()) return UsageError{"option " + key + " needs a value"};
-        value = raw[++i];
-      }
-      if (key == "--db") {
-        a.db = value;
-      } else {
-        a.options[key] = value;
-      }
-    } else if (kFlagOptions.count(key)) {
-      a.flags.insert(key == "-h" ? "--help" : key);
-    } else if (s.size() > 1 && s[0] == '-' && !std::isdigit(static_cast<unsigned char>(s[1]))) {
-      return UsageError{"unknown option '" + s + "'"};
-    } else {
-      a.positional.push_back(s);
-    }
-  }
-  return std::nullopt;
-}
-
+// A run id as typed: digits only (no sign, no spaces), at most 18 of them.
 std::optional<int64_t> parse_id(const std::string& s) {
   if (s.empty() || s.size() > 18) return std::nullopt;
   for (char c : s) {
     if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
   }
   return std::stoll(s);
+}
+
+CLI::Validator run_id() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return parse_id(s) ? std::string() : "run id must be a number, got '" + s + "' (see `fomoe runs list`)";
+      },
+      "", "run_id");
 }
 
 // ---- formatting ----
@@ -303,34 +262,17 @@ struct Ctx {
 };
 
 int store_error(Ctx& c, const Error& e) {
-  c.err << "error: " << e.message << "\n";
-  return e.code == ErrorCode::NotFound ? 2 : 1;
-}
-
-int usage_error(Ctx& c, const std::string& message) {
-  c.err << "error: " << message << "\n\n" << kUsage;
-  return 2;
-}
-
-std::string opt(const Ctx& c, const std::string& key, const std::string& fallback = "") {
-  auto it = c.args.options.find(key);
-  return it == c.args.options.end() ? fallback : it->second;
+  c.err << "fomoe runs: error: " << e.message << "\n";
+  return e.code == ErrorCode::NotFound ? kExitUsage : kExitFailure;
 }
 
 int cmd_list(Ctx& c) {
-  if (c.args.positional.size() > 1) return usage_error(c, "list takes no positional arguments");
   RunFilter f;
-  f.method = opt(c, "--method");
-  f.status = opt(c, "--status");
-  f.name_contains = opt(c, "--name");
-  const std::string limit = opt(c, "--limit", "0");
-  auto lim = parse_id(limit);
-  if (!lim) return usage_error(c, "--limit needs a number, got '" + limit + "'");
-  f.limit = static_cast<int>(*lim);
-  const std::string format = opt(c, "--format", "table");
-  if (format != "table" && format != "json" && format != "csv") {
-    return usage_error(c, "--format must be table, json or csv, got '" + format + "'");
-  }
+  f.method = c.args.method;
+  f.status = c.args.status;
+  f.name_contains = c.args.name;
+  f.limit = static_cast<int>(c.args.limit);
+  const std::string format = c.args.list_format == "text" ? "table" : c.args.list_format;
   auto runs = c.store->list_runs(f);
   if (!runs) return store_error(c, runs.error());
   if (format == "json") {
@@ -373,23 +315,46 @@ int cmd_list(Ctx& c) {
   return 0;
 }
 
-Expected<int64_t> run_arg(Ctx& c, size_t index, const char* command) {
-  if (c.args.positional.size() <= index) {
-    return make_error(ErrorCode::InvalidArgument, std::string(command) + " needs a run id (see `fomoe runs list`)");
+Json series_json(const MetricSeries& m) {
+  return {{"name", m.name},           {"site", m.site},         {"points", m.n_points},
+          {"step_first", m.step_first}, {"step_last", m.step_last}, {"last", json_num(m.last)},
+          {"min", json_num(m.min)},   {"max", json_num(m.max)}};
+}
+
+// Everything `runs show` prints, as one JSON object: the run, its summary, every metric series,
+// bytes per link, all events and the config text.
+Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, const std::vector<LinkTotal>& links,
+               const std::vector<RunEvent>& events) {
+  Json j = summary_json(s);
+  j["writer"] = {{"pid", s.run.writer_pid}, {"host", s.run.writer_host}};
+  j["config_text"] = s.run.config_text;
+  Json js = Json::array(), jl = Json::array(), je = Json::array();
+  for (const auto& m : series) js.push_back(series_json(m));
+  for (const auto& l : links) {
+    jl.push_back({{"site", l.site}, {"direction", direction_name(l.direction)}, {"msg_type", l.msg_type},
+                  {"messages", l.messages}, {"bytes", l.bytes}, {"seconds", l.seconds}});
   }
-  auto id = parse_id(c.args.positional[index]);
-  if (!id) {
-    return make_error(ErrorCode::InvalidArgument,
-                      "run id must be a number, got '" + c.args.positional[index] + "' (see `fomoe runs list`)");
-  }
-  return *id;
+  for (const auto& e : events) je.push_back({{"time", e.time}, {"site", e.site}, {"kind", e.kind}, {"text", e.text}});
+  j["metrics"] = js;
+  j["links"] = jl;
+  j["events"] = je;
+  return j;
 }
 
 int cmd_show(Ctx& c) {
-  auto id = run_arg(c, 1, "show");
-  if (!id) return usage_error(c, id.error().message);
-  auto s = c.store->get_summary(*id);
+  const int64_t id = c.args.id;
+  auto s = c.store->get_summary(id);
   if (!s) return store_error(c, s.error());
+  auto series = c.store->metric_series(id);
+  if (!series) return store_error(c, series.error());
+  auto links = c.store->link_totals(id);
+  if (!links) return store_error(c, links.error());
+  auto events = c.store->events(id);
+  if (!events) return store_error(c, events.error());
+  if (c.args.show_format == "json") {
+    c.out << show_json(*s, *series, *links, *events).dump(2) << "\n";
+    return 0;
+  }
   const RunRecord& r = s->run;
   std::ostream& o = c.out;
   o << "Run " << r.id << ": " << r.name << "\n";
@@ -415,8 +380,6 @@ int cmd_show(Ctx& c) {
                {"total bytes", fmt_bytes(s->total_bytes) + " (" + std::to_string(s->total_bytes) + ")"}},
               {1}, "  ");
 
-  auto series = c.store->metric_series(*id);
-  if (!series) return store_error(c, series.error());
   o << "\nMetrics (" << series->size() << " series; site -1 = global)\n";
   if (series->empty()) {
     o << "  none recorded\n";
@@ -430,8 +393,6 @@ int cmd_show(Ctx& c) {
     print_table(o, {"NAME", "SITE", "POINTS", "STEPS", "LAST", "MIN", "MAX"}, rows, {1, 2, 4, 5, 6}, "  ");
   }
 
-  auto links = c.store->link_totals(*id);
-  if (!links) return store_error(c, links.error());
   o << "\nBytes per link (seen from the coordinator: sent = to the site)\n";
   if (links->empty()) {
     o << "  none recorded\n";
@@ -449,8 +410,6 @@ int cmd_show(Ctx& c) {
     print_table(o, {"SITE", "DIRECTION", "MESSAGE", "COUNT", "BYTES", "SECONDS"}, rows, {0, 3, 4, 5}, "  ");
   }
 
-  auto events = c.store->events(*id);
-  if (!events) return store_error(c, events.error());
   const size_t kShown = 20;
   o << "\nEvents (" << events->size() << ")\n";
   if (events->empty()) {
@@ -483,12 +442,9 @@ int cmd_show(Ctx& c) {
 }
 
 int cmd_compare(Ctx& c) {
-  if (c.args.positional.size() < 3) return usage_error(c, "compare needs at least two run ids");
   std::vector<RunSummary> runs;
-  for (size_t i = 1; i < c.args.positional.size(); ++i) {
-    auto id = run_arg(c, i, "compare");
-    if (!id) return usage_error(c, id.error().message);
-    auto s = c.store->get_summary(*id);
+  for (int64_t id : c.args.ids) {
+    auto s = c.store->get_summary(id);
     if (!s) return store_error(c, s.error());
     runs.push_back(std::move(*s));
   }
@@ -513,6 +469,27 @@ int cmd_compare(Ctx& c) {
     }
     if (differs) diff.push_back(std::move(row));
   }
+  const double base = static_cast<double>(runs.front().total_bytes);
+  if (c.args.compare_format == "json") {
+    // The runs' summaries, each config key that differs (null where a run leaves it unset, the
+    // values as written in TOML) and each run's bytes relative to the first run's.
+    Json jr = Json::array(), jd = Json::object();
+    for (const auto& s : runs) {
+      Json j = summary_json(s);
+      j["bytes_vs_first"] = base > 0 ? Json(static_cast<double>(s.total_bytes) / base) : Json(nullptr);
+      jr.push_back(j);
+    }
+    for (const auto& row : diff) {
+      Json values = Json::array();
+      for (size_t i = 0; i < configs.size(); ++i) {
+        auto it = configs[i].find(row[0]);
+        values.push_back(it == configs[i].end() ? Json(nullptr) : Json(it->second));
+      }
+      jd[row[0]] = values;
+    }
+    o << Json{{"runs", jr}, {"config_differs", jd}}.dump(2) << "\n";
+    return 0;
+  }
   o << "Runs\n";
   std::vector<std::vector<std::string>> rows = {{"name"}, {"method"}, {"status"}, {"sites"}, {"duration"}};
   for (const auto& s : runs) {
@@ -531,7 +508,6 @@ int cmd_compare(Ctx& c) {
   o << "\nMetrics\n";
   rows = {{"final train loss"}, {"final eval loss"}, {"best eval loss"}, {"last step"}, {"total bytes"},
           {"bytes vs first"}};
-  const double base = static_cast<double>(runs.front().total_bytes);
   for (const auto& s : runs) {
     rows[0].push_back(fmt_opt(s.final_train_loss));
     rows[1].push_back(fmt_opt(s.final_eval_loss));
@@ -547,18 +523,16 @@ int cmd_compare(Ctx& c) {
 }
 
 int cmd_export(Ctx& c) {
-  auto id = run_arg(c, 1, "export");
-  if (!id) return usage_error(c, id.error().message);
-  const std::string format = opt(c, "--format", "csv");
-  if (format != "csv" && format != "json") return usage_error(c, "--format must be csv or json, got '" + format + "'");
+  const int64_t* id = &c.args.id;
+  const std::string& format = c.args.export_format;
   auto s = c.store->get_summary(*id);
   if (!s) return store_error(c, s.error());
-  const std::string out_path = opt(c, "--out");
+  const std::string& out_path = c.args.out_path;
   std::ofstream file;
   if (!out_path.empty()) {
     file.open(out_path, std::ios::out | std::ios::trunc);
     if (!file) {
-      c.err << "error: cannot write " << out_path << "; check the directory exists and is writable\n";
+      c.err << "fomoe runs export: error: cannot write " << out_path << "; check the directory exists and is writable\n";
       return 1;
     }
   }
@@ -584,7 +558,6 @@ int cmd_export(Ctx& c) {
       o << (n++ ? ",\n" : "\n") << j.dump();
     });
     if (st) {
-      Json rest;
       auto links = c.store->links(*id);
       auto events = c.store->events(*id);
       auto placement = c.store->placement(*id);
@@ -617,7 +590,7 @@ int cmd_export(Ctx& c) {
   o.flush();
   if (!out_path.empty()) {
     if (!file) {
-      c.err << "error: writing " << out_path << " failed (disk full?)\n";
+      c.err << "fomoe runs export: error: writing " << out_path << " failed (disk full?)\n";
       return 1;
     }
     c.out << "Wrote " << n << " metric points of run " << *id << " to " << out_path << "\n";
@@ -626,8 +599,7 @@ int cmd_export(Ctx& c) {
 }
 
 int cmd_delete(Ctx& c) {
-  auto id = run_arg(c, 1, "delete");
-  if (!id) return usage_error(c, id.error().message);
+  const int64_t* id = &c.args.id;
   auto s = c.store->get_summary(*id);
   if (!s) return store_error(c, s.error());
   auto series = c.store->metric_series(*id);
@@ -636,7 +608,7 @@ int cmd_delete(Ctx& c) {
   for (const auto& m : *series) points += m.n_points;
   const std::string what = "run " + std::to_string(*id) + " '" + s->run.name + "' (" + s->run.status + ", " +
                            std::to_string(points) + " metric points)";
-  if (!c.args.flags.count("--yes")) {
+  if (!c.args.yes) {
     c.err << "This would delete " << what << " and every row recorded for it.\n"
           << "Re-run with --yes to delete it: fomoe runs delete " << *id << " --yes\n";
     return 1;
@@ -648,37 +620,79 @@ int cmd_delete(Ctx& c) {
 }
 
 int cmd_tag(Ctx& c) {
-  auto id = run_arg(c, 1, "tag");
-  if (!id) return usage_error(c, id.error().message);
-  if (c.args.positional.size() != 3) return usage_error(c, "tag needs a run id and the tags, e.g. tag 3 baseline,paper");
-  Status st = c.store->set_tags(*id, c.args.positional[2]);
+  const int64_t id = c.args.id;
+  Status st = c.store->set_tags(id, c.args.tags);
   if (!st) return store_error(c, st.error());
-  c.out << "Run " << *id << " tags: " << c.args.positional[2] << "\n";
+  c.out << "Run " << id << " tags: " << c.args.tags << "\n";
   return 0;
+}
+
+// The RUN positional of a command: a run id, validated as typed.
+template <typename T>
+CLI::Option* add_run(CLI::App* cmd, T& id, const std::string& help) {
+  return cmd->add_option("RUN", id, help)->required()->check(run_id())->type_name("RUN");
 }
 
 }  // namespace
 
-int runs_cli_main(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
+int runs_command(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> args = args_in;
+  if (!args.empty() && args[0] == "runs") args.erase(args.begin());
   Ctx c{{}, out, err, nullptr};
-  if (auto bad = parse_args(raw, c.args)) return usage_error(c, bad->message);
-  if (c.args.flags.count("--help")) {
-    out << kUsage;
-    return 0;
-  }
-  if (c.args.positional.empty()) return usage_error(c, "missing command");
-  const std::string cmd = c.args.positional[0];
+  Args& a = c.args;
+  auto app = make_app("fomoe runs", "Browse the run store (SQLite): list, show, compare, export, delete and tag runs.");
+  app->add_option("--db", a.db, "run store file (default: $XDG_DATA_HOME/fomoe/runs.db, else\n"
+                                "~/.local/share/fomoe/runs.db), before or after the command")
+      ->type_name("PATH");
+  app->add_flag("--yes", a.yes)->group("");  // `runs --yes delete 3` reads as `runs delete 3 --yes`
+  app->footer(
+      "--db PATH, the run store, goes anywhere on the line.\n"
+      "exit codes: 0 ok, 1 store error, 2 bad usage or unknown run");
+
+  CLI::App* list = app->add_subcommand("list", "runs, newest first, with final/best losses and bytes sent");
+  list->add_option("--method", a.method, "only runs of this method (fomoe, diloco, photon, ddp, single)");
+  list->add_option("--status", a.status, "only runs in this state (running, finished, failed, cancelled, ...)");
+  list->add_option("--name", a.name, "only runs whose name contains TEXT");
+  list->add_option("--limit", a.limit, "at most N runs (0: all)")->check(integer_in(0, 1000000000))->type_name("N");
+  add_format(*list, a.list_format, {"table", "text", "json", "csv"}, /*json_alias=*/true)->capture_default_str();
+
+  CLI::App* show = app->add_subcommand("show", "one run: config, summary metrics, bytes per link, events");
+  add_run(show, a.id, "the run's id (see `fomoe runs list`)");
+  add_format(*show, a.show_format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
+
+  CLI::App* compare =
+      app->add_subcommand("compare", "config keys that differ, final and best metrics, bytes vs the first run");
+  add_run(compare, a.ids, "two or more run ids")->expected(2, CLI::detail::expected_max_vector_size);
+  add_format(*compare, a.compare_format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
+
+  CLI::App* export_cmd = app->add_subcommand("export", "every metric point (csv), or everything recorded (json)");
+  add_run(export_cmd, a.id, "the run's id");
+  export_cmd->add_option("--format", a.export_format, "csv: metric points; json: everything recorded")
+      ->check(one_of({"csv", "json"}))
+      ->capture_default_str();
+  export_cmd->add_option("--out", a.out_path, "write to FILE instead of standard output")->type_name("FILE");
+
+  CLI::App* del = app->add_subcommand("delete", "delete a run and all its rows (asks for --yes)");
+  add_run(del, a.id, "the run's id");
+  del->add_flag("--yes", a.yes, "really delete it");
+
+  CLI::App* tag = app->add_subcommand("tag", "replace a run's tags");
+  add_run(tag, a.id, "the run's id");
+  tag->add_option("TAGS", a.tags, "comma separated, e.g. baseline,paper")->required();
+
+  if (auto code = parse(*app, args, out, err)) return *code;
+
   using Fn = int (*)(Ctx&);
-  const std::map<std::string, Fn> commands = {{"list", cmd_list},       {"show", cmd_show},
-                                              {"compare", cmd_compare}, {"export", cmd_export},
-                                              {"delete", cmd_delete},   {"tag", cmd_tag}};
-  auto it = commands.find(cmd);
-  if (it == commands.end()) return usage_error(c, "unknown command '" + cmd + "'");
-  const std::string path = c.args.db.empty() ? default_db_path() : c.args.db;
+  const std::pair<CLI::App*, Fn> commands[] = {{list, cmd_list},     {show, cmd_show}, {compare, cmd_compare},
+                                               {export_cmd, cmd_export},    {del, cmd_delete}, {tag, cmd_tag}};
+  Fn fn = nullptr;
+  for (const auto& [cmd, f] : commands)
+    if (cmd->parsed()) fn = f;
+  const std::string path = a.db.empty() ? default_db_path() : a.db;
   auto store = RunStore::open(path);
   if (!store) return store_error(c, store.error());
   c.store = std::move(*store);
-  return it->second(c);
+  return fn(c);
 }
 
-}  // namespace fomoe
+}  // namespace fomoe::cli

@@ -1,4 +1,4 @@
-// `fomoe runs ...` through runs_cli_main with string streams.
+// `fomoe runs ...` through runs_command with string streams.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -7,7 +7,7 @@
 
 #include "fomoe/store/run_recorder.h"
 #include "fomoe/store/run_store.h"
-#include "fomoe/store/runs_cli.h"
+#include "commands.h"
 #include "store_test_util.h"
 
 namespace fomoe {
@@ -21,7 +21,7 @@ struct CliResult {
   std::string err;
 };
 
-class StoreRunsCli : public ::testing::Test {
+class RunsCommand : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = dir_.file("runs.db");
@@ -48,7 +48,7 @@ class StoreRunsCli : public ::testing::Test {
     args.push_back("--db");
     args.push_back(db_);
     std::ostringstream out, err;
-    int code = runs_cli_main(args, out, err);
+    int code = cli::runs_command(args, out, err);
     return {code, out.str(), err.str()};
   }
 
@@ -66,7 +66,7 @@ std::vector<std::string> lines(const std::string& s) {
   return v;
 }
 
-TEST_F(StoreRunsCli, ListTableIsAligned) {
+TEST_F(RunsCommand, ListTableIsAligned) {
   auto r = run({"list"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto ls = lines(r.out);
@@ -83,7 +83,7 @@ TEST_F(StoreRunsCli, ListTableIsAligned) {
   EXPECT_TRUE(has(r.out, "3 run(s)"));
 }
 
-TEST_F(StoreRunsCli, ListJsonCsvAndFilters) {
+TEST_F(RunsCommand, ListJsonCsvAndFilters) {
   auto r = run({"list", "--method", "fomoe", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -100,7 +100,7 @@ TEST_F(StoreRunsCli, ListJsonCsvAndFilters) {
   EXPECT_EQ(run({"list", "--format", "yaml"}).code, 2);
 }
 
-TEST_F(StoreRunsCli, ShowPrintsConfigSummaryLinksEvents) {
+TEST_F(RunsCommand, ShowPrintsConfigSummaryLinksEvents) {
   auto r = run({"show", std::to_string(ids_[0])});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "Run " + std::to_string(ids_[0]) + ": base"));
@@ -114,7 +114,7 @@ TEST_F(StoreRunsCli, ShowPrintsConfigSummaryLinksEvents) {
   EXPECT_TRUE(has(r.out, "train/loss"));
 }
 
-TEST_F(StoreRunsCli, UnknownRunAndBadArgs) {
+TEST_F(RunsCommand, UnknownRunAndBadArgs) {
   auto r = run({"show", "999"});
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "no run with id 999")) << r.err;
@@ -129,13 +129,86 @@ TEST_F(StoreRunsCli, UnknownRunAndBadArgs) {
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "unknown option '--bogus'"));
   std::ostringstream out, err;
-  EXPECT_EQ(runs_cli_main({}, out, err), 2);
-  EXPECT_EQ(runs_cli_main({"--help"}, out, err), 0);
+  EXPECT_EQ(cli::runs_command({}, out, err), 2);
+  EXPECT_EQ(cli::runs_command({"--help"}, out, err), 0);
   EXPECT_TRUE(has(out.str(), "compare RUN RUN"));
   EXPECT_EQ(run({"compare", std::to_string(ids_[0])}).code, 2);
 }
 
-TEST_F(StoreRunsCli, CompareShowsOnlyDifferingKeysAndRatios) {
+TEST_F(RunsCommand, ShowFormatJsonHasEverythingShowPrints) {  // #16
+  auto r = run({"show", std::to_string(ids_[0]), "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["id"], ids_[0]);
+  EXPECT_EQ(j["name"], "base");
+  EXPECT_EQ(j["status"], "finished");
+  EXPECT_DOUBLE_EQ(j["final_eval_loss"].get<double>(), 3.5);
+  EXPECT_EQ(j["total_bytes"], 2000);
+  EXPECT_EQ(j["last_step"], 499);
+  ASSERT_EQ(j["metrics"].size(), 2u);
+  bool train_loss = false;
+  for (const auto& m : j["metrics"]) {
+    if (m["name"] == "train/loss") {
+      train_loss = true;
+      EXPECT_EQ(m["points"], 500);
+      EXPECT_EQ(m["site"], 0);
+    }
+  }
+  EXPECT_TRUE(train_loss) << r.out;
+  ASSERT_EQ(j["links"].size(), 2u);
+  EXPECT_EQ(j["links"][0]["msg_type"].get<std::string>().empty(), false);
+  ASSERT_EQ(j["events"].size(), 1u);
+  EXPECT_EQ(j["events"][0]["kind"], "site_dead");
+  EXPECT_NE(j["config_text"].get<std::string>().find("n_experts = 8"), std::string::npos);
+  // --json is the same as --format json, and the table is still the default.
+  EXPECT_EQ(run({"show", std::to_string(ids_[0]), "--json"}).out, r.out);
+  EXPECT_TRUE(has(run({"show", std::to_string(ids_[0])}).out, "Run " + std::to_string(ids_[0]) + ": base"));
+  EXPECT_EQ(run({"show", std::to_string(ids_[0]), "--format", "yaml"}).code, 2);
+}
+
+TEST_F(RunsCommand, CompareFormatJson) {
+  auto r = run({"compare", std::to_string(ids_[0]), std::to_string(ids_[1]), "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  EXPECT_EQ(j["runs"][1]["name"], "wide");
+  EXPECT_DOUBLE_EQ(j["runs"][1]["bytes_vs_first"].get<double>(), 2.0);
+  EXPECT_EQ(j["config_differs"].size(), 2u) << r.out;
+  EXPECT_EQ(j["config_differs"]["model.n_experts"][1], "16");
+  EXPECT_TRUE(j["config_differs"]["train.sites"][0].is_null());
+}
+
+TEST_F(RunsCommand, HelpOfEachSubcommand) {
+  for (const char* cmd : {"list", "show", "compare", "export", "delete", "tag"}) {
+    std::ostringstream out, err;
+    ASSERT_EQ(cli::runs_command({cmd, "--help"}, out, err), 0) << cmd << err.str();
+    EXPECT_TRUE(has(out.str(), std::string("usage: fomoe runs ") + cmd)) << out.str();
+    EXPECT_TRUE(err.str().empty()) << err.str();
+  }
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::runs_command({"show", "--help"}, out, err), 0);
+  EXPECT_TRUE(has(out.str(), "--format")) << out.str();
+}
+
+TEST_F(RunsCommand, UsageErrorsNameTheOption) {
+  auto r = run({"list", "--limit", "many"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--limit: 'many' is not an integer")) << r.err;
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::runs_command({"export", std::to_string(ids_[0]), "--format"}, out, err), 2);
+  EXPECT_TRUE(has(err.str(), "--format")) << err.str();
+  r = run({"show"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "RUN is required")) << r.err;
+  r = run({"show", std::to_string(ids_[0]), "extra"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "unexpected argument 'extra'")) << r.err;
+  r = run({"tag", std::to_string(ids_[0])});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "TAGS is required")) << r.err;
+}
+
+TEST_F(RunsCommand, CompareShowsOnlyDifferingKeysAndRatios) {
   auto r = run({"compare", std::to_string(ids_[0]), std::to_string(ids_[1])});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "model.n_experts")) << r.out;
@@ -150,7 +223,7 @@ TEST_F(StoreRunsCli, CompareShowsOnlyDifferingKeysAndRatios) {
   EXPECT_TRUE(has(r.out, "2.5000"));  // best eval of the second run
 }
 
-TEST_F(StoreRunsCli, ExportEveryPoint) {
+TEST_F(RunsCommand, ExportEveryPoint) {
   const std::string id = std::to_string(ids_[0]);
   auto r = run({"export", id, "--format", "csv"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -176,7 +249,7 @@ TEST_F(StoreRunsCli, ExportEveryPoint) {
   EXPECT_EQ(n, 502);
 }
 
-TEST_F(StoreRunsCli, DeleteNeedsYes) {
+TEST_F(RunsCommand, DeleteNeedsYes) {
   const std::string id = std::to_string(ids_[1]);
   auto r = run({"delete", id});
   EXPECT_EQ(r.code, 1);
@@ -189,7 +262,7 @@ TEST_F(StoreRunsCli, DeleteNeedsYes) {
   EXPECT_EQ(lines(run({"list", "--format", "csv"}).out).size(), 3u);
 }
 
-TEST_F(StoreRunsCli, TagThenListShowsTags) {
+TEST_F(RunsCommand, TagThenListShowsTags) {
   ASSERT_EQ(run({"tag", std::to_string(ids_[0]), "baseline"}).code, 0);
   EXPECT_TRUE(has(run({"list"}).out, "baseline"));
 }

@@ -1,31 +1,29 @@
-// `fomoe project`: argument parsing, the side-by-side table and the JSON form.
-#include "fomoe/sysmodel/project_cli.h"
-
+// `fomoe project`: the system model from the command line, as a side-by-side table or JSON
+// (the model itself: core/sysmodel).
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <functional>
-#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_options.h"
+#include "commands.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/sysmodel/presets.h"
+#include "fomoe/sysmodel/projection.h"
 
-namespace fomoe::sysmodel {
+namespace fomoe::cli {
+
+using namespace fomoe::sysmodel;
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: fomoe project [--preset NAME | --experiment FILE.toml] [--sites K] [--replication r]\n"
-    "                     [--inner-steps H] [--precision fp32|bf16|fp16] [--bandwidth-gbps X]\n"
-    "                     [--latency-ms Y] [--batch B] [--seq-len T] [--meta-bytes N] [--bf16-weights]\n"
-    "                     [--format table|json] [--list-presets]\n"
+constexpr const char* kDescription =
     "Predicts parameters, memory, bytes and communication time per round for DDP, DiLoCo, Photon and\n"
     "FoMoE. Without --preset or --experiment the model is the preset engine-small.\n"
     "Defaults: K, r, H from the preset or experiment; link 1 Gbit/s and 10 ms unless the experiment\n"
-    "sets [federation] bandwidth_mbps / latency_ms; --meta-bytes 0 (pure tensor bytes + framing).\n";
+    "sets [federation] bandwidth_mbps / latency_ms; --meta-bytes 0 (pure tensor bytes + framing).";
 
 std::string fmt(const char* f, double v) {
   if (v == 0.0) v = 0.0;  // no "-0"
@@ -102,32 +100,7 @@ std::string method_key(Method m) {
   return "?";
 }
 
-// --- argument parsing ---
-
-bool parse_double(const std::string& s, double& out) {
-  try {
-    size_t used = 0;
-    out = std::stod(s, &used);
-    return used == s.size() && std::isfinite(out);
-  } catch (const std::exception& e) {
-    (void)e;  // std::stod's invalid_argument / out_of_range: reported by the caller as a bad value
-    return false;
-  }
-}
-
-bool parse_int(const std::string& s, int64_t& out) {
-  try {
-    size_t used = 0;
-    out = std::stoll(s, &used);
-    return used == s.size();
-  } catch (const std::exception& e) {
-    (void)e;  // as above
-    return false;
-  }
-}
-
-}  // namespace
-
+// The human-readable table (what `--format table` prints).
 std::string format_projection_table(const Projection& p, const std::string& title) {
   const ModelShape& m = p.model;
   const FederationShape& f = p.federation;
@@ -192,6 +165,7 @@ std::string format_projection_table(const Projection& p, const std::string& titl
   return o.str();
 }
 
+// Machine-readable JSON text (what `--format json` prints); exact integers for every byte count.
 std::string format_projection_json(const Projection& p) {
   const ModelShape& m = p.model;
   const FederationShape& f = p.federation;
@@ -232,46 +206,47 @@ std::string format_projection_json(const Projection& p) {
   return j.dump(2) + "\n";
 }
 
-int project_cli_main(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
+}  // namespace
+
+int project_command(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args = args_in;
   if (!args.empty() && args.front() == "project") args.erase(args.begin());
 
-  // Split "--key=value" and collect flags.
-  std::map<std::string, std::string> opt;
-  bool list = false, help = false, bf16_weights = false;
-  static const char* kValued[] = {"--preset", "--experiment", "--sites", "--replication", "--inner-steps",
-                                  "--precision", "--bandwidth-gbps", "--latency-ms", "--batch", "--seq-len",
-                                  "--meta-bytes", "--format"};
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i], v;
-    bool has_v = false;
-    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      has_v = true;
-    }
-    if (a == "--list-presets") { list = true; continue; }
-    if (a == "--help" || a == "-h") { help = true; continue; }
-    if (a == "--bf16-weights") { bf16_weights = true; continue; }
-    bool valued = false;
-    for (const char* k : kValued) valued = valued || a == k;
-    if (!valued) {
-      err << "fomoe project: unknown argument '" << args[i] << "'\n" << kUsage;
-      return 2;
-    }
-    if (!has_v) {
-      if (i + 1 >= args.size()) {
-        err << "fomoe project: " << a << " needs a value\n" << kUsage;
-        return 2;
-      }
-      v = args[++i];
-    }
-    opt[a] = v;
-  }
-  if (help) {
-    out << kUsage;
-    return 0;
-  }
+  auto app = make_app("fomoe project", kDescription);
+  std::string preset, experiment, precision, format = "table";
+  int64_t sites = 0, replication = 0, inner_steps = 0, batch = 0, seq_len = 0, meta_bytes = 0;
+  double bandwidth_gbps = 0, latency_ms = 0;
+  bool list = false, bf16_weights = false;
+  CLI::Option* preset_opt = app->add_option("--preset", preset, "a published model's shapes (see --list-presets)")
+                                ->type_name("NAME");
+  app->add_option("--experiment", experiment, "the model and federation of an experiment")
+      ->type_name("FILE.toml")
+      ->excludes(preset_opt);
+  const auto in_range = [](int64_t min) { return integer_in(min, 1000000000); };
+  CLI::Option* sites_opt = app->add_option("--sites", sites, "K, sites in the federation")->check(in_range(1))->type_name("K");
+  CLI::Option* repl_opt =
+      app->add_option("--replication", replication, "r, sites holding each expert (FoMoE)")->check(in_range(1))->type_name("r");
+  CLI::Option* inner_opt =
+      app->add_option("--inner-steps", inner_steps, "H, local steps per round")->check(in_range(1))->type_name("H");
+  CLI::Option* precision_opt = app->add_option("--precision", precision, "pseudo-gradients on the wire")
+                                   ->check(one_of({"fp32", "f32", "bf16", "fp16", "f16"}))
+                                   ->type_name("fp32|bf16|fp16");
+  CLI::Option* bw_opt = app->add_option("--bandwidth-gbps", bandwidth_gbps, "link bandwidth, Gbit/s")
+                            ->check(positive_number())
+                            ->type_name("X");
+  CLI::Option* lat_opt =
+      app->add_option("--latency-ms", latency_ms, "link latency, milliseconds")
+          ->check(number_at_least(0, /*integer=*/false))
+          ->type_name("Y");
+  CLI::Option* batch_opt = app->add_option("--batch", batch, "sequences per step")->check(in_range(1))->type_name("B");
+  CLI::Option* seq_opt = app->add_option("--seq-len", seq_len, "tokens per sequence")->check(in_range(1))->type_name("T");
+  CLI::Option* meta_opt =
+      app->add_option("--meta-bytes", meta_bytes, "metadata bytes per message")->check(in_range(0))->type_name("N");
+  app->add_flag("--bf16-weights", bf16_weights, "weights kept in bf16");
+  add_format(*app, format, {"table", "text", "json"}, /*json_alias=*/true)->capture_default_str();
+  app->add_flag("--list-presets", list, "the presets, their parameters and sources");
+  if (auto code = parse(*app, args, out, err)) return *code;
+
   if (list) {
     out << "presets (parameters as the engine would build them vs the published total):\n";
     for (const Preset& pr : presets()) {
@@ -284,25 +259,20 @@ int project_cli_main(const std::vector<std::string>& args_in, std::ostream& out,
     }
     return 0;
   }
-  if (opt.count("--preset") && opt.count("--experiment")) {
-    err << "fomoe project: give --preset or --experiment, not both\n";
-    return 2;
-  }
-
   ModelShape model;
   FederationShape fed;
   std::string title, note;
-  if (opt.count("--experiment")) {
-    auto cfg = load_experiment(opt["--experiment"]);
+  if (!experiment.empty()) {
+    auto cfg = load_experiment(experiment);
     if (!cfg) {
       err << "fomoe project: " << cfg.error().message << "\n";
       return 2;
     }
     model = model_shape_from(cfg->model, cfg->run.name);
     fed = federation_shape_from(*cfg);
-    title = "experiment " + opt["--experiment"] + " (run '" + cfg->run.name + "')";
+    title = "experiment " + experiment + " (run '" + cfg->run.name + "')";
   } else {
-    auto pr = find_preset(opt.count("--preset") ? opt["--preset"] : "engine-small");
+    auto pr = find_preset(preset.empty() ? "engine-small" : preset);
     if (!pr) {
       err << "fomoe project: " << pr.error().message << "\n";
       return 2;
@@ -317,52 +287,20 @@ int project_cli_main(const std::vector<std::string>& args_in, std::ostream& out,
     }
   }
 
-  auto bad_value = [&](const std::string& flag, const std::string& why) {
-    err << "fomoe project: " << flag << " '" << opt[flag] << "' " << why << "\n";
-    return 2;
-  };
-  struct IntFlag {
-    const char* flag;
-    std::function<void(int64_t)> set;
-    int64_t min;
-  };
-  const IntFlag ints[] = {
-      {"--sites", [&](int64_t v) { fed.n_sites = static_cast<int>(v); }, 1},
-      {"--replication", [&](int64_t v) { fed.replication = static_cast<int>(v); }, 1},
-      {"--inner-steps", [&](int64_t v) { fed.inner_steps = static_cast<int>(v); }, 1},
-      {"--batch", [&](int64_t v) { fed.batch = v; }, 1},
-      {"--seq-len", [&](int64_t v) { fed.seq_len = v; }, 1},
-      {"--meta-bytes", [&](int64_t v) { fed.meta_bytes = static_cast<uint64_t>(v); }, 0},
-  };
-  for (const IntFlag& f : ints) {
-    if (!opt.count(f.flag)) continue;
-    int64_t v = 0;
-    if (!parse_int(opt[f.flag], v) || v < f.min || v > 1000000000)
-      return bad_value(f.flag, "is not an integer in [" + std::to_string(f.min) + ", 1e9]");
-    f.set(v);
-  }
-  if (opt.count("--bandwidth-gbps")) {
-    double v = 0;
-    if (!parse_double(opt["--bandwidth-gbps"], v) || v <= 0)
-      return bad_value("--bandwidth-gbps", "is not a positive number (Gbit/s)");
-    fed.bandwidth_bps = v * 1e9;
-  }
-  if (opt.count("--latency-ms")) {
-    double v = 0;
-    if (!parse_double(opt["--latency-ms"], v) || v < 0)
-      return bad_value("--latency-ms", "is not a number >= 0 (milliseconds)");
-    fed.latency_s = v / 1000.0;
-  }
-  if (opt.count("--precision")) {
-    const std::string& v = opt["--precision"];
-    if (v == "fp32" || v == "f32") fed.precision = WirePrecision::F32;
-    else if (v == "bf16") fed.precision = WirePrecision::BF16;
-    else if (v == "fp16" || v == "f16") fed.precision = WirePrecision::F16;
-    else return bad_value("--precision", "is not one of fp32, bf16, fp16");
+  if (sites_opt->count()) fed.n_sites = static_cast<int>(sites);
+  if (repl_opt->count()) fed.replication = static_cast<int>(replication);
+  if (inner_opt->count()) fed.inner_steps = static_cast<int>(inner_steps);
+  if (batch_opt->count()) fed.batch = batch;
+  if (seq_opt->count()) fed.seq_len = seq_len;
+  if (meta_opt->count()) fed.meta_bytes = static_cast<uint64_t>(meta_bytes);
+  if (bw_opt->count()) fed.bandwidth_bps = bandwidth_gbps * 1e9;
+  if (lat_opt->count()) fed.latency_s = latency_ms / 1000.0;
+  if (precision_opt->count()) {
+    fed.precision = precision == "bf16"                       ? WirePrecision::BF16
+                    : precision == "fp16" || precision == "f16" ? WirePrecision::F16
+                                                                : WirePrecision::F32;
   }
   if (bf16_weights) fed.bf16_weights = true;
-  const std::string format = opt.count("--format") ? opt["--format"] : "table";
-  if (format != "table" && format != "json") return bad_value("--format", "is not one of table, json");
 
   if (Status s = validate_model_shape(model); !s) {
     err << "fomoe project: " << s.error().message << "\n";
@@ -387,4 +325,4 @@ int project_cli_main(const std::vector<std::string>& args_in, std::ostream& out,
   return 0;
 }
 
-}  // namespace fomoe::sysmodel
+}  // namespace fomoe::cli

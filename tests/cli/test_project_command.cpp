@@ -1,3 +1,4 @@
+// `fomoe project` through project_command with string streams.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -6,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "commands.h"
 #include "fomoe/sysmodel/presets.h"
-#include "fomoe/sysmodel/project_cli.h"
 
 namespace fomoe::sysmodel {
 namespace {
@@ -19,7 +20,7 @@ struct CliResult {
 
 CliResult cli(const std::vector<std::string>& args) {
   std::ostringstream out, err;
-  const int rc = project_cli_main(args, out, err);
+  const int rc = cli::project_command(args, out, err);
   return {rc, out.str(), err.str()};
 }
 
@@ -29,7 +30,7 @@ std::string fmt2(double v) {
   return buf;
 }
 
-TEST(SysmodelCli, TableShowsMethodsAndRatios) {
+TEST(ProjectCommand, TableShowsMethodsAndRatios) {
   const CliResult r = cli({"project", "--preset", "mixtral-8x7b", "--sites", "8", "--replication", "2"});
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* s : {"DDP", "DiLoCo", "Photon", "FoMoE", "bytes per round vs FoMoE", "memory per site",
@@ -43,7 +44,7 @@ TEST(SysmodelCli, TableShowsMethodsAndRatios) {
   EXPECT_GT(p.bytes_ratio(Method::DiLoCo), 3.0);  // 8 sites, r 2: a site holds 1/4 of the experts
 }
 
-TEST(SysmodelCli, JsonIsExactAndParses) {
+TEST(ProjectCommand, JsonIsExactAndParses) {
   const CliResult r = cli({"--preset=olmoe-1b-7b", "--format", "json", "--precision", "bf16", "--inner-steps", "16"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -58,7 +59,7 @@ TEST(SysmodelCli, JsonIsExactAndParses) {
   EXPECT_NEAR(j["methods"]["ddp"]["bytes_ratio_vs_fomoe"].get<double>(), p.bytes_ratio(Method::Ddp), 1e-9);
 }
 
-TEST(SysmodelCli, BadPresetListsPresets) {
+TEST(ProjectCommand, BadPresetListsPresets) {
   const CliResult r = cli({"--preset", "nope"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_TRUE(r.out.empty());
@@ -66,14 +67,14 @@ TEST(SysmodelCli, BadPresetListsPresets) {
   for (const Preset& p : presets()) EXPECT_NE(r.err.find(p.name), std::string::npos) << p.name;
 }
 
-TEST(SysmodelCli, ListPresets) {
+TEST(ProjectCommand, ListPresets) {
   const CliResult r = cli({"--list-presets"});
   ASSERT_EQ(r.rc, 0);
   for (const Preset& p : presets()) EXPECT_NE(r.out.find(p.name), std::string::npos);
   EXPECT_NE(r.out.find("MHA"), std::string::npos);
 }
 
-TEST(SysmodelCli, BadValuesAreUsageErrors) {
+TEST(ProjectCommand, BadValuesAreUsageErrors) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"--sites", "0"}, {"--sites", "four"}, {"--precision", "int8"}, {"--bandwidth-gbps", "-1"},
            {"--format", "xml"}, {"--bogus"}, {"--latency-ms"}, {"--preset", "mixtral-8x7b", "--experiment", "x.toml"}}) {
@@ -86,7 +87,24 @@ TEST(SysmodelCli, BadValuesAreUsageErrors) {
   EXPECT_NE(missing.err.find("x.toml"), std::string::npos) << missing.err;
 }
 
-TEST(SysmodelCli, ExperimentFileDrivesTheShapes) {
+TEST(ProjectCommand, HelpAndMessagesThatNameTheOption) {  // #16
+  CliResult r = cli({"--help"});
+  ASSERT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("usage: fomoe project"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--bandwidth-gbps"), std::string::npos) << r.out;
+  r = cli({"--sites", "four"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--sites: 'four' is not an integer"), std::string::npos) << r.err;
+  r = cli({"--bandwidth-gbps", "fast"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--bandwidth-gbps: 'fast' is not a number"), std::string::npos) << r.err;
+  // --json, the older spelling, is --format json.
+  r = cli({"--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
+}
+
+TEST(ProjectCommand, ExperimentFileDrivesTheShapes) {
   const std::string path = std::string(FOMOE_BINARY_DIR) + "/sysmodel_cli_test.toml";
   {
     std::ofstream f(path);

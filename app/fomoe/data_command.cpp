@@ -1,41 +1,24 @@
-// `fomoe data prepare|stats`: argument parsing and printing over prepare_corpus.
-#include "fomoe/data/data_cli.h"
-
-#include <cerrno>
+// `fomoe data prepare|stats`: the tokenised corpus from the command line (prepare_corpus in
+// core/data does the work).
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_options.h"
+#include "commands.h"
 #include "fomoe/data/batch_sampler.h"
 #include "fomoe/data/corpus_source.h"
 #include "fomoe/data/prepared_corpus.h"
 
-namespace fomoe::data {
+namespace fomoe::cli {
+
+using namespace fomoe::data;
+
 namespace {
 
-constexpr const char* kUsage =
-    "usage: fomoe data prepare|stats [--vocab N] [--cache DIR] [--sources a,b,c] [--max-bytes N]\n"
-    "                               [--heldout F] [--seed N] [--source-root DIR]\n";
 constexpr const char* kSample = "The quick brown fox jumps over the lazy dog. Über Straße, año, perché? 42!";
-
-bool parse_i64(const std::string& s, int64_t& v) {
-  if (s.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  long long x = std::strtoll(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  v = x;
-  return true;
-}
-
-bool parse_f64(const std::string& s, double& v) {
-  if (s.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  v = std::strtod(s.c_str(), &end);
-  return errno == 0 && *end == '\0';
-}
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -119,53 +102,82 @@ void print_stats(const PreparedCorpus& pc, std::ostream& out) {
   out << "\n        round trip " << (back == kSample ? "exact" : "MISMATCH") << "\n";
 }
 
+nlohmann::json source_json(const SourceStats& s) {
+  return {{"name", s.name},
+          {"docs", s.docs()},
+          {"bytes", s.bytes()},
+          {"tokens", s.tokens()},
+          {"bytes_per_token", s.tokens() ? static_cast<double>(s.bytes()) / static_cast<double>(s.tokens()) : 0.0},
+          {"train", {{"docs", s.train_docs}, {"bytes", s.train_bytes}, {"tokens", s.train_tokens}}},
+          {"heldout", {{"docs", s.heldout_docs}, {"bytes", s.heldout_bytes}, {"tokens", s.heldout_tokens}}}};
+}
+
+// What prepare (and, with the per-source numbers, stats) prints, as one JSON object.
+nlohmann::json corpus_json(const PreparedCorpus& pc, bool with_stats) {
+  nlohmann::json j = {{"key", pc.key},
+                      {"built", pc.built},
+                      {"vocab_size", pc.spec.vocab_size},
+                      {"tokenizer", pc.tokenizer_path},
+                      {"train", {{"path", pc.train_path}, {"tokens", pc.train.n_tokens()}, {"docs", pc.train.n_docs()}}},
+                      {"heldout", {{"path", pc.heldout_path}, {"tokens", pc.heldout.n_tokens()}, {"docs", pc.heldout.n_docs()}}}};
+  if (pc.built) {
+    j["tokenizer_seconds"] = pc.train_stats.seconds;
+    j["build_seconds"] = pc.build_seconds;
+  }
+  if (with_stats) {
+    nlohmann::json sources = nlohmann::json::array();
+    for (const SourceStats& s : pc.source_stats()) sources.push_back(source_json(s));
+    j["sources"] = sources;
+    j["unigram_entropy"] = {{"train", unigram_entropy(pc.train)}, {"heldout", unigram_entropy(pc.heldout)}};
+    const std::vector<int32_t> toks = pc.tokenizer.encode(kSample);
+    j["sample"] = {{"text", kSample}, {"tokens", toks.size()}, {"round_trip_exact", pc.tokenizer.decode(toks) == kSample}};
+  }
+  return j;
+}
+
 }  // namespace
 
-int data_cli_main(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
+int data_command(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args = args_in;
   if (!args.empty() && args[0] == "data") args.erase(args.begin());
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    (args.empty() ? err : out) << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string cmd = args[0];
-  if (cmd != "prepare" && cmd != "stats") {
-    err << "fomoe data: unknown subcommand '" << cmd << "'\n" << kUsage;
-    return 2;
-  }
+  auto app = make_app("fomoe data", "Build or inspect the tokenised corpus (byte-level BPE over the built-in texts).");
   CorpusSpec spec;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (i + 1 >= args.size()) {
-      err << "fomoe data: option " << a << " needs a value (or is unknown)\n" << kUsage;
-      return 2;
-    }
-    const std::string& v = args[++i];
-    int64_t n = 0;
-    double f = 0;
-    if (a == "--vocab" && parse_i64(v, n)) {
-      spec.vocab_size = static_cast<int>(n);
-    } else if (a == "--cache") {
-      spec.cache_dir = v;
-    } else if (a == "--sources") {
-      spec.sources = split_commas(v);
-    } else if (a == "--max-bytes" && parse_i64(v, n)) {
-      spec.max_bytes = n;
-    } else if (a == "--heldout" && parse_f64(v, f)) {
-      spec.heldout_fraction = f;
-    } else if (a == "--seed" && parse_i64(v, n)) {
-      spec.seed = static_cast<uint64_t>(n);
-    } else if (a == "--source-root") {
-      spec.source_root = v;
-    } else {
-      err << "fomoe data: bad option '" << a << " " << v << "'\n" << kUsage;
-      return 2;
-    }
+  std::string sources, format = "text";
+  CLI::App* prepare = app->add_subcommand("prepare", "build the tokenizer and token files (cached by content)");
+  CLI::App* stats = app->add_subcommand("stats", "per-source documents, bytes and tokens, entropy, a sample");
+  for (CLI::App* cmd : {prepare, stats}) {
+    cmd->add_option("--vocab", spec.vocab_size, "vocabulary size")
+        ->check(integer_in(0, INT32_MAX))
+        ->type_name("N")
+        ->capture_default_str();
+    cmd->add_option("--cache", spec.cache_dir, "cache directory")->type_name("DIR")->capture_default_str();
+    cmd->add_option("--sources", sources, "comma separated built-in sources (default: all)")->type_name("a,b,c");
+    cmd->add_option("--max-bytes", spec.max_bytes, "bytes per source (0: all)")
+        ->check(integer_in(0, INT64_MAX))
+        ->type_name("N")
+        ->capture_default_str();
+    cmd->add_option("--heldout", spec.heldout_fraction, "share of documents held out")
+        ->check(number())
+        ->type_name("F")
+        ->capture_default_str();
+    cmd->add_option("--seed", spec.seed, "seed of the held-out split")
+        ->check(integer_in(0, INT64_MAX))
+        ->type_name("N")
+        ->capture_default_str();
+    cmd->add_option("--source-root", spec.source_root, "where the texts are")->type_name("DIR")->capture_default_str();
+    add_format(*cmd, format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
   }
+  if (auto code = parse(*app, args, out, err)) return *code;
+  if (!sources.empty()) spec.sources = split_commas(sources);
+  const std::string cmd = prepare->parsed() ? "prepare" : "stats";
   auto pc = prepare_corpus(spec);
   if (!pc) {
     err << "fomoe data " << cmd << ": " << error_code_name(pc.error().code) << ": " << pc.error().message << "\n";
     return 1;
+  }
+  if (format == "json") {
+    out << corpus_json(*pc, cmd == "stats").dump(2) << "\n";
+    return 0;
   }
   if (cmd == "prepare") {
     out << (pc->built ? "built " : "cached ") << pc->tokenizer_path << ", " << pc->train_path << " ("
@@ -180,4 +192,4 @@ int data_cli_main(const std::vector<std::string>& args_in, std::ostream& out, st
   return 0;
 }
 
-}  // namespace fomoe::data
+}  // namespace fomoe::cli
