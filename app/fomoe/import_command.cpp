@@ -8,8 +8,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
-#include "fomoe/interop/hf_import.h"
-#include "fomoe/train/trainer.h"
+#include "fomoe/interop/hf_folder.h"
 
 namespace fomoe::cli {
 
@@ -60,27 +59,24 @@ int import_command(const std::vector<std::string>& args) {
     return 2;
   }
   // Load the weights once now: a tensor the engine cannot represent is reported here, not mid-run.
-  try {
-    Transformer probe(model_options_from(cfg), Residency::full(static_cast<int>(model_options_from(cfg).n_moe_layers()), cfg.model.n_experts));
-    if (auto st = interop::load_hf_weights(probe, cfg.model.init_from); !st) {
-      std::cerr << "fomoe import: " << st.error().message << "\n";
-      return 1;
-    }
+  auto n_params = interop::check_hf_weights(cfg, cfg.model.init_from);
+  if (!n_params) {
+    std::cerr << "fomoe import: " << n_params.error().message << "\n";
+    return 1;
+  }
+  {
     std::ofstream(out) << to_toml_minimal(cfg);
     if (!std::ifstream(out)) {
       std::cerr << "fomoe import: cannot write " << out << "\n";
       return 1;
     }
     std::cout << "wrote " << out << ": " << cfg.model.n_layers << " layers, d_model " << cfg.model.d_model << ", "
-              << cfg.model.n_experts << " experts (top-" << cfg.model.top_k << "), " << probe->n_parameters()
+              << cfg.model.n_experts << " experts (top-" << cfg.model.top_k << "), " << *n_params
               << " parameters from " << cfg.model.init_from << "\n  everything else from " << origin << "\n";
     if (origin == "the defaults")
       std::cout << "  note: train on data tokenised with this model's tokenizer (e.g. data.format = \"megatron\"),\n"
                    "        the built-in texts use the project's own BPE of model.vocab_size ids\n";
     std::cout << "  run it: fomoe run " << out << "\n";
-  } catch (const c10::Error& e) {
-    std::cerr << "fomoe import: " << e.what_without_backtrace() << "\n";
-    return 1;
   }
   return 0;
 }

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fomoe/federation/global_model.h"
+#include "fomoe/data/mapped_tokens.h"
 #include "fomoe/interop/hf_export.h"
 #include "fomoe/interop/hf_import.h"
 #include "fomoe/interop/hf_names.h"
@@ -34,11 +35,14 @@ struct Variant {
   GateMode gate;
   bool shared;
   int moe_every;
+  int kv_heads = 0;  // 0: MHA
+  bool tied = false;
 };
 const std::vector<Variant> kVariants = {
     {"keep", GateMode::Keep, false, 1},                  // gates as routed: norm_topk_prob = false
     {"renorm-shared-sparse2", GateMode::Renormalize, true, 2},  // renormalised, shared expert, dense layers
     {"reroute-shared", GateMode::Reroute, true, 1},
+    {"gqa-tied", GateMode::Renormalize, false, 1, 1, true},  // 4 query heads on 1 kv head, tied head
 };
 
 ExperimentConfig variant_config(const Variant& v) {
@@ -57,6 +61,9 @@ ExperimentConfig variant_config(const Variant& v) {
   c.model.gate = v.gate;
   c.model.shared_expert = v.shared;
   c.model.moe_every = v.moe_every;
+  if (v.kv_heads) c.model.n_heads = 4;  // head dim 8, 4 query heads sharing kv_heads
+  c.model.n_kv_heads = v.kv_heads;
+  c.model.tie_embeddings = v.tied;
   c.data.max_bytes = 60000;
   c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
   c.source_text = to_toml(c);
@@ -283,6 +290,9 @@ TEST_F(HfExport, ImportGivesBackTheIdenticalParameters) {
     EXPECT_EQ(icfg.model.d_expert, cfg.model.d_expert);
     EXPECT_EQ(icfg.model.shared_expert, cfg.model.shared_expert);
     EXPECT_EQ(icfg.model.moe_every, cfg.model.moe_every);
+    EXPECT_EQ(icfg.model.n_heads, cfg.model.n_heads);
+    EXPECT_EQ(icfg.model.n_kv_heads, cfg.model.n_kv_heads);
+    EXPECT_EQ(icfg.model.tie_embeddings, cfg.model.tie_embeddings);
     // With every expert present, reroute and renormalize are the same model: renormalised gates.
     EXPECT_EQ(icfg.model.gate, v.gate == GateMode::Keep ? GateMode::Keep : GateMode::Renormalize);
     ASSERT_TRUE(load_hf_weights(m, dir));
@@ -353,9 +363,9 @@ TEST_F(HfExport, ImportRefusesWhatTheEngineCannotRepresent) {
   auto st3 = load_hf_weights(m, partial);
   ASSERT_FALSE(st3);
   EXPECT_NE(st3.error().message.find("model.layers.1.mlp.experts.2.up_proj.weight"), std::string::npos) << st3.error().message;
-  // Grouped-query attention and tied embeddings in config.json are named by key.
+  // What config.json holds that the engine cannot represent is named by its key.
   for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"num_key_value_heads", 1}, {"tie_word_embeddings", true}, {"model_type", "llama"}, {"rms_norm_eps", 1e-5}}) {
+           {"num_key_value_heads", 3}, {"hidden_act", "gelu"}, {"model_type", "llama"}, {"rms_norm_eps", 1e-5}}) {
     const auto dir = root_ / ("config-" + key);
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -443,6 +453,60 @@ TEST(HfExportErrors, DamagedCheckpointAndUnwritableFolderAreNamed) {
   EXPECT_FALSE(no_tok->tokenizer_written);
   EXPECT_FALSE(fs::exists(dir / "no-tokenizer" / "tokenizer.json"));
   EXPECT_TRUE(fs::exists(dir / "no-tokenizer" / "model.safetensors"));
+}
+
+}  // namespace
+}  // namespace fomoe::interop
+
+namespace fomoe::interop {
+namespace {
+
+// Data in with someone else's tokenizer: a tokenizer.json trained by PyPI tokenizers in the test,
+// scripts/prepare-tokens writes a Megatron dataset, and the engine reads back exactly the ids
+// tokenizers itself gives, with the end-of-text id after each document; bad JSONL names file:line.
+TEST(PrepareTokens, HfTokenizerJsonToMegatronReadsBackTokenForToken) {
+  const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
+  if (std::system((python + " -c 'import tokenizers' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "PyPI tokenizers is not in the project venv; run scripts/install-deps";
+  const auto dir = fs::path(FOMOE_BINARY_DIR) / ("test-prepare-tokens-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_EQ(std::system((python + " " + FOMOE_SOURCE_DIR + "/tests/interop/train_hf_tokenizer.py " + dir.string()).c_str()), 0);
+  const std::string script = std::string(FOMOE_SOURCE_DIR) + "/scripts/prepare-tokens";
+  const std::string prefix = (dir / "corpus").string();
+  ASSERT_EQ(std::system((script + " --tokenizer " + (dir / "tokenizer.json").string() + " --out " + prefix + " " +
+                         (dir / "docs.jsonl").string() + " > " + (dir / "prep.json").string())
+                            .c_str()),
+            0);
+  std::ifstream ein(dir / "expected.json");
+  auto expected = nlohmann::json::parse(ein);
+  std::vector<int64_t> want;
+  for (const auto& doc : expected["ids"]) {
+    for (const auto& t : doc) want.push_back(t.get<int64_t>());
+    want.push_back(expected["eos"].get<int64_t>());
+  }
+  data::TokenSourceSpec spec;
+  spec.format = data::TokenFormat::Megatron;
+  spec.path = prefix;
+  auto m = data::MappedTokens::open(spec);
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ((*m)->n_tokens(), want.size());
+  EXPECT_EQ((*m)->n_docs(), 200);
+  std::vector<int64_t> got(want.size());
+  ASSERT_TRUE((*m)->read(0, got.size(), got.data()));
+  EXPECT_EQ(got, want);
+  std::ifstream pin(dir / "prep.json");
+  auto prep = nlohmann::json::parse(pin);
+  EXPECT_EQ(prep["vocab_size"].get<int>(), expected["vocab"].get<int>());
+  // A line that is not JSON: usage error naming file and line.
+  const std::string err = (dir / "err.txt").string();
+  const int rc = std::system((script + " --tokenizer " + (dir / "tokenizer.json").string() + " --out " + prefix + "-bad " +
+                              (dir / "broken.jsonl").string() + " 2> " + err)
+                                 .c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  std::ifstream in(err);
+  std::string msg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(msg.find("broken.jsonl:2"), std::string::npos) << msg;
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -46,6 +46,17 @@ TEST(SysmodelShape, TinyCountsEqualHandCount) {
   EXPECT_EQ(sum_numel(enumerate_parameters(tiny())), 384);
 }
 
+TEST(SysmodelShape, GroupedQueryAttentionAndTiedEmbeddingsCountExactly) {
+  auto m = tiny();
+  m.n_heads = 2;
+  m.n_kv_heads = 1;  // k, v: D x (1 head of D/2 = 2): qkv is (4 + 2 + 2) x 4 = 32 instead of 48
+  m.tie_embeddings = true;  // no head.weight (40)
+  EXPECT_EQ(count_parameters(m).total, 384 - 2 * 16 - 40);
+  for (const auto& p : enumerate_parameters(m)) EXPECT_NE(p.name, "head.weight");
+  m.n_kv_heads = 3;  // does not divide 2
+  EXPECT_FALSE(validate_model_shape(m));
+}
+
 TEST(SysmodelShape, EnumeratesEngineNamesInOrder) {
   const auto ps = enumerate_parameters(tiny());
   std::vector<std::string> names;

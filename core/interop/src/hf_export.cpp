@@ -28,14 +28,14 @@ std::string hf_config_json(const ExperimentConfig& cfg, int64_t eod_id, const st
   j["intermediate_size"] = m.d_expert * m.top_k;  // the dense layers' SwiGLU (moe_every = 2)
   j["num_hidden_layers"] = m.n_layers;
   j["num_attention_heads"] = m.n_heads;
-  j["num_key_value_heads"] = m.n_heads;
+  j["num_key_value_heads"] = m.n_kv_heads > 0 ? m.n_kv_heads : m.n_heads;
   j["head_dim"] = m.d_model / m.n_heads;
   j["hidden_act"] = "silu";
   j["max_position_embeddings"] = m.seq_len;
   j["initializer_range"] = 0.02;
   j["rms_norm_eps"] = 1e-6;
   j["use_cache"] = true;
-  j["tie_word_embeddings"] = false;
+  j["tie_word_embeddings"] = m.tie_embeddings;
   const double theta = model_options_from(cfg).rope_theta();
   j["rope_theta"] = theta;                                                 // 4.57 reads this
   j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", theta}};  // 5.x reads this

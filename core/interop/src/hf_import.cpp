@@ -124,12 +124,13 @@ Expected<ModelSection> hf_model_section(const std::string& dir) {
   m.n_heads = *heads;
   m.top_k = *topk;
   const int kv = j.value("num_key_value_heads", *heads);
-  if (kv != *heads)
-    return unsupported("num_key_value_heads = " + std::to_string(kv) + " but num_attention_heads = " + std::to_string(*heads) +
-                       ": grouped-query attention is not in the engine yet");
+  if (kv < 1 || kv > *heads || *heads % kv != 0)
+    return unsupported("num_key_value_heads = " + std::to_string(kv) + " does not divide num_attention_heads = " +
+                       std::to_string(*heads));
+  m.n_kv_heads = kv == *heads ? 0 : kv;
   if (j.contains("head_dim") && !j["head_dim"].is_null() && j["head_dim"].get<int>() * *heads != *hidden)
     return unsupported("head_dim " + std::to_string(j["head_dim"].get<int>()) + " is not hidden_size / num_attention_heads");
-  if (j.value("tie_word_embeddings", false)) return unsupported("tie_word_embeddings = true: tied embeddings are not in the engine yet");
+  m.tie_embeddings = j.value("tie_word_embeddings", false);
   if (j.value("hidden_act", "silu") != "silu") return unsupported("hidden_act \"" + j.value("hidden_act", "") + "\" (the engine's experts are SwiGLU)");
   if (std::abs(j.value("rms_norm_eps", 1e-6) - 1e-6) > 1e-12)
     return unsupported("rms_norm_eps = " + std::to_string(j.value("rms_norm_eps", 0.0)) + " (the engine's RMSNorm uses 1e-6)");
@@ -176,6 +177,30 @@ Expected<ModelSection> hf_model_section(const std::string& dir) {
   return m;
 }
 
+Expected<int64_t> check_hf_weights(const ExperimentConfig& cfg, const std::string& dir) {
+  try {
+    const auto& m = cfg.model;
+    // The options the trainer builds (train's model_options_from), without depending on train.
+    auto opts = ModelOptions(m.vocab_size, m.d_model)
+                    .n_layers(m.n_layers)
+                    .n_heads(m.n_heads)
+                    .n_kv_heads(m.n_kv_heads)
+                    .tie_embeddings(m.tie_embeddings)
+                    .max_seq_len(m.seq_len)
+                    .n_experts(m.n_experts)
+                    .top_k(m.top_k)
+                    .d_expert(m.d_expert)
+                    .shared_expert(m.shared_expert)
+                    .moe_every(m.moe_every);
+    if (auto st = validate_options(opts); !st) return st.error();
+    Transformer probe(opts, Residency::full(static_cast<int>(opts.n_moe_layers()), m.n_experts));
+    if (auto st = load_hf_weights(probe, dir); !st) return st.error();
+    return probe->n_parameters();
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::InvalidArgument, dir + ": " + e.what_without_backtrace());
+  }
+}
+
 Status load_hf_weights(Transformer& model, const std::string& dir) {
   auto w = HfWeights::open(dir);
   if (!w) return w.error();
@@ -213,9 +238,12 @@ Status load_hf_weights(Transformer& model, const std::string& dir) {
     FOMOE_PUT("tok_emb.weight", emb, "model.embed_tokens.weight")
     FOMOE_GET(norm, "model.norm.weight")
     FOMOE_PUT("norm_f.weight", norm, "model.norm.weight")
-    if (!w->has("lm_head.weight")) return make_error(ErrorCode::Unsupported, dir + ": no lm_head.weight (tied embeddings are not in the engine yet)");
-    FOMOE_GET(head, "lm_head.weight")
-    FOMOE_PUT("head.weight", head, "lm_head.weight")
+    if (!o.tie_embeddings()) {
+      if (!w->has("lm_head.weight"))
+        return make_error(ErrorCode::InvalidArgument, dir + ": no lm_head.weight, and config.json does not tie the embeddings");
+      FOMOE_GET(head, "lm_head.weight")
+      FOMOE_PUT("head.weight", head, "lm_head.weight")
+    }
   }
   for (int64_t l = 0; l < o.n_layers(); ++l) {
     const std::string e = "layers." + std::to_string(l) + ".";

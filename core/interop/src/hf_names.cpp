@@ -25,12 +25,15 @@ Expected<std::vector<std::pair<std::string, torch::Tensor>>> to_hf_tensors(Trans
     const std::string e = "layers." + std::to_string(l) + ".";
     const std::string h = "model.layers." + std::to_string(l) + ".";
     out.emplace_back(h + "input_layernorm.weight", take(e + "norm1.weight"));
-    auto qkv = take(e + "attn.qkv.weight");  // [3D, D]: q rows, then k, then v (head-major inside)
+    // [D + 2 KVW, D]: q rows (H heads), then k, then v (KV heads each), head-major inside.
+    auto qkv = take(e + "attn.qkv.weight");
     if (!qkv.defined()) return make_error(ErrorCode::Unsupported, "the model has no " + e + "attn.qkv.weight");
+    const int64_t kvw = D / o.n_heads() * o.kv_heads();
     const char* proj[3] = {"q_proj", "k_proj", "v_proj"};
+    const int64_t begin[3] = {0, D, D + kvw}, rows[3] = {D, kvw, kvw};
     for (int i = 0; i < 3; ++i) {
-      out.emplace_back(h + "self_attn." + proj[i] + ".weight", qkv.narrow(0, i * D, D));
-      out.emplace_back(h + "self_attn." + proj[i] + ".bias", at::zeros({D}));
+      out.emplace_back(h + "self_attn." + proj[i] + ".weight", qkv.narrow(0, begin[i], rows[i]));
+      out.emplace_back(h + "self_attn." + proj[i] + ".bias", at::zeros({rows[i]}));
     }
     out.emplace_back(h + "self_attn.o_proj.weight", take(e + "attn.proj.weight"));
     out.emplace_back(h + "post_attention_layernorm.weight", take(e + "norm2.weight"));
@@ -69,7 +72,7 @@ Expected<std::vector<std::pair<std::string, torch::Tensor>>> to_hf_tensors(Trans
     out.emplace_back(h + "mlp.shared_expert_gate.weight", at::zeros({1, D}));
   }
   out.emplace_back("model.norm.weight", take("norm_f.weight"));
-  out.emplace_back("lm_head.weight", take("head.weight"));
+  if (!o.tie_embeddings()) out.emplace_back("lm_head.weight", take("head.weight"));  // tied: transformers ties it
   for (const auto& [name, t] : out)
     if (!t.defined()) return make_error(ErrorCode::Unsupported, "no engine parameter maps to " + name);
   for (const auto& kv : p)

@@ -43,6 +43,9 @@ Status validate_options(const ModelOptions& o) {
   if (o.vocab_size() < 2) return bad("model: vocab_size must be >= 2");
   if (o.d_model() % o.n_heads() != 0)
     return bad("model: d_model (" + std::to_string(o.d_model()) + ") must be divisible by n_heads (" + std::to_string(o.n_heads()) + ")");
+  if (o.n_kv_heads() < 0 || o.n_kv_heads() > o.n_heads() || o.n_heads() % o.kv_heads() != 0)
+    return bad("model: n_kv_heads (" + std::to_string(o.n_kv_heads()) + ") must divide n_heads (" + std::to_string(o.n_heads()) +
+               "); 0 means n_heads");
   if ((o.d_model() / o.n_heads()) % 2 != 0) return bad("model: head dimension d_model / n_heads must be even for rotary embeddings");
   if (o.top_k() < 1 || o.top_k() > o.n_experts())
     return bad("model: top_k (" + std::to_string(o.top_k()) + ") must be in [1, n_experts = " + std::to_string(o.n_experts()) + "]");

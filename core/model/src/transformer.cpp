@@ -17,8 +17,10 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   return at::rms_norm(x, {weight.size(0)}, weight, eps_);
 }
 
-AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_heads, double out_std) : n_heads_(n_heads) {
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(d_model, 3 * d_model).bias(false)));
+AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_heads, int64_t n_kv_heads, double out_std)
+    : n_heads_(n_heads), n_kv_heads_(n_kv_heads) {
+  const int64_t kv_width = d_model / n_heads * n_kv_heads;
+  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model + 2 * kv_width).bias(false)));
   proj = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(false)));
 }
 
@@ -46,10 +48,21 @@ uint64_t fnv1a(const std::string& s, uint64_t seed) {
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BTD, const torch::Tensor& cos_TR, const torch::Tensor& sin_TR) {
   const int64_t B = x_BTD.size(0), T = x_BTD.size(1), D = x_BTD.size(2);
   const int64_t hd = D / n_heads_;
-  auto qkv_BT3D = qkv->forward(x_BTD).view({B, T, 3, n_heads_, hd}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hd]
-  auto q = apply_rope(qkv_BT3D[0], cos_TR, sin_TR);
-  auto k = apply_rope(qkv_BT3D[1], cos_TR, sin_TR);
-  auto v = qkv_BT3D[2];
+  torch::Tensor q, k, v;
+  if (n_kv_heads_ == n_heads_) {
+    auto qkv_BT3D = qkv->forward(x_BTD).view({B, T, 3, n_heads_, hd}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hd]
+    q = apply_rope(qkv_BT3D[0], cos_TR, sin_TR);
+    k = apply_rope(qkv_BT3D[1], cos_TR, sin_TR);
+    v = qkv_BT3D[2];
+  } else {
+    // Grouped-query: KV heads of hd each; query head h attends with kv head h / (H / KV), as
+    // transformers' repeat_kv.
+    const int64_t kvw = n_kv_heads_ * hd, rep = n_heads_ / n_kv_heads_;
+    auto parts = qkv->forward(x_BTD).split_with_sizes({D, kvw, kvw}, -1);
+    q = apply_rope(parts[0].view({B, T, n_heads_, hd}).transpose(1, 2), cos_TR, sin_TR);
+    k = apply_rope(parts[1].view({B, T, n_kv_heads_, hd}).transpose(1, 2), cos_TR, sin_TR).repeat_interleave(rep, 1);
+    v = parts[2].view({B, T, n_kv_heads_, hd}).transpose(1, 2).repeat_interleave(rep, 1);
+  }
   auto y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true);
   return proj->forward(y.transpose(1, 2).reshape({B, T, D}));
 }
@@ -57,7 +70,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BTD, const torch::Te
 BlockImpl::BlockImpl(const ModelOptions& o, int64_t layer, const std::vector<int>* resident) {
   const double out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(o.n_layers()));
   norm1 = register_module("norm1", RmsNorm(o.d_model()));
-  attn = register_module("attn", Attention(o.d_model(), o.n_heads(), out_std));
+  attn = register_module("attn", Attention(o.d_model(), o.n_heads(), o.kv_heads(), out_std));
   norm2 = register_module("norm2", RmsNorm(o.d_model()));
   if (resident) {
     auto mo = MoeOptions(o.d_model(), o.n_experts())
@@ -107,7 +120,8 @@ TransformerImpl::TransformerImpl(const ModelOptions& options, const Residency& r
     if (block->moe) moe_layers_.push_back(block->moe);
   }
   norm_f = register_module("norm_f", RmsNorm(D));
-  head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(D, options_.vocab_size()).bias(false)));
+  if (!options_.tie_embeddings())
+    head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(D, options_.vocab_size()).bias(false)));
 
   const int64_t hd = D / options_.n_heads();
   auto inv_freq = torch::pow(options_.rope_theta(), -torch::arange(0, hd, 2, torch::kFloat64) / static_cast<double>(hd));
@@ -153,7 +167,7 @@ ForwardOutput TransformerImpl::forward(const torch::Tensor& idx_BT) {
       out.z_loss = out.z_loss + r.z_loss;
     }
   }
-  out.logits_BTV = head->forward(norm_f->forward(x));
+  out.logits_BTV = head ? head->forward(norm_f->forward(x)) : at::linear(norm_f->forward(x), tok_emb->weight);
   return out;
 }
 

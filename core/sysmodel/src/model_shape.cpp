@@ -37,6 +37,8 @@ Status validate_model_shape(const ModelShape& m) {
   if (m.top_k > m.n_experts)
     return bad("top_k", "is " + std::to_string(m.top_k) + ", more than n_experts " + std::to_string(m.n_experts));
   if (m.shared_expert < 0) return bad("shared_expert", "is negative; use 0 for none");
+  if (m.n_kv_heads < 0 || m.n_kv_heads > m.n_heads || (m.n_kv_heads > 0 && m.n_heads % m.n_kv_heads != 0))
+    return bad("n_kv_heads", "is " + std::to_string(m.n_kv_heads) + ", must divide n_heads " + std::to_string(m.n_heads) + " (0: MHA)");
   if (m.first_dense_layers < 0 || m.first_dense_layers > m.n_layers)
     return bad("first_dense_layers", "must be in [0, n_layers]");
   if (m.d_ff_dense < 0) return bad("d_ff_dense", "is negative; use 0 for d_expert * top_k");
@@ -67,7 +69,7 @@ std::vector<ParamSpec> enumerate_impl(const ModelShape& m, const std::vector<std
   for (int64_t l = 0; l < m.n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     out.push_back({p + "norm1.weight", {D}});
-    out.push_back({p + "attn.qkv.weight", {3 * D, D}});
+    out.push_back({p + "attn.qkv.weight", {D + 2 * m.kv_width(), D}});
     out.push_back({p + "attn.proj.weight", {D, D}});
     out.push_back({p + "norm2.weight", {D}});
     if (m.is_moe_layer(l)) {
@@ -87,7 +89,7 @@ std::vector<ParamSpec> enumerate_impl(const ModelShape& m, const std::vector<std
     }
   }
   out.push_back({"norm_f.weight", {D}});
-  out.push_back({"head.weight", {m.vocab, D}});
+  if (!m.tie_embeddings) out.push_back({"head.weight", {m.vocab, D}});
   return out;
 }
 
@@ -115,8 +117,8 @@ ParamKind classify_parameter_name(const std::string& name, const ModelShape& m) 
 ParamCounts count_parameters(const ModelShape& m) {
   const int64_t D = m.d_model;
   ParamCounts c;
-  c.embeddings = 2 * m.vocab * D;
-  c.attention = m.n_layers * 4 * D * D;
+  c.embeddings = (m.tie_embeddings ? 1 : 2) * m.vocab * D;
+  c.attention = m.n_layers * (2 * D * D + 2 * D * m.kv_width());  // q, o: D x D; k, v: kv_width x D
   c.per_expert = 3 * D * m.d_expert;
   const int64_t n_moe = m.n_moe_layers();
   const int64_t n_dense_layers = m.n_layers - n_moe;

@@ -25,6 +25,11 @@ ModelShape shape(std::string name, int64_t vocab, int64_t d, int64_t layers, int
   return m;
 }
 
+ModelShape gqa(ModelShape m, int64_t kv_heads) {
+  m.n_kv_heads = kv_heads;
+  return m;
+}
+
 FederationShape federation(int64_t batch, int64_t seq_len) {
   FederationShape f;  // K 4, r 2, H 32: the engine's [federation] defaults
   f.batch = batch;
@@ -40,15 +45,13 @@ std::vector<Preset> build() {
   out.push_back({"olmoe-1b-7b", shape("olmoe-1b-7b", 50304, 2048, 16, 16, 64, 8, 1024), federation(1, 4096), 6.92e9,
                  "allenai/OLMoE-1B-7B-0924 config.json; OLMoE paper (arXiv 2409.02060): 6.9B total, 1.3B active",
                  "MHA as the original; its QK-norm weights (2 x 2048 per layer, 65K in all) are not modelled"});
-  out.push_back({"mixtral-8x7b", shape("mixtral-8x7b", 32000, 4096, 32, 32, 8, 2, 14336), federation(1, 4096), 46.7e9,
+  out.push_back({"mixtral-8x7b", gqa(shape("mixtral-8x7b", 32000, 4096, 32, 32, 8, 2, 14336), 8), federation(1, 4096), 46.7e9,
                  "mistralai/Mixtral-8x7B-v0.1 config.json; Mixtral paper (arXiv 2401.04088): 46.7B total, 12.9B active",
-                 "GQA (8 KV heads of 128) modelled as MHA: k,v are D x D instead of D x 1024, +25.2M per layer, "
-                 "+0.81B (+1.7%) in all (the GQA original counts 46.70B)"});
-  out.push_back({"mixtral-8x22b", shape("mixtral-8x22b", 32768, 6144, 56, 48, 8, 2, 16384), federation(1, 4096), 141e9,
+                 "exact: GQA with 8 KV heads of 128 (k, v are 1024 x D), untied embeddings: 46.70B"});
+  out.push_back({"mixtral-8x22b", gqa(shape("mixtral-8x22b", 32768, 6144, 56, 48, 8, 2, 16384), 8), federation(1, 4096), 141e9,
                  "mistralai/Mixtral-8x22B-v0.1 / -Instruct-v0.1 config.json (vocab 32768 of v0.3 tokenizer); "
                  "Mistral announcement: 141B total, 39B active",
-                 "GQA (8 KV heads of 128) modelled as MHA: +62.9M per layer, +3.5B in all (the GQA original counts "
-                 "140.6B, published rounded to 141B)"});
+                 "exact: GQA with 8 KV heads of 128, untied embeddings: 140.6B (published rounded to 141B)"});
   out.push_back({"qwen1.5-moe-a2.7b", shape("qwen1.5-moe-a2.7b", 151936, 2048, 24, 16, 60, 4, 1408, 5632),
                  federation(1, 4096), 14.3e9,
                  "Qwen/Qwen1.5-MoE-A2.7B config.json (moe_intermediate_size 1408, shared_expert_intermediate_size "
@@ -97,6 +100,8 @@ ModelShape model_shape_from(const ModelSection& m, const std::string& name) {
   s.d_model = m.d_model;
   s.n_layers = m.n_layers;
   s.n_heads = m.n_heads;
+  s.n_kv_heads = m.n_kv_heads;
+  s.tie_embeddings = m.tie_embeddings;
   s.n_experts = m.n_experts;
   s.top_k = m.top_k;
   s.d_expert = m.d_expert;

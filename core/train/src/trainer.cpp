@@ -42,6 +42,8 @@ ModelOptions model_options_from(const ExperimentConfig& cfg) {
   return ModelOptions(m.vocab_size, m.d_model)
       .n_layers(m.n_layers)
       .n_heads(m.n_heads)
+      .n_kv_heads(m.n_kv_heads)
+      .tie_embeddings(m.tie_embeddings)
       .max_seq_len(m.seq_len)
       .n_experts(m.n_experts)
       .top_k(m.top_k)

@@ -55,6 +55,8 @@ struct ModelSection {
   int d_model = 128;
   int n_layers = 4;
   int n_heads = 4;
+  int n_kv_heads = 0;           // grouped-query attention: key/value heads (0 = n_heads, plain MHA)
+  bool tie_embeddings = false;  // the output head is the token embedding (transposed)
   int seq_len = 128;
   int n_experts = 8;
   int top_k = 2;

@@ -41,6 +41,8 @@ struct ModelOptions {
   TORCH_ARG(int64_t, d_model);
   TORCH_ARG(int64_t, n_layers) = 4;
   TORCH_ARG(int64_t, n_heads) = 4;
+  TORCH_ARG(int64_t, n_kv_heads) = 0;          // grouped-query attention; 0 = n_heads
+  TORCH_ARG(bool, tie_embeddings) = false;     // logits = x . tok_emb^T, no separate head
   TORCH_ARG(int64_t, max_seq_len) = 1024;
   TORCH_ARG(int64_t, n_experts) = 8;
   TORCH_ARG(int64_t, top_k) = 2;
@@ -54,6 +56,7 @@ struct ModelOptions {
 
  public:
   bool is_moe_layer(int64_t layer) const { return moe_every_ == 1 || layer % 2 == 1; }
+  int64_t kv_heads() const { return n_kv_heads_ > 0 ? n_kv_heads_ : n_heads_; }
   int64_t n_moe_layers() const;
 };
 

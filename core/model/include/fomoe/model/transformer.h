@@ -1,5 +1,6 @@
-// Decoder-only MoE transformer: token embedding, RMSNorm, causal attention with RoPE, MoE (or
-// dense SwiGLU) feed-forward, untied output head. Built from ModelOptions + a Residency; only
+// Decoder-only MoE transformer: token embedding, RMSNorm, causal attention with RoPE (grouped-
+// query when n_kv_heads < n_heads), MoE (or dense SwiGLU) feed-forward, output head (or the
+// embedding, tied). Built from ModelOptions + a Residency; only
 // resident experts exist. Parameter names are global and stable across sites.
 #pragma once
 
@@ -27,10 +28,10 @@ TORCH_MODULE(RmsNorm);
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int64_t d_model, int64_t n_heads, double out_std);
+  AttentionImpl(int64_t d_model, int64_t n_heads, int64_t n_kv_heads, double out_std);
   torch::Tensor forward(const torch::Tensor& x_BTD, const torch::Tensor& cos_TR, const torch::Tensor& sin_TR);
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
-  int64_t n_heads_;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};  // qkv rows: q (H heads), k, v (KV heads each)
+  int64_t n_heads_, n_kv_heads_;
 };
 TORCH_MODULE(Attention);
 
@@ -67,7 +68,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Embedding tok_emb{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RmsNorm norm_f{nullptr};
-  torch::nn::Linear head{nullptr};
+  torch::nn::Linear head{nullptr};  // null when tie_embeddings
 
  private:
   ModelOptions options_;

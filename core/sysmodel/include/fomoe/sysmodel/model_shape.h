@@ -18,7 +18,9 @@ struct ModelShape {
   int64_t vocab = 1024;
   int64_t d_model = 128;
   int64_t n_layers = 4;
-  int64_t n_heads = 4;             // no effect on parameter counts (MHA)
+  int64_t n_heads = 4;
+  int64_t n_kv_heads = 0;          // grouped-query attention: k, v are D x (n_kv_heads * D / n_heads); 0 = n_heads
+  bool tie_embeddings = false;     // no separate output head
   int64_t n_experts = 8;
   int64_t top_k = 2;
   int64_t d_expert = 256;          // SwiGLU hidden width F of one routed expert
@@ -29,6 +31,7 @@ struct ModelShape {
 
   bool is_moe_layer(int64_t layer) const;
   int64_t n_moe_layers() const;
+  int64_t kv_width() const { return n_kv_heads > 0 ? d_model / n_heads * n_kv_heads : d_model; }
   int64_t dense_ffn_width() const { return d_ff_dense > 0 ? d_ff_dense : d_expert * top_k; }
 };
 
