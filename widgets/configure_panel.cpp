@@ -68,10 +68,13 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addInt(model, "model.d_model", tr("d_model"), 8, 1 << 16, [](auto& c) { return c.model.d_model; }, [](auto& c, int v) { c.model.d_model = v; });
   addInt(model, "model.n_layers", tr("layers"), 1, 512, [](auto& c) { return c.model.n_layers; }, [](auto& c, int v) { c.model.n_layers = v; });
   addInt(model, "model.n_heads", tr("heads"), 1, 256, [](auto& c) { return c.model.n_heads; }, [](auto& c, int v) { c.model.n_heads = v; });
-  addInt(model, "model.n_kv_heads", tr("key/value heads (0: = heads)"), 0, 256, [](auto& c) { return c.model.n_kv_heads; },
-         [](auto& c, int v) { c.model.n_kv_heads = v; });
+  addInt(model, "model.n_kv_heads", tr("key/value heads"), 0, 256, [](auto& c) { return c.model.n_kv_heads; },
+         [](auto& c, int v) { c.model.n_kv_heads = v; },
+         tr("0: one per head (multi-head attention); fewer, dividing the heads: grouped-query attention"))
+      ->setSpecialValueText(tr("= heads"));
   addCheck(model, "model.tie_embeddings", tr("tied embeddings"), [](auto& c) { return c.model.tie_embeddings; },
-           [](auto& c, bool v) { c.model.tie_embeddings = v; });
+           [](auto& c, bool v) { c.model.tie_embeddings = v; },
+           tr("the output head is the token embedding: vocab x d_model fewer parameters to hold and send"));
   addInt(model, "model.seq_len", tr("sequence length"), 8, 1 << 16, [](auto& c) { return c.model.seq_len; }, [](auto& c, int v) { c.model.seq_len = v; });
   addInt(model, "model.n_experts", tr("experts per layer"), 1, 1024, [](auto& c) { return c.model.n_experts; }, [](auto& c, int v) { c.model.n_experts = v; });
   addInt(model, "model.top_k", tr("top-k"), 1, 64, [](auto& c) { return c.model.top_k; }, [](auto& c, int v) { c.model.top_k = v; });
