@@ -140,6 +140,28 @@ CLI::Validator number() {
       [](std::string& s) { return to_number(s) ? std::string() : "'" + s + "' is not a number"; }, "", "number");
 }
 
+CLI::Validator number_at_least(double min, bool integer) {
+  return CLI::Validator(
+      [min, integer](std::string& s) {
+        auto v = to_number(s);
+        if (!v) return "'" + s + "' is not a number";
+        if (integer && *v != static_cast<double>(static_cast<long long>(*v))) return "'" + s + "' is not a whole number";
+        if (*v < min) return "'" + s + "' is below " + CLI::detail::to_string(min);
+        return std::string();
+      },
+      integer ? "INT>=" + std::to_string(static_cast<long long>(min)) : "NUMBER", "number_at_least");
+}
+
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& s) {
+        auto v = to_number(s);
+        if (!v) return "'" + s + "' is not a number";
+        return *v > 0 ? std::string() : "'" + s + "' is not above 0";
+      },
+      "NUMBER>0", "positive_number");
+}
+
 CLI::Validator integer() {
   return CLI::Validator(
       [](std::string& s) { return to_integer(s) ? std::string() : "'" + s + "' is not an integer"; }, "", "integer");

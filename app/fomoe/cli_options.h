@@ -22,9 +22,6 @@
 #include <string>
 #include <vector>
 
-// number_at_least(min, integer), positive_number().
-#include "cli_parse.h"
-
 namespace fomoe::cli {
 
 inline constexpr int kExitOk = 0;
@@ -58,12 +55,14 @@ CLI::Option* add_format(CLI::App& app, std::string& format, const std::vector<st
 
 // Value checks whose messages give the reason, e.g. "--bandwidth-mbps: 'abc' is not a number".
 // They run on the text before CLI11 converts it, so attach one to every numeric option (with
-// cli_parse.h's number_at_least(min, false) and positive_number() for bounded reals).
+// number_at_least(min, false) and positive_number() for bounded reals).
 CLI::Validator number();                               // a finite number
 CLI::Validator integer();                              // a whole number (64-bit)
 CLI::Validator integer_in(int64_t min, int64_t max);   // ... in [min, max]
 CLI::Validator positive_integer();                     // ... >= 1
 CLI::Validator one_of(const std::vector<std::string>& choices);  // name them in ->type_name("a|b")
+CLI::Validator number_at_least(double min, bool integer);        // a number >= min (whole, with integer)
+CLI::Validator positive_number();                                // a number > 0
 
 /// Strict text -> number (the whole text, finite), as the validators read it.
 std::optional<double> to_number(const std::string& text);

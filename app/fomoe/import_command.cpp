@@ -8,6 +8,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
+#include "fomoe/interop/hf_export.h"
 #include "fomoe/interop/hf_folder.h"
 
 namespace fomoe::cli {

@@ -96,7 +96,7 @@ TEST(CliParsing, HelpOfEveryCommandExitsZero) {
     const Result& r = results[i];
     EXPECT_EQ(r.code, 0) << joined(lines[i]) << "\n" << r.err;
     if (i < commands.size()) {
-      // eval, export, generate and import (cli_parse.h) keep CLI11's "Usage:" label.
+      // eval, export, generate and import keep CLI11's "Usage:" label.
       EXPECT_TRUE(has(r.out, "usage: " + joined(commands[i])) || has(r.out, "Usage: " + joined(commands[i])))
           << joined(lines[i]) << " printed:\n" << r.out;
       EXPECT_TRUE(has(r.out, "--help")) << joined(lines[i]) << " printed:\n" << r.out;  // the options are listed
@@ -164,7 +164,7 @@ TEST(CliParsing, UnknownOptionsMissingValuesAndPositionalsExitTwo) {
       {{"project", "--format", "xml"}, "--format: 'xml' is not one of"},
       {{"bench"}, "missing command"},
       {{"bench", "frobnicate"}, "unknown command 'frobnicate'"},
-      {{"eval", "--bogus"}, "fomoe eval: "},  // (cli_parse.h: the missing positional is named first)
+      {{"eval", "--bogus"}, "fomoe eval: "},  // (the missing positional is named first)
       {{"export", "--bogus"}, "fomoe export: "},
       {{"generate", "--bogus"}, "fomoe generate: "},
       {{"import", "--bogus"}, "fomoe import: "},

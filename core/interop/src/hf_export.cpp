@@ -7,7 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "write_text.h"
+
 #include "fomoe/federation/global_model.h"
+#include "fomoe/interop/hf_import.h"
 #include "fomoe/interop/hf_names.h"
 #include "fomoe/interop/hf_tokenizer.h"
 #include "fomoe/interop/safetensors.h"
@@ -15,6 +18,8 @@
 #include "fomoe/train/trainer.h"
 
 namespace fomoe::interop {
+
+using detail::write_text;
 
 namespace fs = std::filesystem;
 
@@ -61,18 +66,6 @@ std::string hf_config_json(const ExperimentConfig& cfg, int64_t eod_id, const st
   j["dtype"] = dtype;        // 5.x
   return j.dump(2) + "\n";
 }
-
-namespace {
-
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) return make_error(ErrorCode::Io, "cannot write " + path + " (disk full?)");
-  return {};
-}
-
-}  // namespace
 
 Expected<HfExportResult> export_hf(const ExperimentConfig& cfg, const std::string& checkpoint_path,
                                    const std::string& out_dir, const HfExportOptions& options) {
@@ -154,6 +147,18 @@ Expected<HfExportResult> export_hf(const ExperimentConfig& cfg, const std::strin
   result.files.push_back("README.md");
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
+}
+
+Expected<int64_t> check_hf_weights(const ExperimentConfig& cfg, const std::string& dir) {
+  try {
+    const auto opts = model_options_from(cfg);
+    if (auto st = validate_options(opts); !st) return st.error();
+    Transformer probe(opts, Residency::full(static_cast<int>(opts.n_moe_layers()), cfg.model.n_experts));
+    if (auto st = load_hf_weights(probe, dir); !st) return st.error();
+    return probe->n_parameters();
+  } catch (const c10::Error& e) {
+    return make_error(ErrorCode::InvalidArgument, dir + ": " + e.what_without_backtrace());
+  }
 }
 
 }  // namespace fomoe::interop

@@ -177,30 +177,6 @@ Expected<ModelSection> hf_model_section(const std::string& dir) {
   return m;
 }
 
-Expected<int64_t> check_hf_weights(const ExperimentConfig& cfg, const std::string& dir) {
-  try {
-    const auto& m = cfg.model;
-    // The options the trainer builds (train's model_options_from), without depending on train.
-    auto opts = ModelOptions(m.vocab_size, m.d_model)
-                    .n_layers(m.n_layers)
-                    .n_heads(m.n_heads)
-                    .n_kv_heads(m.n_kv_heads)
-                    .tie_embeddings(m.tie_embeddings)
-                    .max_seq_len(m.seq_len)
-                    .n_experts(m.n_experts)
-                    .top_k(m.top_k)
-                    .d_expert(m.d_expert)
-                    .shared_expert(m.shared_expert)
-                    .moe_every(m.moe_every);
-    if (auto st = validate_options(opts); !st) return st.error();
-    Transformer probe(opts, Residency::full(static_cast<int>(opts.n_moe_layers()), m.n_experts));
-    if (auto st = load_hf_weights(probe, dir); !st) return st.error();
-    return probe->n_parameters();
-  } catch (const c10::Error& e) {
-    return make_error(ErrorCode::InvalidArgument, dir + ": " + e.what_without_backtrace());
-  }
-}
-
 Status load_hf_weights(Transformer& model, const std::string& dir) {
   auto w = HfWeights::open(dir);
   if (!w) return w.error();

@@ -4,9 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "write_text.h"
 #include <unordered_map>
 
 namespace fomoe::interop {
+
+using detail::write_text;
 
 namespace {
 
@@ -45,13 +49,6 @@ std::string encode_bytes(const std::string& bytes) {
   return s;
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) return make_error(ErrorCode::Io, "cannot write " + path + " (disk full?)");
-  return {};
-}
 
 }  // namespace
 

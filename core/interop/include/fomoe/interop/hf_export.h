@@ -42,6 +42,10 @@ struct HfExportResult {
 Expected<HfExportResult> export_hf(const ExperimentConfig& cfg, const std::string& checkpoint_path,
                                    const std::string& out_dir, const HfExportOptions& options = {});
 
+/// Loads a Hugging Face folder's weights into a model of cfg's shape (the trainer's options) once,
+/// so what the engine cannot represent is reported before a run starts. Returns the parameter count.
+Expected<int64_t> check_hf_weights(const ExperimentConfig& cfg, const std::string& dir);
+
 /// config.json of the Qwen2-MoE model of cfg's shape (eod_id: the tokenizer's end of document, -1 none).
 std::string hf_config_json(const ExperimentConfig& cfg, int64_t eod_id, const std::string& dtype);
 
