@@ -47,7 +47,8 @@ RunBrowser::RunBrowser(StoreModel* model, QWidget* parent) : QWidget(parent), mo
   method_ = new QComboBox;
   method_->addItems({tr("any method"), "single", "ddp", "diloco", "photon", "fomoe"});
   status_ = new QComboBox;
-  status_->addItems({tr("any status"), "running", "finished", "failed", "interrupted", "cancelled"});
+  status_->addItems({tr("any status"), "running", "finished", "failed", "interrupted", "cancelled",
+                     "stopped"});
   auto* open = new QPushButton(tr("Open in views"));
   auto* compare = new QPushButton(tr("Compare selected"));
   auto* del = new QPushButton(tr("Delete"));

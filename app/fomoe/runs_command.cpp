@@ -651,7 +651,8 @@ int runs_command(const std::vector<std::string>& args_in, std::ostream& out, std
 
   CLI::App* list = app->add_subcommand("list", "runs, newest first, with final/best losses and bytes sent");
   list->add_option("--method", a.method, "only runs of this method (fomoe, diloco, photon, ddp, single)");
-  list->add_option("--status", a.status, "only runs in this state (running, finished, failed, cancelled, ...)");
+  list->add_option("--status", a.status, "only runs in this state (running, finished, failed, interrupted,\n"
+                                        "cancelled, stopped)");
   list->add_option("--name", a.name, "only runs whose name contains TEXT");
   list->add_option("--limit", a.limit, "at most N runs (0: all)")->check(integer_in(0, 1000000000))->type_name("N");
   add_format(*list, a.list_format, {"table", "text", "json", "csv"}, /*json_alias=*/true)->capture_default_str();

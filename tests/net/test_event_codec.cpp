@@ -70,6 +70,26 @@ TEST(EventCodec, BodiesAreCompactJsonWithEveryField) {
             (json{{"status", "interrupted"}, {"message", "SIGINT"}}));
 }
 
+// Every status crosses the wire by name; "stopped" (SIGINT/SIGTERM/Stop at a safe point, resumable)
+// is a status of its own, not "cancelled".
+TEST(EventCodec, EveryRunStatusRoundTrips) {
+  const RunStatus all[] = {RunStatus::Running,     RunStatus::Finished,  RunStatus::Failed,
+                           RunStatus::Interrupted, RunStatus::Cancelled, RunStatus::Stopped};
+  for (RunStatus st : all) {
+    SCOPED_TRACE(run_status_name(st));
+    const std::string body = encode_stream_body(StreamEvent{RunFinished{st, "by request"}});
+    EXPECT_EQ(json::parse(body)["status"], run_status_name(st));
+    auto back = decode_stream_event("finished", body);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(std::get<RunFinished>(*back).status, st);
+    EXPECT_EQ(std::get<RunFinished>(*back).message, "by request");
+  }
+  EXPECT_STREQ(run_status_name(RunStatus::Stopped), "stopped");
+  auto stopped = decode_stream_event("finished", R"({"status":"stopped","message":"SIGTERM"})");
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(std::get<RunFinished>(*stopped).status, RunStatus::Stopped);
+}
+
 TEST(EventCodec, EmptyListsRoundTrip) {
   auto back = decode_stream_event("metrics", encode_stream_body(std::vector<MetricPoint>{}));
   ASSERT_TRUE(back);

@@ -191,7 +191,9 @@ void RunController::watch(QString address, QString serverPublicKey) {
     post([this, finished, st, address] {
       bridge_->flushNow();
       if (!finished) setState(State::Cancelled, tr("detached from %1").arg(address));
-      else setState(st == RunStatus::Finished ? State::Finished : State::Failed,
+      else setState(st == RunStatus::Finished                                    ? State::Finished
+                    : st == RunStatus::Cancelled || st == RunStatus::Stopped ? State::Cancelled  // on request
+                                                                             : State::Failed,
                     tr("remote run %1 ended: %2").arg(runId_).arg(run_status_name(st)));
     });
   } catch (const std::exception& e) {

@@ -136,7 +136,7 @@ QVariant StoreModel::data(const QModelIndex& index, int role) const {
   if (role == Qt::ForegroundRole && index.column() == ColStatus) {
     if (r.status == "failed" || r.status == "interrupted") return QColor(200, 40, 40);
     if (r.status == "running") return QColor(30, 110, 200);
-    return {};
+    return {};  // finished, cancelled, stopped (ended on request, resumable): not errors
   }
   if (role == Qt::TextAlignmentRole && index.column() != ColName && index.column() != ColTags &&
       index.column() != ColMethod && index.column() != ColStatus)

@@ -88,6 +88,7 @@ const char* run_status_name(RunStatus status) {
     case RunStatus::Failed: return "failed";
     case RunStatus::Interrupted: return "interrupted";
     case RunStatus::Cancelled: return "cancelled";
+    case RunStatus::Stopped: return "stopped";
   }
   return "unknown";
 }

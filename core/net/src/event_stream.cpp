@@ -33,9 +33,9 @@ constexpr std::array<const char*, 8> kTopicNames = {
 static_assert(kTopicNames.size() == std::variant_size_v<StreamEvent>,
               "one topic name per StreamEvent alternative");
 
-constexpr std::array<RunStatus, 5> kStatuses = {RunStatus::Running, RunStatus::Finished,
+constexpr std::array<RunStatus, 6> kStatuses = {RunStatus::Running, RunStatus::Finished,
                                                 RunStatus::Failed, RunStatus::Interrupted,
-                                                RunStatus::Cancelled};
+                                                RunStatus::Cancelled, RunStatus::Stopped};
 
 // ---- encoding ----
 
@@ -233,7 +233,7 @@ StreamEvent read_body(StreamTopic topic, const json& b) {
                              [&](RunStatus st) { return s == run_status_name(st); });
       if (it == kStatuses.end())
         throw BadBody(t + ".status: unknown run status \"" + s +
-                      "\" (expected running, finished, failed, interrupted or cancelled)");
+                      "\" (expected running, finished, failed, interrupted, cancelled or stopped)");
       f.status = *it;
       f.message = get_string(b, "message", t);
       return f;

@@ -10,7 +10,9 @@
 
 namespace fomoe {
 
-enum class RunStatus { Running, Finished, Failed, Interrupted, Cancelled };
+// Stopped: ended on request (SIGINT, SIGTERM, the workbench's Stop) at a safe point with its state
+// saved, so `--resume` can continue the same run. Cancelled: ended on request without that promise.
+enum class RunStatus { Running, Finished, Failed, Interrupted, Cancelled, Stopped };
 const char* run_status_name(RunStatus status);
 
 enum class Direction { Sent, Received };  // seen from the coordinator: Sent = coordinator -> site
@@ -74,6 +76,11 @@ class RunSink {
   virtual void on_event(const RunEvent& event) {}
   virtual void on_checkpoint(const CheckpointEntry& checkpoint) {}
   virtual void on_run_finished(RunStatus status, const std::string& message) {}
+  /// The producer continues this run from saved state whose last completed round is from_round - 1
+  /// (rounds are 0-based): rows already recorded for rounds >= from_round came from a round the
+  /// saved state does not include (the producer died or was stopped during it) and it will be
+  /// redone. Called after on_run_started for the resumed run, before any row of the redone rounds.
+  virtual void on_resumed(int from_round) {}
 };
 
 /// Forwards every call to several sinks, in order (store recorder, event publisher, GUI bridge).
@@ -90,6 +97,7 @@ class RunSinkFanout : public RunSink {
   void on_event(const RunEvent& e) override { for (auto* s : sinks_) s->on_event(e); }
   void on_checkpoint(const CheckpointEntry& c) override { for (auto* s : sinks_) s->on_checkpoint(c); }
   void on_run_finished(RunStatus st, const std::string& m) override { for (auto* s : sinks_) s->on_run_finished(st, m); }
+  void on_resumed(int from_round) override { for (auto* s : sinks_) s->on_resumed(from_round); }
 
  private:
   std::vector<RunSink*> sinks_;

@@ -32,7 +32,7 @@ struct RunRecord {
   int n_sites = 1;
   double started_at = 0.0;  // unix seconds
   std::optional<double> finished_at;
-  std::string status;  // run_status_name(): running, finished, failed, interrupted, cancelled
+  std::string status;  // run_status_name(): running, finished, failed, interrupted, cancelled, stopped
   std::string tags;    // free text, comma separated by convention
   std::string message;
   int64_t writer_pid = 0;
