@@ -76,10 +76,13 @@ class RunSink {
   virtual void on_event(const RunEvent& event) {}
   virtual void on_checkpoint(const CheckpointEntry& checkpoint) {}
   virtual void on_run_finished(RunStatus status, const std::string& message) {}
-  /// The producer continues this run from saved state whose last completed round is from_round - 1
-  /// (rounds are 0-based): rows already recorded for rounds >= from_round came from a round the
-  /// saved state does not include (the producer died or was stopped during it) and it will be
-  /// redone. Called after on_run_started for the resumed run, before any row of the redone rounds.
+  /// The producer continues this run from saved state holding rounds 0..from_round-1 (rounds are
+  /// 0-based; from_round is the first round it runs now, the round count the state was saved
+  /// with): rows already recorded for rounds >= from_round came from a round the state does not
+  /// include (the producer died or was stopped during it) and that round will be redone. Call it
+  /// after on_run_started for the resumed run and before any row of the redone rounds, the
+  /// placement for from_round included (the store drops rows of rounds >= from_round queued
+  /// before the call).
   virtual void on_resumed(int from_round) {}
 };
 
