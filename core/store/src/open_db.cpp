@@ -26,6 +26,15 @@ double unix_now() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
+WriterLiveness writer_liveness(int64_t pid, const std::string& host) {
+  if (pid <= 0) return WriterLiveness::Unrecorded;
+  if (host != host_name()) return WriterLiveness::OtherHost;
+  if (pid == static_cast<int64_t>(getpid())) return WriterLiveness::Self;
+  // EPERM: alive but another user's. A zombie still counts as alive until reaped.
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return WriterLiveness::Dead;
+  return WriterLiveness::Alive;
+}
+
 namespace {
 
 Status check_paths(const std::string& path, const StoreOptions& options) {
@@ -73,13 +82,10 @@ Expected<std::vector<int64_t>> mark_interrupted(Db& db) {
   {
     Stmt st(db, "SELECT id, writer_pid, writer_host FROM runs WHERE status = 'running'");
     if (!st.ok()) return db.error(st.prepare_rc(), "looking for interrupted runs");
-    const std::string host = host_name();
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-      const int64_t pid = st.col_int(1);
-      if (st.col_text(2) != host || pid <= 0) continue;  // another machine's writer: cannot tell
-      if (pid == static_cast<int64_t>(getpid())) continue;
-      if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.push_back(st.col_int(0));
+      // Another machine's writer: cannot tell.
+      if (writer_liveness(st.col_int(1), st.col_text(2)) == WriterLiveness::Dead) dead.push_back(st.col_int(0));
     }
     if (rc != SQLITE_DONE) return db.error(rc, "looking for interrupted runs");
   }

@@ -136,6 +136,29 @@ Status RowWriter::finish_run(int64_t run, RunStatus status, const std::string& m
   return cache_summary(db_, run);
 }
 
+Status RowWriter::resume(int64_t run, int from_round) {
+  const std::string what = "dropping rounds >= " + std::to_string(from_round) + " of run " + std::to_string(run);
+  Status s = finish_batch();  // earlier metric rows of this batch reach the rollups before the rebuild
+  if (!s) return s;
+  int64_t metrics_dropped = 0;
+  for (const char* table : {"metrics", "links", "placement", "expert_load", "checkpoints"}) {
+    Stmt del(db_, (std::string("DELETE FROM ") + table + " WHERE run_id = ?1 AND round >= ?2").c_str());
+    if (!del.ok()) return db_.error(del.prepare_rc(), what);
+    del.bind(1, run).bind(2, from_round);
+    s = run_stmt(db_, del, what + " (" + table + ")");
+    if (!s) return s;
+    if (table == std::string("metrics")) metrics_dropped = sqlite3_changes(db_.handle());
+  }
+  if (metrics_dropped > 0) {
+    s = rebuild_rollups(db_, run);
+    if (!s) return s;
+  }
+  Stmt inv(db_, "UPDATE runs SET summary_valid = 0 WHERE id = ?1");
+  if (!inv.ok()) return db_.error(inv.prepare_rc(), what);
+  inv.bind(1, run);
+  return run_stmt(db_, inv, "invalidating the summary of run " + std::to_string(run));
+}
+
 #undef FOMOE_PREPARE_
 
 Status RowWriter::finish_batch() {
@@ -166,6 +189,59 @@ Expected<int64_t> insert_run(Db& db, const RunInfo& info) {
   Status s = run_stmt(db, st, "creating the run row for '" + info.name + "'");
   if (!s) return s.error();
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db.handle()));
+}
+
+Status reopen_run(Db& db, int64_t run) {
+  const std::string id = std::to_string(run);
+  Status s = db.exec("BEGIN IMMEDIATE", "starting to resume run " + id);
+  if (!s) return s;
+  auto fail = [&](Error e) {
+    (void)db.exec("ROLLBACK", "rolling back");
+    return Status(std::move(e));
+  };
+  {
+    Stmt st(db, "SELECT status, writer_pid, writer_host FROM runs WHERE id = ?1");
+    if (!st.ok()) return fail(db.error(st.prepare_rc(), "reading run " + id));
+    st.bind(1, run);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) {
+      return fail(make_error(ErrorCode::NotFound, "no run with id " + id + " in " + db.path() +
+                                                      " to resume; `fomoe runs list --db " + db.path() +
+                                                      "` shows the ids"));
+    }
+    if (rc != SQLITE_ROW) return fail(db.error(rc, "reading run " + id));
+    const std::string status = st.col_text(0);
+    const int64_t pid = st.col_int(1);
+    const std::string host = st.col_text(2);
+    // Only a run still marked running can have a writer: a finished run's pid may since belong
+    // to anything (the workbench that recorded it, still open; a reused pid).
+    if (status == "running") {
+      const std::string who = "pid " + std::to_string(pid) + " on " + host;
+      switch (writer_liveness(pid, host)) {
+        case WriterLiveness::Alive:
+          return fail(make_error(ErrorCode::Busy, "run " + id + " is still being written by " + who +
+                                                      "; stop that process (kill -INT " + std::to_string(pid) +
+                                                      ") or let it finish, then resume"));
+        case WriterLiveness::OtherHost:
+          return fail(make_error(ErrorCode::Busy, "run " + id + " is marked running by " + who +
+                                                      ", another machine, and this one cannot tell whether "
+                                                      "that writer is alive; resume it on " + host));
+        case WriterLiveness::Unrecorded:
+        case WriterLiveness::Self:
+        case WriterLiveness::Dead: break;
+      }
+    }
+  }
+  Stmt up(db,
+          "UPDATE runs SET status = 'running', finished_at = NULL, message = '', summary_valid = 0, "
+          "writer_pid = ?2, writer_host = ?3 WHERE id = ?1");
+  if (!up.ok()) return fail(db.error(up.prepare_rc(), "resuming run " + id));
+  up.bind(1, run).bind(2, static_cast<int64_t>(getpid())).bind(3, host_name());
+  s = run_stmt(db, up, "marking run " + id + " running again");
+  if (!s) return fail(s.error());
+  s = db.exec("COMMIT", "committing the resume of run " + id);
+  if (!s) return fail(s.error());
+  return Status::ok();
 }
 
 }  // namespace fomoe::store_detail

@@ -15,7 +15,7 @@ namespace {
 
 // One queued call. Only the fields of its kind are used.
 struct Op {
-  enum Kind { Metrics, Links, Placement, Load, Event, Checkpoint, Finish } kind = Metrics;
+  enum Kind { Metrics, Links, Placement, Load, Event, Checkpoint, Finish, Resume } kind = Metrics;
   int64_t run = -1;
   std::vector<MetricPoint> metrics;
   std::vector<LinkBytes> links;
@@ -26,6 +26,7 @@ struct Op {
   RunStatus status = RunStatus::Finished;
   std::string message;
   double finished_at = 0.0;
+  int from_round = 0;  // Resume
 
   size_t rows() const {
     switch (kind) {
@@ -44,7 +45,7 @@ struct RunRecorder::Impl {
   RecorderOptions options;
   store_detail::OpenedDb opened;
   std::unique_ptr<store_detail::RowWriter> writer;
-  std::mutex db_mu;  // guards the connection (writer thread, begin_run)
+  std::mutex db_mu;  // guards the connection (writer thread, begin_run, resume_run)
 
   mutable std::mutex mu;
   std::condition_variable cv;       // wakes the writer
@@ -97,6 +98,7 @@ struct RunRecorder::Impl {
         case Op::Event: s = writer->event(op.run, op.event); break;
         case Op::Checkpoint: s = writer->checkpoint(op.run, op.checkpoint); break;
         case Op::Finish: s = writer->finish_run(op.run, op.status, op.message, op.finished_at); break;
+        case Op::Resume: s = writer->resume(op.run, op.from_round); break;
       }
       if (!s) break;
     }
@@ -199,6 +201,27 @@ int64_t RunRecorder::begin_run(const RunInfo& info) {
   return *id;
 }
 
+Status RunRecorder::resume_run(int64_t run_id) {
+  // Queued rows first: a kept (unwritten) run end of this run must not land after the resume.
+  Status s = flush();
+  if (!s) {
+    FOMOE_LOG_ERROR("store", "not resuming run %lld: rows queued before could not be written: %s",
+                    static_cast<long long>(run_id), s.error().message.c_str());
+    return s;
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->db_mu);
+    s = store_detail::reopen_run(*impl_->opened.db, run_id);
+  }
+  if (!s) {
+    FOMOE_LOG_ERROR("store", "%s", s.error().message.c_str());
+    return s;
+  }
+  impl_->current_run.store(run_id);
+  FOMOE_LOG_INFO("store", "resuming run %lld in %s", static_cast<long long>(run_id), path().c_str());
+  return Status::ok();
+}
+
 int64_t RunRecorder::current_run() const { return impl_->current_run.load(); }
 
 void RunRecorder::on_run_started(int64_t run_id, const RunInfo& info) {
@@ -271,6 +294,19 @@ void RunRecorder::on_run_finished(RunStatus status, const std::string& message) 
   impl_->enqueue(std::move(op));
   Status s = flush();
   if (!s) FOMOE_LOG_ERROR("store", "run end not yet recorded: %s", s.error().message.c_str());
+}
+
+void RunRecorder::on_resumed(int from_round) {
+  if (!impl_->need_run("a resume")) return;
+  if (from_round < 0) {
+    FOMOE_LOG_ERROR("store", "RunRecorder(%s): on_resumed(%d) ignored: rounds count from 0", path().c_str(), from_round);
+    return;
+  }
+  Op op;
+  op.kind = Op::Resume;
+  op.run = impl_->current_run.load();
+  op.from_round = from_round;
+  impl_->enqueue(std::move(op));
 }
 
 Status RunRecorder::flush() {

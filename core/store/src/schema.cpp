@@ -84,11 +84,9 @@ CREATE TABLE metric_rollup(
   PRIMARY KEY(run_id, name, level, site, block)) WITHOUT ROWID;
 )sql";
 
-// Rebuilds metric_rollup from the raw rows (migration from v1, whose rows predate rollups).
-Status build_rollups(Db& db) {
-  Stmt st(db, "SELECT m.run_id, n.name, m.site, m.step, m.value FROM metrics m JOIN metric_names n ON n.id = m.name_id "
-              "ORDER BY m.run_id, n.name, m.site, m.step, m.rowid");
-  if (!st.ok()) return db.error(st.prepare_rc(), "reading metrics to build rollups");
+// Feeds `st`'s rows (run_id, name, site, step, value; series in step order, ties in insertion
+// order) to a RollupBuilder, upserting every million rows.
+Status build_rollups_from(Db& db, Stmt& st, const std::string& doing) {
   RollupBuilder builder;
   int64_t rows = 0;
   int rc;
@@ -100,8 +98,17 @@ Status build_rollups(Db& db) {
       builder.clear();
     }
   }
-  if (rc != SQLITE_DONE) return db.error(rc, "reading metrics to build rollups");
+  if (rc != SQLITE_DONE) return db.error(rc, doing);
   return builder.write(db);
+}
+
+// Rebuilds metric_rollup from the raw rows (migration from v1, whose rows predate rollups).
+Status build_rollups(Db& db) {
+  const std::string doing = "reading metrics to build rollups";
+  Stmt st(db, "SELECT m.run_id, n.name, m.site, m.step, m.value FROM metrics m JOIN metric_names n ON n.id = m.name_id "
+              "ORDER BY m.run_id, n.name, m.site, m.step, m.rowid");
+  if (!st.ok()) return db.error(st.prepare_rc(), doing);
+  return build_rollups_from(db, st, doing);
 }
 
 std::string summary_update_sql_for(const std::string& where) {
@@ -149,6 +156,21 @@ std::vector<std::string> summary_exprs(const std::string& run) {
 }
 
 std::string summary_update_sql() { return summary_update_sql_for("id = ?1"); }
+
+Status rebuild_rollups(Db& db, int64_t run) {
+  const std::string doing = "rebuilding the metric rollups of run " + std::to_string(run);
+  Stmt del(db, "DELETE FROM metric_rollup WHERE run_id = ?1");
+  if (!del.ok()) return db.error(del.prepare_rc(), doing);
+  del.bind(1, run);
+  Status s = run_stmt(db, del, doing);
+  if (!s) return s;
+  // (run_id, name_id, site, step, rowid) is the order of the metrics_series index: no sort.
+  Stmt st(db, "SELECT m.run_id, n.name, m.site, m.step, m.value FROM metrics m JOIN metric_names n ON n.id = m.name_id "
+              "WHERE m.run_id = ?1 ORDER BY m.name_id, m.site, m.step, m.rowid");
+  if (!st.ok()) return db.error(st.prepare_rc(), doing);
+  st.bind(1, run);
+  return build_rollups_from(db, st, doing);
+}
 
 Expected<int> apply_schema(Db& db, bool read_only) {
   auto version = db.query_int("PRAGMA user_version", "reading the schema version");

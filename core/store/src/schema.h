@@ -24,6 +24,10 @@ inline constexpr const char* kSummaryColumns[] = {"summary_train", "summary_eval
 /// UPDATE that caches the summary of run ?1 in its row.
 std::string summary_update_sql();
 
+/// Replaces run `run`'s metric_rollup rows by ones built from its metric rows (what the writer
+/// would have produced had it written only those rows). Inside the caller's transaction.
+Status rebuild_rollups(Db& db, int64_t run);
+
 /// The v1 schema as shipped (kept for the migration chain and for tests).
 const char* schema_v1_sql();
 

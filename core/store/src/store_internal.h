@@ -33,6 +33,16 @@ Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& op
 std::string host_name();
 double unix_now();
 
+/// What can be told about a run's recorded writer process from this process.
+enum class WriterLiveness {
+  Unrecorded,  // writer_pid 0: a run from before v2 recorded writers
+  OtherHost,   // recorded on another machine: cannot tell
+  Self,        // this process
+  Alive,       // a live process on this host (another user's counts)
+  Dead,        // no such process on this host
+};
+WriterLiveness writer_liveness(int64_t pid, const std::string& host);
+
 /// Inserts rows with cached prepared statements; metric rows also feed a RollupBuilder whose
 /// blocks are upserted by finish_batch(). Callers own the transaction.
 class RowWriter {
@@ -45,6 +55,9 @@ class RowWriter {
   Status event(int64_t run, const RunEvent& event);
   Status checkpoint(int64_t run, const CheckpointEntry& checkpoint);
   Status finish_run(int64_t run, RunStatus status, const std::string& message, double finished_at);
+  /// Drops run `run`'s rows of rounds >= from_round (metrics, links, placement, expert load,
+  /// checkpoints; events stay), rebuilds its rollups and invalidates its cached summary.
+  Status resume(int64_t run, int from_round);
   Status finish_batch();  // writes rollups of the metrics since the last call
   void discard_batch();   // after a rollback
 
@@ -62,5 +75,10 @@ Status cache_summary(Db& db, int64_t run);
 
 /// Inserts a run row (status running, this process as writer) and returns its id.
 Expected<int64_t> insert_run(Db& db, const RunInfo& info);
+
+/// Takes over run `run` for writing (status running, finished_at NULL, message '', summary
+/// invalid, this process as writer) in one IMMEDIATE transaction. NotFound for an unknown id;
+/// Busy while another live process (or a writer on another host) has it running.
+Status reopen_run(Db& db, int64_t run);
 
 }  // namespace fomoe::store_detail

@@ -34,6 +34,14 @@ class RunRecorder : public RunSink {
   /// Inserts the run row synchronously (status running, this process's pid and host) and makes it
   /// the run the RunSink calls record into. Returns the new id, or -1 (see last_error()).
   int64_t begin_run(const RunInfo& info);
+  /// Continues run `run_id`, synchronously like begin_run (what is queued is flushed first):
+  /// marks it running again (finished_at NULL, message '', cached summary invalid, this process's
+  /// pid and host as writer) and makes it the run later RunSink calls record into; started_at and
+  /// every row stay. Errors: NotFound (no such run in this file), Busy ("run 7 is still being
+  /// written by pid 1234 on HOST": it is marked running and its writer is another live process
+  /// here, or is on another host), store errors. Safe while other connections (the workbench,
+  /// the CLI) have the file open.
+  Status resume_run(int64_t run_id);
   int64_t current_run() const;
 
   // RunSink. on_run_started begins a run unless run_id is already the current one.
@@ -46,6 +54,12 @@ class RunRecorder : public RunSink {
   void on_checkpoint(const CheckpointEntry& checkpoint) override;
   /// Marks the run's status, finished_at and message, then flushes.
   void on_run_finished(RunStatus status, const std::string& message) override;
+  /// Queued in order with the other calls; the writer then drops the current run's rows of rounds
+  /// >= from_round from metrics, links, placement, expert_load and checkpoints, rebuilds its
+  /// metric rollups and invalidates its summary, in one transaction with its neighbours. Rows
+  /// queued before the call are dropped if their round is >= from_round; rows queued after it stay.
+  /// Events stay (the log: those rounds really did start twice). Negative from_round is ignored.
+  void on_resumed(int from_round) override;
 
   /// Blocks until everything queued before the call has been written (ok) or a write attempt
   /// failed (the error; the rows stay queued and are retried).
