@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "fomoe/base/metric_names.h"
 #include "fomoe/store/run_store.h"
 
 namespace fomoe::cli {
@@ -31,6 +33,7 @@ struct Args {
   std::string list_format = "table", show_format = "text", compare_format = "text", export_format = "csv";
   std::string out_path;
   bool yes = false;
+  bool all = false;          // show: every eval point and event
   std::string tags;
 };
 
@@ -321,10 +324,49 @@ Json series_json(const MetricSeries& m) {
           {"min", json_num(m.min)},   {"max", json_num(m.max)}};
 }
 
+// Held-out loss at the eval points: the global model's (eval/loss, site -1) and each site's on its
+// own held-out split (eval/site_loss, site >= 0).
+struct HeldOut {
+  std::vector<SeriesPoint> global;
+  std::vector<std::pair<int, std::vector<SeriesPoint>>> sites;  // ascending site
+  bool empty() const { return global.empty() && sites.empty(); }
+};
+
+Expected<HeldOut> read_held_out(RunStore& store, int64_t id, const std::vector<MetricSeries>& series) {
+  constexpr int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  HeldOut h;
+  for (const auto& m : series) {  // ordered by name, site
+    const bool global = m.name == metric::kEvalLoss && m.site == -1;
+    const bool site = m.name == metric::kSiteEvalLoss && m.site >= 0;
+    if (!global && !site) continue;
+    auto pts = store.read_series(id, m.name, m.site, lo, hi);
+    if (!pts) return pts.error();
+    if (global) h.global = std::move(*pts);
+    else h.sites.emplace_back(m.site, std::move(*pts));
+  }
+  return h;
+}
+
+Json held_out_json(const HeldOut& h) {
+  auto points = [](const std::vector<SeriesPoint>& pts) {
+    Json a = Json::array();
+    for (const auto& p : pts) a.push_back({{"step", p.step}, {"round", p.round}, {"value", json_num(p.value)}});
+    return a;
+  };
+  Json sites = Json::array();
+  for (const auto& [site, pts] : h.sites) sites.push_back({{"site", site}, {"points", points(pts)}});
+  return {{"metric", metric::kEvalLoss}, {"site_metric", metric::kSiteEvalLoss}, {"global", points(h.global)},
+          {"sites", sites}};
+}
+
+// Runs stopped and resumed: these events matter for reading the curves, so `show` lists all of
+// them even when the event table below shows only the last ones.
+bool is_stop_or_resume(const RunEvent& e) { return e.kind == "stopped" || e.kind == "resumed"; }
+
 // Everything `runs show` prints, as one JSON object: the run, its summary, every metric series,
-// bytes per link, all events and the config text.
-Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, const std::vector<LinkTotal>& links,
-               const std::vector<RunEvent>& events) {
+// the held-out losses, bytes per link, all events and the config text.
+Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, const HeldOut& held_out,
+               const std::vector<LinkTotal>& links, const std::vector<RunEvent>& events) {
   Json j = summary_json(s);
   j["writer"] = {{"pid", s.run.writer_pid}, {"host", s.run.writer_host}};
   j["config_text"] = s.run.config_text;
@@ -336,6 +378,7 @@ Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, con
   }
   for (const auto& e : events) je.push_back({{"time", e.time}, {"site", e.site}, {"kind", e.kind}, {"text", e.text}});
   j["metrics"] = js;
+  j["held_out_loss"] = held_out_json(held_out);
   j["links"] = jl;
   j["events"] = je;
   return j;
@@ -351,8 +394,10 @@ int cmd_show(Ctx& c) {
   if (!links) return store_error(c, links.error());
   auto events = c.store->events(id);
   if (!events) return store_error(c, events.error());
+  auto held_out = read_held_out(*c.store, id, *series);
+  if (!held_out) return store_error(c, held_out.error());
   if (c.args.show_format == "json") {
-    c.out << show_json(*s, *series, *links, *events).dump(2) << "\n";
+    c.out << show_json(*s, *series, *held_out, *links, *events).dump(2) << "\n";
     return 0;
   }
   const RunRecord& r = s->run;
@@ -393,6 +438,39 @@ int cmd_show(Ctx& c) {
     print_table(o, {"NAME", "SITE", "POINTS", "STEPS", "LAST", "MIN", "MAX"}, rows, {1, 2, 4, 5, 6}, "  ");
   }
 
+  if (!held_out->empty()) {
+    // One row per eval step: the global model's loss beside each site's on its own split.
+    std::map<int64_t, std::vector<std::optional<double>>> at;  // step -> global, site...
+    const size_t n_cols = 1 + held_out->sites.size();
+    auto put = [&](const std::vector<SeriesPoint>& pts, size_t col) {
+      for (const auto& p : pts) {
+        auto& row = at[p.step];
+        row.resize(n_cols);
+        row[col] = p.value;  // a repeated step: the latest written
+      }
+    };
+    put(held_out->global, 0);
+    for (size_t i = 0; i < held_out->sites.size(); ++i) put(held_out->sites[i].second, i + 1);
+    const size_t kEvalsShown = 10;
+    const size_t skip = !c.args.all && at.size() > kEvalsShown ? at.size() - kEvalsShown : 0;
+    o << "\nHeld-out loss (" << at.size() << " eval points; global = " << metric::kEvalLoss << ", site N = "
+      << metric::kSiteEvalLoss << " on the site's own split)\n";
+    if (skip > 0) o << "  (" << skip << " earlier eval points not shown; --all shows every one)\n";
+    std::vector<std::string> header = {"STEP", "GLOBAL"};
+    for (const auto& site : held_out->sites) header.push_back("SITE " + std::to_string(site.first));
+    std::vector<std::vector<std::string>> rows;
+    std::set<size_t> right;
+    for (size_t col = 0; col < header.size(); ++col) right.insert(col);
+    size_t i = 0;
+    for (const auto& [step, values] : at) {
+      if (i++ < skip) continue;
+      std::vector<std::string> row = {std::to_string(step)};
+      for (const auto& v : values) row.push_back(v ? fmt_num(*v) : "-");
+      rows.push_back(std::move(row));
+    }
+    print_table(o, header, rows, right, "  ");
+  }
+
   o << "\nBytes per link (seen from the coordinator: sent = to the site)\n";
   if (links->empty()) {
     o << "  none recorded\n";
@@ -410,19 +488,29 @@ int cmd_show(Ctx& c) {
     print_table(o, {"SITE", "DIRECTION", "MESSAGE", "COUNT", "BYTES", "SECONDS"}, rows, {0, 3, 4, 5}, "  ");
   }
 
-  const size_t kShown = 20;
+  auto event_row = [](const RunEvent& e) -> std::vector<std::string> {
+    return {fmt_num(e.time, "%.1f"), e.site < 0 ? "coord" : std::to_string(e.site), e.kind, e.text};
+  };
+  std::vector<std::vector<std::string>> stops;
+  for (const RunEvent& e : *events) {
+    if (is_stop_or_resume(e)) stops.push_back(event_row(e));
+  }
+  if (!stops.empty()) {
+    o << "\nStopped and resumed (" << stops.size() << ")\n";
+    print_table(o, {"TIME S", "SITE", "KIND", "TEXT"}, stops, {0, 1}, "  ");
+  }
+
+  const size_t kShown = c.args.all ? events->size() : 20;
   o << "\nEvents (" << events->size() << ")\n";
   if (events->empty()) {
     o << "  none recorded\n";
   } else {
     if (events->size() > kShown) {
-      o << "  (" << events->size() - kShown << " earlier events not shown; `fomoe runs export " << r.id
-        << " --format json` has all)\n";
+      o << "  (" << events->size() - kShown << " earlier events not shown; --all shows every one)\n";
     }
     std::vector<std::vector<std::string>> rows;
     for (size_t i = events->size() > kShown ? events->size() - kShown : 0; i < events->size(); ++i) {
-      const RunEvent& e = (*events)[i];
-      rows.push_back({fmt_num(e.time, "%.1f"), e.site < 0 ? "coord" : std::to_string(e.site), e.kind, e.text});
+      rows.push_back(event_row((*events)[i]));
     }
     print_table(o, {"TIME S", "SITE", "KIND", "TEXT"}, rows, {0, 1}, "  ");
   }
@@ -657,8 +745,10 @@ int runs_command(const std::vector<std::string>& args_in, std::ostream& out, std
   list->add_option("--limit", a.limit, "at most N runs (0: all)")->check(integer_in(0, 1000000000))->type_name("N");
   add_format(*list, a.list_format, {"table", "text", "json", "csv"}, /*json_alias=*/true)->capture_default_str();
 
-  CLI::App* show = app->add_subcommand("show", "one run: config, summary metrics, bytes per link, events");
+  CLI::App* show = app->add_subcommand(
+      "show", "one run: config, summary metrics, held-out loss per site, bytes per link, events");
   add_run(show, a.id, "the run's id (see `fomoe runs list`)");
+  show->add_flag("--all", a.all, "every eval point and every event (default: the last 10 and 20)");
   add_format(*show, a.show_format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
 
   CLI::App* compare =

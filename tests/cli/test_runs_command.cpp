@@ -262,6 +262,108 @@ TEST_F(RunsCommand, DeleteNeedsYes) {
   EXPECT_EQ(lines(run({"list", "--format", "csv"}).out).size(), 3u);
 }
 
+// A federated run, stopped and resumed: `show` puts each site's held-out loss beside the global
+// one and lists the stop and the resume even when they are older than the events it shows.
+TEST_F(RunsCommand, ShowHeldOutLossPerSiteAndStopsAndResumes) {
+  int64_t id = -1;
+  {
+    auto rec = RunRecorder::open(db_);
+    ASSERT_TRUE(rec);
+    RunRecorder& r = **rec;
+    id = r.begin_run(test::test_run_info("federated"));
+    auto eval_point = [&](int k) {
+      const long step = 100L * k;
+      std::vector<MetricPoint> pts = {point(metric::kEvalLoss, step, 3.0 - k * 0.1, -1, k)};
+      for (int site = 0; site < 2; ++site) {
+        if (site == 1 && k == 12) continue;  // site 1 missed this eval point
+        pts.push_back(point(metric::kSiteEvalLoss, step, 3.25 - k * 0.1 + site * 0.5, site, k));
+      }
+      r.on_metrics(pts);
+      r.on_event({k * 1.0, -1, "round_started", "round " + std::to_string(k)});
+    };
+    for (int k = 0; k < 5; ++k) eval_point(k);
+    r.on_event({5.0, -1, "stopped", "SIGTERM: stopped after round 4"});
+    r.on_run_finished(RunStatus::Stopped, "SIGTERM");
+    EXPECT_TRUE(has(run({"list", "--status", "stopped"}).out, "federated"));
+    ASSERT_TRUE(r.resume_run(id));
+    r.on_event({6.0, -1, "resumed", "resumed after round 4"});  // the clock goes on from the run's start
+    r.on_resumed(5);
+    for (int k = 5; k < 14; ++k) eval_point(k);
+    for (int i = 0; i < 25; ++i) r.on_event({10.0 + i, 0, "heartbeat", "ok"});
+    r.on_run_finished(RunStatus::Finished, "");
+  }
+  auto res = run({"show", std::to_string(id)});
+  ASSERT_EQ(res.code, 0) << res.err;
+  const auto ls = lines(res.out);
+  auto find = [&](const std::string& part) {
+    for (size_t i = 0; i < ls.size(); ++i)
+      if (has(ls[i], part)) return i;
+    return ls.size();
+  };
+  const size_t head = find("STEP  GLOBAL");
+  ASSERT_LT(head, ls.size()) << res.out;
+  EXPECT_TRUE(has(ls[head], "SITE 0")) << ls[head];
+  EXPECT_TRUE(has(ls[head], "SITE 1")) << ls[head];
+  EXPECT_TRUE(has(res.out, "Held-out loss (14 eval points")) << res.out;
+  EXPECT_TRUE(has(res.out, "4 earlier eval points not shown")) << res.out;
+  ASSERT_LT(head + 10, ls.size());
+  auto cells = [](const std::string& line) {
+    std::vector<std::string> v;
+    std::istringstream in(line);
+    for (std::string w; in >> w;) v.push_back(w);
+    return v;
+  };
+  EXPECT_EQ(cells(ls[head + 1]), (std::vector<std::string>{"400", "2.6000", "2.8500", "3.3500"})) << res.out;
+  EXPECT_EQ(cells(ls[head + 8]), (std::vector<std::string>{"1100", "1.9000", "2.1500", "2.6500"}));
+  EXPECT_EQ(cells(ls[head + 9]), (std::vector<std::string>{"1200", "1.8000", "2.0500", "-"}));
+  EXPECT_EQ(cells(ls[head + 10]), (std::vector<std::string>{"1300", "1.7000", "1.9500", "2.4500"}));
+  // Columns line up: each value ends under the end of its header.
+  EXPECT_EQ(ls[head].find("SITE 1") + 6, ls[head + 1].size()) << ls[head] << "\n" << ls[head + 1];
+
+  const size_t stops = find("Stopped and resumed (2)");
+  ASSERT_LT(stops, ls.size()) << res.out;
+  EXPECT_TRUE(has(ls[stops + 2], "stopped") && has(ls[stops + 2], "SIGTERM: stopped after round 4")) << res.out;
+  EXPECT_TRUE(has(ls[stops + 3], "resumed") && has(ls[stops + 3], "resumed after round 4")) << res.out;
+  EXPECT_TRUE(has(res.out, "Events (41)"));
+  EXPECT_TRUE(has(res.out, "21 earlier events not shown; --all shows every one")) << res.out;
+
+  auto all = run({"show", std::to_string(id), "--all"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_FALSE(has(all.out, "not shown")) << all.out;
+  const auto all_ls = lines(all.out);
+  size_t all_head = 0;
+  while (all_head < all_ls.size() && !has(all_ls[all_head], "STEP  GLOBAL")) ++all_head;
+  ASSERT_LT(all_head + 1, all_ls.size());
+  EXPECT_EQ(cells(all_ls[all_head + 1]), (std::vector<std::string>{"0", "3.0000", "3.2500", "3.7500"})) << all.out;
+
+  auto json = run({"show", std::to_string(id), "--format", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  const auto& h = j["held_out_loss"];
+  EXPECT_EQ(h["metric"], "eval/loss");
+  EXPECT_EQ(h["site_metric"], "eval/site_loss");
+  ASSERT_EQ(h["global"].size(), 14u);
+  EXPECT_EQ(h["global"][13]["step"], 1300);
+  EXPECT_EQ(h["global"][13]["round"], 13);
+  EXPECT_DOUBLE_EQ(h["global"][13]["value"].get<double>(), 3.0 - 13 * 0.1);
+  ASSERT_EQ(h["sites"].size(), 2u);
+  EXPECT_EQ(h["sites"][0]["site"], 0);
+  EXPECT_EQ(h["sites"][0]["points"].size(), 14u);
+  EXPECT_EQ(h["sites"][1]["site"], 1);
+  ASSERT_EQ(h["sites"][1]["points"].size(), 13u);
+  EXPECT_DOUBLE_EQ(h["sites"][1]["points"][12]["value"].get<double>(), 3.25 - 1.3 + 0.5);
+  EXPECT_EQ(j["status"], "finished");
+  EXPECT_EQ(j["events"].size(), 41u);
+
+  // A run without site losses: the global column only.
+  auto base = run({"show", std::to_string(ids_[0])});
+  ASSERT_EQ(base.code, 0);
+  EXPECT_TRUE(has(base.out, "Held-out loss (1 eval points")) << base.out;
+  EXPECT_FALSE(has(base.out, "SITE 0"));
+  EXPECT_EQ(nlohmann::json::parse(run({"show", std::to_string(ids_[0]), "--json"}).out)["held_out_loss"]["sites"].size(),
+            0u);
+}
+
 TEST_F(RunsCommand, TagThenListShowsTags) {
   ASSERT_EQ(run({"tag", std::to_string(ids_[0]), "baseline"}).code, 0);
   EXPECT_TRUE(has(run({"list"}).out, "baseline"));
