@@ -300,6 +300,45 @@ TEST(StoreResume, MissingRunIsNotFound) {
   EXPECT_EQ((*rec)->current_run(), id) << "a failed resume keeps the current run";
 }
 
+void exec_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// Only a run still marked running can have a writer. A finished run whose recorded pid is now
+// some live process (the workbench that recorded it and is still open, a reused pid) resumes; a
+// running one recorded on another host is refused, this host cannot tell.
+TEST(StoreResume, WriterIsCheckedOnlyWhileTheRunIsMarkedRunning) {
+  test::TempDir dir;
+  const std::string path = dir.file("runs.db");
+  int64_t finished = -1, elsewhere = -1;
+  {
+    auto rec = RunRecorder::open(path);
+    ASSERT_TRUE(rec);
+    finished = (*rec)->begin_run(test::test_run_info("finished"));
+    (*rec)->on_run_finished(RunStatus::Stopped, "SIGINT");
+    elsewhere = (*rec)->begin_run(test::test_run_info("elsewhere"));
+    ASSERT_TRUE((*rec)->flush());
+  }
+  const std::string live = std::to_string(getppid());  // alive, not us
+  exec_sql(path, "UPDATE runs SET writer_pid = " + live + " WHERE id = " + std::to_string(finished));
+  exec_sql(path, "UPDATE runs SET writer_pid = " + live + ", writer_host = 'far-away' WHERE id = " +
+                     std::to_string(elsewhere));
+  auto rec = RunRecorder::open(path);
+  ASSERT_TRUE(rec);
+  ASSERT_TRUE((*rec)->resume_run(finished));
+  Status s = (*rec)->resume_run(elsewhere);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::Busy);
+  EXPECT_NE(s.error().message.find("pid " + live + " on far-away, another machine"), std::string::npos)
+      << s.error().message;
+  EXPECT_EQ((*rec)->current_run(), finished);
+}
+
 // Another live process writes the run: refused with its pid and host; once it is gone (killed,
 // so the run is still marked running) the same call takes the run over.
 TEST(StoreResume, RefusedWhileAnotherLiveProcessIsTheWriter) {
