@@ -228,11 +228,15 @@ void CoordinatorEndpoint::Impl::drain_monitor() {
     const int fd = static_cast<int>(ev->value);
     if (ev->event == ZMQ_EVENT_ACCEPTED || ev->event == ZMQ_EVENT_CONNECTED) {
       // An earlier connection on this fd number has closed: its DISCONNECTED came first.
+      FOMOE_LOG_DEBUG(kLogModule, "connection %llu %s %s on fd %d",
+                      static_cast<unsigned long long>(next_conn),
+                      ev->event == ZMQ_EVENT_CONNECTED ? "to" : "accepted on", ev->address.c_str(), fd);
       conn_of_fd[fd] = Conn{next_conn++, ev->event == ZMQ_EVENT_CONNECTED, std::move(ev->address)};
     } else if (ev->event == ZMQ_EVENT_DISCONNECTED) {
       auto c = conn_of_fd.find(fd);
       if (c == conn_of_fd.end()) continue;
       const uint64_t id = c->second.id;
+      FOMOE_LOG_DEBUG(kLogModule, "connection %llu on fd %d closed", static_cast<unsigned long long>(id), fd);
       conn_of_fd.erase(c);
       auto p = peer_of_conn.find(id);
       if (p == peer_of_conn.end()) continue;  // closed before it sent anything
@@ -302,8 +306,11 @@ void CoordinatorEndpoint::Impl::connection_lost(uint64_t peer) {
   }
   k.loss_pending = true;
   ++n_bound_losses;
-  FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone, or no traffic for %.1f s)",
-                 s->second, opt.heartbeat_s);
+  if (opt.heartbeat_s > 0)
+    FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone, or silent for %.1f s)",
+                   s->second, opt.heartbeat_s);
+  else
+    FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone)", s->second);
 }
 
 // Drops everything about an unbound peer whose connection closed.
