@@ -62,13 +62,14 @@ struct CoordinatorOptions {
   ByteCounter* counter = nullptr;    // not owned; nullptr = do not count
   int send_timeout_ms = 30000;       // a send blocked this long (peer gone / HWM) fails
   int linger_ms = 1000;
-  /// ZMTP heartbeats on every connection: a PING every heartbeat_s / 3, and a connection that
-  /// carries no traffic for heartbeat_s is closed (then reported by take_lost_sites). libzmq's I/O
-  /// thread answers PINGs, so a peer whose application thread is busy stays alive. 0 = off (a
-  /// process that dies still closes its TCP connection and is reported; a silent link loss is not).
-  /// Caveat (libzmq #2709): only complete frames count as traffic, so a single frame (one tensor)
-  /// that takes longer than heartbeat_s to cross the link gets its connection cut; raise this
-  /// above the slowest link's time for the largest tensor.
+  /// ZMTP heartbeats on every connection: a PING every heartbeat_s / 3; a connection that carries
+  /// nothing for heartbeat_s after a PING is closed and reported by take_lost_sites, so a silent
+  /// link loss shows after heartbeat_s .. 4/3 heartbeat_s. libzmq's I/O thread answers PINGs: a
+  /// peer whose application thread is busy (training) stays alive. 0 = off: a process that dies
+  /// still closes its TCP connection and is reported, a silent link loss is not. Use the same
+  /// value on both ends. Caveat (libzmq #2709): only complete frames count as traffic, so one
+  /// frame (one tensor) that takes longer than heartbeat_s to cross the link gets its connection
+  /// cut and is lost: keep this above the slowest link's time for the largest tensor.
   double heartbeat_s = 3.0;
 };
 
@@ -96,10 +97,10 @@ class CoordinatorEndpoint {
   /// Next valid message, or nullopt after `timeout`. Malformed, replayed or spoofed messages are
   /// dropped (logged, counted) and the wait goes on. A Hello whose public_key differs from the
   /// CURVE key the peer authenticated with is dropped too. Returns nullopt early when the
-  /// connection of a bound site closes (see take_lost_sites). Messages still queued from a closed
-  /// connection are delivered while its site is bound, dropped once it is not.
+  /// connection of a bound site closes (see take_lost_sites). What a closed connection left
+  /// queued is still delivered while its site is bound, and dropped once it is unbound.
   std::optional<Incoming> poll(std::chrono::milliseconds timeout);
-  /// Bound sites whose connection closed (peer process gone, or no traffic for heartbeat_s) since
+  /// Bound sites whose connection closed (peer process gone, or silent for heartbeat_s) since
   /// the last call, ascending, each reported once. The caller marks them dead and unbind_site()s
   /// them; the agent rejoins later with a new Hello. Unbound peers that go away are forgotten
   /// without a report. A site that is bound again (bind_site / Welcome) before this call is not
@@ -177,8 +178,9 @@ class AgentEndpoint {
   /// closed since: connect mode, our connection; bind mode, an accepted one.
   bool connected() const;
   /// True once after the connection was lost and is up again (ZeroMQ reconnects by itself; in
-  /// bind mode the coordinator reconnects). The coordinator has likely dropped this site by then:
-  /// send Hello again to rejoin. The first connection does not count.
+  /// bind mode the coordinator reconnects). The coordinator has likely dropped this site by then,
+  /// and what was in flight may be lost: send Hello again to rejoin. The first connection does
+  /// not count.
   bool take_reconnected();
 
   /// Bind mode: the bound address with the real port (e.g. "tcp://127.0.0.1:41234"); connect
