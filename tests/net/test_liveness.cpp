@@ -2,9 +2,8 @@
 // AgentEndpoint::connected / take_reconnected, with CURVE on as in production. A killed agent is a
 // forked child process; a silent link loss is a TCP proxy that stops forwarding (both ways) but
 // keeps its connections open, which is what a cut WAN link looks like to both ends.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,13 +31,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::minimal_meta;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-int port_of(const std::string& endpoint) {
-  return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-}
+int port_of(const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); }
 
 Message hello(const std::string& name, const std::string& key) {
   auto meta = minimal_meta(MsgType::Hello);
@@ -123,8 +118,7 @@ uint64_t join(CoordinatorEndpoint& coord, AgentEndpoint& agent, const std::strin
 // Polls the coordinator (and drives the agent) until pred() or `limit`; true if pred() held.
 // What these polls receive is dropped.
 template <typename Pred>
-bool poll_until(CoordinatorEndpoint& coord, AgentEndpoint* agent, Pred pred,
-                std::chrono::milliseconds limit) {
+bool poll_until(CoordinatorEndpoint& coord, AgentEndpoint* agent, Pred pred, std::chrono::milliseconds limit) {
   const auto deadline = Clock::now() + limit;
   while (Clock::now() < deadline) {
     if (pred()) return true;
@@ -146,8 +140,8 @@ class TcpProxy {
     const int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in addr = loopback(0);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listen_fd_, 16) != 0 || ::pipe(wake_) != 0) {
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 16) != 0 ||
+        ::pipe(wake_) != 0) {
       ADD_FAILURE() << "proxy setup failed";
       return;
     }
@@ -405,10 +399,13 @@ TEST(LivenessTest, KilledAgentIsReportedAtOnceOthersAreNot) {
   // An unbound peer that dies is forgotten without a report.
   unbound.kill();
   const uint64_t gone = peers["site-2"];
-  EXPECT_TRUE(poll_until(*coord, nullptr, [&] {
-    auto r = coord->send_to_peer(gone, make_message(MsgType::Heartbeat));
-    return !r && r.error().message == "unknown peer " + std::to_string(gone);
-  }, 3000ms));
+  EXPECT_TRUE(poll_until(
+      *coord, nullptr,
+      [&] {
+        auto r = coord->send_to_peer(gone, make_message(MsgType::Heartbeat));
+        return !r && r.error().message == "unknown peer " + std::to_string(gone);
+      },
+      3000ms));
   EXPECT_TRUE(coord->take_lost_sites().empty());
 
   // A bound one: its TCP connection closes with the process, and poll() wakes up for it.
@@ -460,10 +457,10 @@ TEST(LivenessTest, SilentAgentWithBlockedThreadStaysAlive) {
 
   const auto t1 = Clock::now();
   child.kill();
-  EXPECT_TRUE(poll_until(*coord, nullptr, [&] { return coord->take_lost_sites() == std::vector<int>{0}; },
-                         std::chrono::milliseconds(static_cast<int>((hb + 1.0) * 1000))));
-  std::printf("[liveness] blocked agent alive for %.1f s; reported %.3f s after SIGKILL\n", 3 * hb,
-              seconds_since(t1));
+  EXPECT_TRUE(poll_until(
+      *coord, nullptr, [&] { return coord->take_lost_sites() == std::vector<int>{0}; },
+      std::chrono::milliseconds(static_cast<int>((hb + 1.0) * 1000))));
+  std::printf("[liveness] blocked agent alive for %.1f s; reported %.3f s after SIGKILL\n", 3 * hb, seconds_since(t1));
 }
 
 TEST(LivenessTest, ReusedFdNumbersAndLeftoverMessagesAreNotMisattributed) {
@@ -513,10 +510,14 @@ TEST(LivenessTest, ReusedFdNumbersAndLeftoverMessagesAreNotMisattributed) {
   // The caller has not unbound site 0 yet. B's connection closing must not be taken for site 0's
   // (A's leftover came in on the fd number B's connection now has).
   b.reset();
-  EXPECT_TRUE(poll_until(*coord, nullptr, [&] {
-    auto r = coord->send_to_peer(b_peer, make_message(MsgType::Heartbeat));
-    return !r && r.error().message == "unknown peer " + std::to_string(b_peer);
-  }, 3000ms)) << "B was not forgotten";
+  EXPECT_TRUE(poll_until(
+      *coord, nullptr,
+      [&] {
+        auto r = coord->send_to_peer(b_peer, make_message(MsgType::Heartbeat));
+        return !r && r.error().message == "unknown peer " + std::to_string(b_peer);
+      },
+      3000ms))
+      << "B was not forgotten";
   EXPECT_TRUE(coord->take_lost_sites().empty());
   coord->unbind_site(0);
 
@@ -527,10 +528,13 @@ TEST(LivenessTest, ReusedFdNumbersAndLeftoverMessagesAreNotMisattributed) {
   EXPECT_TRUE(coord->take_lost_sites().empty());
   c.reset();
   lost.clear();
-  EXPECT_TRUE(poll_until(*coord, nullptr, [&] {
-    for (int site : coord->take_lost_sites()) lost.push_back(site);
-    return !lost.empty();
-  }, 3000ms));
+  EXPECT_TRUE(poll_until(
+      *coord, nullptr,
+      [&] {
+        for (int site : coord->take_lost_sites()) lost.push_back(site);
+        return !lost.empty();
+      },
+      3000ms));
   coord->poll(200ms);
   for (int site : coord->take_lost_sites()) lost.push_back(site);
   EXPECT_EQ(lost, std::vector<int>{0});
@@ -538,8 +542,8 @@ TEST(LivenessTest, ReusedFdNumbersAndLeftoverMessagesAreNotMisattributed) {
 
 // Freezes the proxy between a connecting agent and the coordinator; returns the seconds until the
 // coordinator reported site 0 and until the agent saw connected() go false (-1 = not within limit).
-std::pair<double, double> freeze_and_time(CoordinatorEndpoint& coord, AgentEndpoint& agent,
-                                          TcpProxy& proxy, double limit_s) {
+std::pair<double, double> freeze_and_time(CoordinatorEndpoint& coord, AgentEndpoint& agent, TcpProxy& proxy,
+                                          double limit_s) {
   proxy.set_frozen(true);
   const auto t0 = Clock::now();
   double coord_s = -1, agent_s = -1;
@@ -567,8 +571,10 @@ TEST(LivenessTest, SilentLinkLossIsReportedAfterHeartbeatAndTheAgentRejoins) {
   EXPECT_FALSE(agent->take_reconnected()) << "the first connection is not a reconnection";
 
   auto [coord_s, agent_s] = freeze_and_time(*coord, *agent, proxy, hb + 3.0);
-  std::printf("[liveness] frozen link (heartbeat_s %.1f): coordinator lost the site after %.3f s, "
-              "agent saw it after %.3f s\n", hb, coord_s, agent_s);
+  std::printf(
+      "[liveness] frozen link (heartbeat_s %.1f): coordinator lost the site after %.3f s, "
+      "agent saw it after %.3f s\n",
+      hb, coord_s, agent_s);
   ASSERT_GE(coord_s, 0) << "coordinator never reported the site";
   ASSERT_GE(agent_s, 0) << "agent still believes it is connected";
   // The timeout runs from the last PING sent before the loss or the first after it (every hb / 3):
@@ -652,8 +658,10 @@ TEST(LivenessTest, ListeningAgentLosesAndRegainsTheConnectingCoordinator) {
   EXPECT_FALSE(agent->take_reconnected());
 
   auto [coord_s, agent_s] = freeze_and_time(*coord, *agent, proxy, hb + 3.0);
-  std::printf("[liveness] bind mode, frozen link (heartbeat_s %.1f): coordinator %.3f s, agent "
-              "%.3f s\n", hb, coord_s, agent_s);
+  std::printf(
+      "[liveness] bind mode, frozen link (heartbeat_s %.1f): coordinator %.3f s, agent "
+      "%.3f s\n",
+      hb, coord_s, agent_s);
   ASSERT_GE(coord_s, 0) << "coordinator never reported the site";
   ASSERT_GE(agent_s, 0) << "agent still believes it is connected";
   EXPECT_LT(coord_s, hb + hb / 3 + 1.0);
@@ -664,7 +672,8 @@ TEST(LivenessTest, ListeningAgentLosesAndRegainsTheConnectingCoordinator) {
   // handshaken connection again and says Hello.
   proxy.drop_connections();
   proxy.set_frozen(false);
-  EXPECT_TRUE(poll_until(*coord, agent.get(), [&] { return agent->take_reconnected(); }, 5000ms));
+  EXPECT_TRUE(poll_until(
+      *coord, agent.get(), [&] { return agent->take_reconnected(); }, 5000ms));
   EXPECT_TRUE(agent->connected());
   EXPECT_NE(join(*coord, *agent, keys.agents[0].public_key, 0), 0u);
   ASSERT_TRUE(coord->send(0, make_message(MsgType::Heartbeat, {}, 9)));
@@ -719,8 +728,7 @@ TEST(LivenessTest, FrameSlowerThanHeartbeatIsCut_Libzmq2709) {
     coord->poll(0ms);
     cut = coord->take_lost_sites() == std::vector<int>{0};
   }
-  std::printf("[liveness] a 3 MB frame at 1 MB/s with heartbeat_s 1: connection cut after %.3f s\n",
-              seconds_since(t0));
+  std::printf("[liveness] a 3 MB frame at 1 MB/s with heartbeat_s 1: connection cut after %.3f s\n", seconds_since(t0));
   EXPECT_TRUE(cut);
   EXPECT_FALSE(arrived);
 }
@@ -731,16 +739,14 @@ TEST(LivenessTest, BadHeartbeatIsAClearError) {
   co.heartbeat_s = -1;
   auto c = CoordinatorEndpoint::create(co);
   ASSERT_FALSE(c);
-  EXPECT_NE(c.error().message.find("heartbeat_s must be 0 (off)"), std::string::npos)
-      << c.error().message;
+  EXPECT_NE(c.error().message.find("heartbeat_s must be 0 (off)"), std::string::npos) << c.error().message;
   AgentOptions ao;
   ao.curve = false;
   ao.connect_address = "tcp://127.0.0.1:1";
   ao.heartbeat_s = 1e9;
   auto a = AgentEndpoint::create(ao);
   ASSERT_FALSE(a);
-  EXPECT_NE(a.error().message.find("heartbeat_s must be 0 (off)"), std::string::npos)
-      << a.error().message;
+  EXPECT_NE(a.error().message.find("heartbeat_s must be 0 (off)"), std::string::npos) << a.error().message;
 }
 
 }  // namespace

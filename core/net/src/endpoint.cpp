@@ -758,8 +758,8 @@ void AgentEndpoint::Impl::drain_monitor() {
                         address.c_str(), opt.client_keys.public_key.c_str(), ev->value);
       auth_failed = true;
     } else if (ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-      FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u): is the server key right?",
-                     address.c_str(), ev->value);
+      FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u)%s", address.c_str(),
+                     ev->value, opt.curve ? ": is the server key right?" : "");
     } else if (ev->event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       auth_failed = false;
       n_up = std::min(n_up + 1, open_fds.size());
@@ -774,13 +774,14 @@ void AgentEndpoint::Impl::drain_monitor() {
     const bool up = n_up > 0;
     if (was_up && !up) {
       lost = true;
-      FOMOE_LOG_WARN(kLogModule, "agent: lost the connection %s %s", bound ? "accepted on" : "to the coordinator at",
-                     address.c_str());
+      FOMOE_LOG_WARN(kLogModule, "agent: lost the connection %s %s",
+                     bound ? "accepted on" : "to the coordinator at", address.c_str());
     } else if (!was_up && up && lost) {
       lost = false;
       reconnected = true;
       ++n_reconnects;
-      FOMOE_LOG_INFO(kLogModule, "agent: %s %s again", bound ? "the coordinator is connected to" : "connected to the coordinator at",
+      FOMOE_LOG_INFO(kLogModule, "agent: %s %s again",
+                     bound ? "the coordinator is connected to" : "connected to the coordinator at",
                      address.c_str());
     }
     was_up = up;
