@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -74,6 +76,65 @@ void common_socket_options(zmq::socket_t& s, const DecodeLimits& limits, int sen
 
 std::string short_key(const std::string& key) { return key.empty() ? "(none)" : key; }
 
+// libzmq keeps the TTL in deciseconds in a u16 (ZMQ_HEARTBEAT_TTL <= 6553599 ms).
+constexpr double kMaxHeartbeatS = 6553.0;
+
+Status heartbeat_options(zmq::socket_t& s, double heartbeat_s) {
+  if (!(heartbeat_s >= 0.0) || heartbeat_s > kMaxHeartbeatS)
+    return make_error(ErrorCode::InvalidArgument,
+                      "heartbeat_s must be 0 (off) or a number of seconds up to 6553, got " +
+                          std::to_string(heartbeat_s));
+  if (heartbeat_s == 0.0) return Status::ok();
+  const int ms = std::max(1, static_cast<int>(std::lround(heartbeat_s * 1000.0)));
+  s.set(zmq::sockopt::heartbeat_ivl, std::max(1, ms / 3));
+  s.set(zmq::sockopt::heartbeat_timeout, ms);  // no traffic this long after our PING: close
+  s.set(zmq::sockopt::heartbeat_ttl, ms);      // asks the peer to close after this long without ours
+  return Status::ok();
+}
+
+// Monitors `s` into a PAIR socket read with dontwait. libzmq's I/O thread sends monitor events
+// with a blocking send, so a full monitor queue would stall it (and the heartbeats it answers):
+// our receive side has no high-water mark. Call before bind/connect so no connection is missed.
+bool start_monitor(zmq::context_t& ctx, zmq::socket_t& s, zmq::socket_t& monitor,
+                   const char* address, int events) {
+  if (zmq_socket_monitor(s.handle(), address, events) != 0) {
+    FOMOE_LOG_WARN(kLogModule, "socket monitor unavailable (%s): connection losses go unnoticed",
+                   zmq_strerror(zmq_errno()));
+    return false;
+  }
+  monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
+  monitor.set(zmq::sockopt::linger, 0);
+  monitor.set(zmq::sockopt::rcvhwm, 0);
+  monitor.connect(address);
+  return true;
+}
+
+struct MonitorEvent {
+  uint16_t event = 0;
+  uint32_t value = 0;  // the fd for ACCEPTED / CONNECTED / DISCONNECTED
+  std::string address;
+};
+
+// Next event (libzmq 4.3 format: [u16 event, u32 value] [endpoint]), or nullopt when none is queued.
+std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor) {
+  for (;;) {
+    std::vector<zmq::message_t> ev;
+    try {
+      if (!zmq::recv_multipart(monitor, std::back_inserter(ev), zmq::recv_flags::dontwait))
+        return std::nullopt;
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_DEBUG(kLogModule, "monitor: %s", e.what());
+      return std::nullopt;
+    }
+    if (ev.empty() || ev[0].size() < 6) continue;
+    MonitorEvent out;
+    std::memcpy(&out.event, ev[0].data(), 2);
+    std::memcpy(&out.value, static_cast<const char*>(ev[0].data()) + 2, 4);
+    if (ev.size() > 1) out.address = ev[1].to_string();
+    return out;
+  }
+}
+
 }  // namespace
 
 double LinkEmulator::delay_seconds(uint64_t bytes) const {
@@ -103,6 +164,46 @@ struct CoordinatorEndpoint::Impl {
   uint64_t seq = initial_seq();
   DropStats drops;
 
+  // ---- liveness: which peer's connection closed (take_lost_sites) ----
+  // The monitor names connections by file descriptor (ACCEPTED / CONNECTED open one, DISCONNECTED
+  // closes it, heartbeat timeouts included); messages name theirs by ZMQ_SRCFD. libzmq 4.3 has
+  // nothing better without its DRAFT API (ZMQ_ROUTER_NOTIFY, monitor v2): Peer-Address is only
+  // the IP. fd numbers are reused, so each opened connection gets its own id, and a message only
+  // (re)links its peer to the connection on its fd when that cannot be a stale leftover.
+  zmq::socket_t monitor;  // after router: closed before it
+  bool monitoring = false;
+  struct Conn {
+    uint64_t id = 0;
+    bool outgoing = false;  // we connected (connect_addresses): the session, and the peer's
+                            // identity, outlive the connection and reconnect to `address`
+    std::string address;    // outgoing: the agent's address; accepted: our bound endpoint
+  };
+  enum class LinkKind { Unknown, Accepted, Outgoing };
+  struct Link {
+    uint64_t conn = 0;  // live connection id; 0 = closed (the peer is down)
+    LinkKind kind = LinkKind::Unknown;
+    std::string address;
+    bool loss_pending = false;  // bound and lost, not yet returned by take_lost_sites
+  };
+  std::map<int, Conn> conn_of_fd;  // connections the ROUTER holds now
+  std::map<uint64_t, uint64_t> peer_of_conn;
+  std::map<uint64_t, Link> link_of_peer;
+  // Identities of closed accepted connections (never reused by the ROUTER): what they still have
+  // queued is dropped once they are unbound. Bounded: the oldest are forgotten.
+  std::set<std::string> gone_identities;
+  std::deque<std::string> gone_order;
+  uint64_t next_conn = 1;
+  uint64_t n_bound_losses = 0;  // poll() returns early when this moves
+
+  ~Impl() {
+    if (monitoring) zmq_socket_monitor(router.handle(), nullptr, 0);
+  }
+  void drain_monitor();
+  void note_peer_fd(uint64_t peer, int fd);
+  void link_peer(uint64_t peer, const Conn& conn);
+  void connection_lost(uint64_t peer);
+  void forget(uint64_t peer);
+
   uint64_t peer_for(const std::string& identity);
   int site_of(uint64_t peer) const {
     auto it = site_of_peer.find(peer);
@@ -119,6 +220,122 @@ uint64_t CoordinatorEndpoint::Impl::peer_for(const std::string& identity) {
   peer_of_identity.emplace(identity, peer);
   identity_of_peer.emplace(peer, identity);
   return peer;
+}
+
+void CoordinatorEndpoint::Impl::drain_monitor() {
+  if (!monitoring) return;
+  while (auto ev = next_monitor_event(monitor)) {
+    const int fd = static_cast<int>(ev->value);
+    if (ev->event == ZMQ_EVENT_ACCEPTED || ev->event == ZMQ_EVENT_CONNECTED) {
+      // An earlier connection on this fd number has closed: its DISCONNECTED came first.
+      FOMOE_LOG_DEBUG(kLogModule, "connection %llu %s %s on fd %d",
+                      static_cast<unsigned long long>(next_conn),
+                      ev->event == ZMQ_EVENT_CONNECTED ? "to" : "accepted on", ev->address.c_str(), fd);
+      conn_of_fd[fd] = Conn{next_conn++, ev->event == ZMQ_EVENT_CONNECTED, std::move(ev->address)};
+    } else if (ev->event == ZMQ_EVENT_DISCONNECTED) {
+      auto c = conn_of_fd.find(fd);
+      if (c == conn_of_fd.end()) continue;
+      const uint64_t id = c->second.id;
+      FOMOE_LOG_DEBUG(kLogModule, "connection %llu on fd %d closed", static_cast<unsigned long long>(id), fd);
+      conn_of_fd.erase(c);
+      auto p = peer_of_conn.find(id);
+      if (p == peer_of_conn.end()) continue;  // closed before it sent anything
+      const uint64_t peer = p->second;
+      peer_of_conn.erase(p);
+      auto l = link_of_peer.find(peer);
+      if (l != link_of_peer.end() && l->second.conn == id) connection_lost(peer);
+    }
+  }
+}
+
+// Called for every received message, after drain_monitor(): the ACCEPTED / CONNECTED of the
+// message's connection, and the DISCONNECTED of any earlier one on the same fd, are in.
+void CoordinatorEndpoint::Impl::note_peer_fd(uint64_t peer, int fd) {
+  auto c = conn_of_fd.find(fd);
+  auto l = link_of_peer.find(peer);
+  if (c == conn_of_fd.end()) {
+    // Read after its connection closed. A peer first seen here is down from the start: if it is
+    // bound anyway, bind_site reports it.
+    if (l == link_of_peer.end()) link_of_peer.emplace(peer, Link{});
+    return;
+  }
+  const Conn& conn = c->second;
+  if (l != link_of_peer.end()) {
+    const Link& k = l->second;
+    if (k.conn == conn.id) return;
+    const bool same_session =
+        k.kind == LinkKind::Outgoing && conn.outgoing && conn.address == k.address;
+    // Else a leftover from the peer's closed connection, read after its fd was reused.
+    if (k.kind != LinkKind::Unknown && !same_session) return;
+  }
+  link_peer(peer, conn);
+}
+
+void CoordinatorEndpoint::Impl::link_peer(uint64_t peer, const Conn& conn) {
+  auto prev = peer_of_conn.find(conn.id);
+  if (prev != peer_of_conn.end() && prev->second != peer) {
+    // One connection carries one identity: the other peer's only message was a leftover from a
+    // closed connection, so that peer is gone.
+    const uint64_t other = prev->second;
+    auto ol = link_of_peer.find(other);
+    if (ol != link_of_peer.end() && ol->second.conn == conn.id) connection_lost(other);
+  }
+  Link& k = link_of_peer[peer];
+  if (k.conn != 0 && k.conn != conn.id) {
+    auto q = peer_of_conn.find(k.conn);
+    if (q != peer_of_conn.end() && q->second == peer) peer_of_conn.erase(q);
+  }
+  k.conn = conn.id;
+  k.kind = conn.outgoing ? LinkKind::Outgoing : LinkKind::Accepted;
+  k.address = conn.address;
+  peer_of_conn[conn.id] = peer;
+}
+
+void CoordinatorEndpoint::Impl::connection_lost(uint64_t peer) {
+  Link& k = link_of_peer[peer];
+  if (k.conn != 0) {
+    auto q = peer_of_conn.find(k.conn);
+    if (q != peer_of_conn.end() && q->second == peer) peer_of_conn.erase(q);
+    k.conn = 0;
+  }
+  auto s = site_of_peer.find(peer);
+  if (s == site_of_peer.end()) {
+    FOMOE_LOG_DEBUG(kLogModule, "unbound peer %llu went away", static_cast<unsigned long long>(peer));
+    forget(peer);
+    return;
+  }
+  k.loss_pending = true;
+  ++n_bound_losses;
+  if (opt.heartbeat_s > 0)
+    FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone, or silent for %.1f s)",
+                   s->second, opt.heartbeat_s);
+  else
+    FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone)", s->second);
+}
+
+// Drops everything about an unbound peer whose connection closed.
+void CoordinatorEndpoint::Impl::forget(uint64_t peer) {
+  auto l = link_of_peer.find(peer);
+  const bool accepted = l != link_of_peer.end() && l->second.kind == LinkKind::Accepted;
+  if (l != link_of_peer.end()) {
+    if (l->second.conn != 0) {
+      auto q = peer_of_conn.find(l->second.conn);
+      if (q != peer_of_conn.end() && q->second == peer) peer_of_conn.erase(q);
+    }
+    link_of_peer.erase(l);
+  }
+  auto id = identity_of_peer.find(peer);
+  if (id == identity_of_peer.end()) return;
+  if (accepted && gone_identities.insert(id->second).second) {
+    constexpr size_t kMaxGone = 4096;
+    gone_order.push_back(id->second);
+    if (gone_order.size() > kMaxGone) {
+      gone_identities.erase(gone_order.front());
+      gone_order.pop_front();
+    }
+  }
+  peer_of_identity.erase(id->second);
+  identity_of_peer.erase(id);
 }
 
 Expected<SendResult> CoordinatorEndpoint::Impl::send_identity(const std::string& identity, int site,
@@ -185,6 +402,9 @@ Expected<std::unique_ptr<CoordinatorEndpoint>> CoordinatorEndpoint::create(Coord
     zmq::socket_t& r = impl->router;
     common_socket_options(r, opt.limits, opt.send_timeout_ms, opt.linger_ms);
     r.set(zmq::sockopt::router_mandatory, 1);
+    if (Status s = heartbeat_options(r, opt.heartbeat_s); !s) return s.error();
+    impl->monitoring = start_monitor(impl->ctx, r, impl->monitor, "inproc://fomoe-coordinator-monitor",
+                                     ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
     if (opt.curve) {
       r.set(zmq::sockopt::curve_server, 1);
       if (Status s = set_key_option(r, ZMQ_CURVE_SECRETKEY, opt.server_keys.secret_key,
@@ -235,14 +455,18 @@ Status CoordinatorEndpoint::connect(const std::string& address) { return impl_->
 std::optional<Incoming> CoordinatorEndpoint::poll(std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   const auto deadline = Clock::now() + timeout;
-  zmq::pollitem_t items[] = {{m.router.handle(), 0, ZMQ_POLLIN, 0}};
+  const uint64_t losses_before = m.n_bound_losses;
+  std::vector<zmq::pollitem_t> items = {{m.router.handle(), 0, ZMQ_POLLIN, 0}};
+  if (m.monitoring) items.push_back({m.monitor.handle(), 0, ZMQ_POLLIN, 0});
   for (;;) {
+    m.drain_monitor();
+    if (m.n_bound_losses != losses_before) return std::nullopt;  // see take_lost_sites()
     std::vector<zmq::message_t> frames;
     try {
       auto got = zmq::recv_multipart(m.router, std::back_inserter(frames), zmq::recv_flags::dontwait);
       if (!got) {
         if (Clock::now() >= deadline) return std::nullopt;
-        zmq::poll(items, 1, remaining(deadline));
+        zmq::poll(items.data(), items.size(), remaining(deadline));
         continue;
       }
     } catch (const zmq::error_t& e) {
@@ -254,8 +478,15 @@ std::optional<Incoming> CoordinatorEndpoint::poll(std::chrono::milliseconds time
       FOMOE_LOG_WARN(kLogModule, "dropped a message without payload frames");
       continue;
     }
+    // Events up to this message's arrival, so its fd names the right connection.
+    m.drain_monitor();
     const std::string identity = frames[0].to_string();
+    if (m.gone_identities.count(identity)) {
+      FOMOE_LOG_DEBUG(kLogModule, "dropped a message left over from a closed, unbound connection");
+      continue;
+    }
     const uint64_t peer = m.peer_for(identity);
+    if (const int fd = zmq_msg_get(frames[1].handle(), ZMQ_SRCFD); fd >= 0) m.note_peer_fd(peer, fd);
     const int site = m.site_of(peer);
     std::string key;
     if (const char* uid = zmq_msg_gets(frames[1].handle(), "User-Id")) key = uid;
@@ -391,11 +622,17 @@ Status CoordinatorEndpoint::bind_site(uint64_t peer, int site) {
   if (site < 0) return make_error(ErrorCode::InvalidArgument, "site id must be >= 0, got " + std::to_string(site));
   if (!m.identity_of_peer.count(peer))
     return make_error(ErrorCode::NotFound, "unknown peer " + std::to_string(peer));
-  unbind_site(site);
+  if (auto cur = m.peer_of_site.find(site); cur != m.peer_of_site.end() && cur->second != peer)
+    unbind_site(site);
   auto old = m.site_of_peer.find(peer);
   if (old != m.site_of_peer.end()) m.peer_of_site.erase(old->second);
   m.site_of_peer[peer] = site;
   m.peer_of_site[site] = peer;
+  // A fresh binding supersedes an unreported loss; binding a peer that is already down reports it.
+  if (auto l = m.link_of_peer.find(peer); l != m.link_of_peer.end()) {
+    l->second.loss_pending = l->second.conn == 0;
+    if (l->second.loss_pending) ++m.n_bound_losses;
+  }
   return Status::ok();
 }
 
@@ -403,8 +640,26 @@ void CoordinatorEndpoint::unbind_site(int site) {
   Impl& m = *impl_;
   auto it = m.peer_of_site.find(site);
   if (it == m.peer_of_site.end()) return;
-  m.site_of_peer.erase(it->second);
+  const uint64_t peer = it->second;
+  m.site_of_peer.erase(peer);
   m.peer_of_site.erase(it);
+  auto l = m.link_of_peer.find(peer);
+  if (l == m.link_of_peer.end()) return;
+  l->second.loss_pending = false;
+  if (l->second.conn == 0) m.forget(peer);
+}
+
+std::vector<int> CoordinatorEndpoint::take_lost_sites() {
+  Impl& m = *impl_;
+  m.drain_monitor();
+  std::vector<int> lost;
+  for (const auto& [site, peer] : m.peer_of_site) {
+    auto l = m.link_of_peer.find(peer);
+    if (l == m.link_of_peer.end() || !l->second.loss_pending) continue;
+    l->second.loss_pending = false;
+    lost.push_back(site);
+  }
+  return lost;
 }
 
 std::vector<int> CoordinatorEndpoint::bound_sites() const {
@@ -445,6 +700,18 @@ struct AgentEndpoint::Impl {
   std::string address;       // the coordinator's address, or our bound endpoint (for logs)
   std::deque<std::vector<zmq::message_t>> outbox;  // bind mode: accepted, not yet in ZeroMQ
 
+  // Connection state from the monitor. HANDSHAKE_SUCCEEDED carries no fd, so handshakes are
+  // counted: with the context's single I/O thread a failed handshake's FAILED_* event comes right
+  // before its connection's DISCONNECTED, so a DISCONNECTED without one closes a handshaken
+  // connection. Connect mode holds at most one connection; bind mode may hold several.
+  std::set<int> open_fds;    // TCP connections the DEALER holds (connected or accepted)
+  size_t n_up = 0;           // of those, handshaken
+  bool last_failed = false;  // the previous event was a HANDSHAKE_FAILED_*
+  bool was_up = false;
+  bool lost = false;         // was up, is down since
+  bool reconnected = false;  // up again after `lost`, not yet taken
+  uint64_t n_reconnects = 0; // poll() returns early when this moves
+
   ~Impl() {
     if (monitoring) zmq_socket_monitor(dealer.handle(), nullptr, 0);
   }
@@ -479,32 +746,45 @@ void AgentEndpoint::Impl::flush_outbox() {
 
 void AgentEndpoint::Impl::drain_monitor() {
   if (!monitoring) return;
-  for (;;) {
-    std::vector<zmq::message_t> ev;
-    try {
-      if (!zmq::recv_multipart(monitor, std::back_inserter(ev), zmq::recv_flags::dontwait)) return;
-    } catch (const zmq::error_t& e) {
-      FOMOE_LOG_DEBUG(kLogModule, "agent monitor: %s", e.what());
-      return;
-    }
-    if (ev.empty() || ev[0].size() < 6) continue;
-    uint16_t event = 0;
-    uint32_t value = 0;
-    std::memcpy(&event, ev[0].data(), 2);
-    std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, 4);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+  while (auto ev = next_monitor_event(monitor)) {
+    const bool failed = ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                        ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                        ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       if (!auth_failed)
         FOMOE_LOG_ERROR(kLogModule,
                         "coordinator at %s refused this agent's CURVE key %s (ZAP status %u): add "
                         "its .pub file to the coordinator's allow-list",
-                        address.c_str(), opt.client_keys.public_key.c_str(), value);
+                        address.c_str(), opt.client_keys.public_key.c_str(), ev->value);
       auth_failed = true;
-    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    } else if (ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+      FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u)%s", address.c_str(),
+                     ev->value, opt.curve ? ": is the server key right?" : "");
+    } else if (ev->event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       auth_failed = false;
-    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-      FOMOE_LOG_WARN(kLogModule, "handshake with %s failed (protocol error %u): is the server key right?",
-                     address.c_str(), value);
+      n_up = std::min(n_up + 1, open_fds.size());
+    } else if (ev->event == ZMQ_EVENT_CONNECTED || ev->event == ZMQ_EVENT_ACCEPTED) {
+      open_fds.insert(static_cast<int>(ev->value));
+    } else if (ev->event == ZMQ_EVENT_DISCONNECTED) {
+      open_fds.erase(static_cast<int>(ev->value));
+      if (!last_failed && n_up > 0) --n_up;
+      n_up = std::min(n_up, open_fds.size());
     }
+    last_failed = failed;
+    const bool up = n_up > 0;
+    if (was_up && !up) {
+      lost = true;
+      FOMOE_LOG_WARN(kLogModule, "agent: lost the connection %s %s",
+                     bound ? "accepted on" : "to the coordinator at", address.c_str());
+    } else if (!was_up && up && lost) {
+      lost = false;
+      reconnected = true;
+      ++n_reconnects;
+      FOMOE_LOG_INFO(kLogModule, "agent: %s %s again",
+                     bound ? "the coordinator is connected to" : "connected to the coordinator at",
+                     address.c_str());
+    }
+    was_up = up;
   }
 }
 
@@ -543,17 +823,15 @@ Expected<std::unique_ptr<AgentEndpoint>> AgentEndpoint::create(AgentOptions opti
                                     "the agent's secret key");
           !s)
         return s.error();
-      // Watch the handshake so a refused key is reported instead of silently retried.
-      const std::string mon = "inproc://fomoe-agent-monitor";
-      if (zmq_socket_monitor(d.handle(), mon.c_str(),
-                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
-        impl->monitor = zmq::socket_t(impl->ctx, zmq::socket_type::pair);
-        impl->monitor.set(zmq::sockopt::linger, 0);
-        impl->monitor.connect(mon);
-        impl->monitoring = true;
-      }
     }
+    if (Status s = heartbeat_options(d, opt.heartbeat_s); !s) return s.error();
+    // Watch connections and handshakes: a refused key is reported instead of silently retried,
+    // and connected() / take_reconnected() follow the link.
+    impl->monitoring = start_monitor(
+        impl->ctx, d, impl->monitor, "inproc://fomoe-agent-monitor",
+        ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
     if (impl->bound) {
       try {
         d.bind(opt.bind_address);
@@ -636,8 +914,10 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::vector<zmq::pollitem_t> items = {{m.dealer.handle(), 0, ZMQ_POLLIN, 0}};
   if (m.monitoring) items.push_back({m.monitor.handle(), 0, ZMQ_POLLIN, 0});
+  const uint64_t reconnects_before = m.n_reconnects;
   for (;;) {
     m.drain_monitor();
+    if (m.n_reconnects != reconnects_before) return std::nullopt;  // see take_reconnected()
     if (m.bound) {
       m.flush_outbox();
       // Wake up when the coordinator connects, to send what is pending.
@@ -725,6 +1005,14 @@ double AgentEndpoint::link_seconds_total() const { return impl_->link_total; }
 bool AgentEndpoint::auth_failed() const {
   impl_->drain_monitor();
   return impl_->auth_failed;
+}
+bool AgentEndpoint::connected() const {
+  impl_->drain_monitor();
+  return impl_->was_up;
+}
+bool AgentEndpoint::take_reconnected() {
+  impl_->drain_monitor();
+  return std::exchange(impl_->reconnected, false);
 }
 DropStats AgentEndpoint::drops() const { return impl_->drops; }
 

@@ -5,6 +5,10 @@
 // (CoordinatorOptions::connect_addresses). CURVE roles do not change with the direction.
 // Both decode with protocol.h, drop every malformed / replayed / spoofed message with a logged
 // reason (never crash), and record every message in a ByteCounter. ZeroMQ stays behind a pimpl.
+// Liveness is the transport's: ZMTP heartbeats (heartbeat_s) and a socket monitor tell the
+// coordinator which sites' connections closed (take_lost_sites) and the agent when its link went
+// away and came back (connected, take_reconnected). What a lost site means for a run is the
+// federation's.
 // Each endpoint is used from ONE thread (ZeroMQ sockets are not thread-safe); the ByteCounter
 // may be shared and read from any thread.
 #pragma once
@@ -58,6 +62,15 @@ struct CoordinatorOptions {
   ByteCounter* counter = nullptr;    // not owned; nullptr = do not count
   int send_timeout_ms = 30000;       // a send blocked this long (peer gone / HWM) fails
   int linger_ms = 1000;
+  /// ZMTP heartbeats on every connection: a PING every heartbeat_s / 3; a connection that carries
+  /// nothing for heartbeat_s after a PING is closed and reported by take_lost_sites, so a silent
+  /// link loss shows after heartbeat_s .. 4/3 heartbeat_s. libzmq's I/O thread answers PINGs: a
+  /// peer whose application thread is busy (training) stays alive. 0 = off: a process that dies
+  /// still closes its TCP connection and is reported, a silent link loss is not. Use the same
+  /// value on both ends. Caveat (libzmq #2709): only complete frames count as traffic, so one
+  /// frame (one tensor) that takes longer than heartbeat_s to cross the link gets its connection
+  /// cut and is lost: keep this above the slowest link's time for the largest tensor.
+  double heartbeat_s = 3.0;
 };
 
 struct Incoming {
@@ -83,8 +96,16 @@ class CoordinatorEndpoint {
 
   /// Next valid message, or nullopt after `timeout`. Malformed, replayed or spoofed messages are
   /// dropped (logged, counted) and the wait goes on. A Hello whose public_key differs from the
-  /// CURVE key the peer authenticated with is dropped too.
+  /// CURVE key the peer authenticated with is dropped too. Returns nullopt early when the
+  /// connection of a bound site closes (see take_lost_sites). What a closed connection left
+  /// queued is still delivered while its site is bound, and dropped once it is unbound.
   std::optional<Incoming> poll(std::chrono::milliseconds timeout);
+  /// Bound sites whose connection closed (peer process gone, or silent for heartbeat_s) since
+  /// the last call, ascending, each reported once. The caller marks them dead and unbind_site()s
+  /// them; the agent rejoins later with a new Hello. Unbound peers that go away are forgotten
+  /// without a report. A site that is bound again (bind_site / Welcome) before this call is not
+  /// reported for its old connection.
+  std::vector<int> take_lost_sites();
 
   /// Sends to a bound site. Fills header.sender (coordinator) and header.seq.
   Expected<SendResult> send(int site, Message msg);
@@ -126,6 +147,7 @@ struct AgentOptions {
   std::optional<LinkEmulator> link;  // nullopt = no emulation
   int send_timeout_ms = 30000;
   int linger_ms = 1000;
+  double heartbeat_s = 3.0;  // ZMTP heartbeats, as CoordinatorOptions::heartbeat_s; 0 = off
 };
 
 struct Inbound {
@@ -148,8 +170,18 @@ class AgentEndpoint {
   Expected<SendResult> send(Message msg);
   /// Next valid coordinator message or nullopt after `timeout` (emulated receive delay comes on
   /// top). A Welcome sets site() and run_id(). In bind mode it also sends pending messages as
-  /// soon as the coordinator has connected.
+  /// soon as the coordinator has connected. Returns nullopt early when the connection to the
+  /// coordinator comes back after a loss (take_reconnected() is then true).
   std::optional<Inbound> poll(std::chrono::milliseconds timeout);
+
+  /// True while a connection to the coordinator has completed its (CURVE) handshake and not
+  /// closed since: connect mode, our connection; bind mode, an accepted one.
+  bool connected() const;
+  /// True once after the connection was lost and is up again (ZeroMQ reconnects by itself; in
+  /// bind mode the coordinator reconnects). The coordinator has likely dropped this site by then,
+  /// and what was in flight may be lost: send Hello again to rejoin. The first connection does
+  /// not count.
+  bool take_reconnected();
 
   /// Bind mode: the bound address with the real port (e.g. "tcp://127.0.0.1:41234"); connect
   /// mode: the connect address.
