@@ -84,7 +84,7 @@ Expected<std::vector<int64_t>> mark_interrupted(Db& db) {
     if (!st.ok()) return db.error(st.prepare_rc(), "looking for interrupted runs");
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-      // Another machine's writer: cannot tell.
+      // Only writers known to be gone; another machine's cannot be told apart.
       if (writer_liveness(st.col_int(1), st.col_text(2)) == WriterLiveness::Dead) dead.push_back(st.col_int(0));
     }
     if (rc != SQLITE_DONE) return db.error(rc, "looking for interrupted runs");
