@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "fomoe/base/number_format.h"
+#include "fomoe/data/tokenizer.h"
 
 namespace fomoe {
 namespace {
@@ -118,7 +119,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
          }},
         STR_KEY(run, db), STR_KEY(run, out_dir)}},
       {"model",
-       {INT_KEY(model, vocab_size, 2, 65535), INT_KEY(model, d_model, 8, 65536),
+       {INT_KEY(model, vocab_size, 2, 1 << 24), INT_KEY(model, d_model, 8, 65536),
         INT_KEY(model, n_layers, 1, 1024), INT_KEY(model, n_heads, 1, 1024), INT_KEY(model, n_kv_heads, 0, 1024),
         BOOL_KEY(model, tie_embeddings),
         INT_KEY(model, seq_len, 2, 1 << 20), INT_KEY(model, n_experts, 1, 4096),
@@ -145,7 +146,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
            return read_enum(n, c.data.split, std::map<std::string, ShardSplit>{{"iid", ShardSplit::Iid}, {"non_iid", ShardSplit::NonIid}});
          }},
         STR_KEY(data, cache_dir), STR_KEY(data, path), INT_KEY(data, eos_id, -1, INT64_MAX), STR_KEY(data, separator),
-        STR_KEY(data, text_field), STR_KEY(data, domain_field),
+        STR_KEY(data, text_field), STR_KEY(data, domain_field), STR_KEY(data, tokenizer),
         {"format", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.data.format, std::map<std::string, DataFormat>{{"builtin", DataFormat::Builtin},
                                                                                 {"megatron", DataFormat::Megatron},
@@ -381,6 +382,15 @@ Status validate_experiment(const ExperimentConfig& c) {
   if (c.data.format == DataFormat::Jsonl && c.data.text_field.empty()) return bad("data.text_field is empty: name the field holding the text");
   if (c.data.format == DataFormat::Tokens && c.data.eos_id >= (c.data.token_dtype == "uint16" ? 65536 : (int64_t{1} << 32)))
     return bad("data.eos_id (" + std::to_string(c.data.eos_id) + ") does not fit data.token_dtype = " + c.data.token_dtype);
+  if (!c.data.tokenizer.empty()) {
+    // The file is read here (once per path, size and time: the configure panel validates on edits).
+    auto vocab = data::tokenizer_vocab_size(c.data.tokenizer, c.data.eos_id);
+    if (!vocab) return bad("data.tokenizer: " + vocab.error().message);
+    if (m.vocab_size < *vocab)
+      return bad("model.vocab_size (" + std::to_string(m.vocab_size) + ") is smaller than the vocabulary of data.tokenizer " +
+                 c.data.tokenizer + " (" + std::to_string(*vocab) + " ids): set model.vocab_size >= " +
+                 std::to_string(*vocab));
+  }
   const auto& t = c.train;
   if (t.warmup_steps > t.steps) return bad("train.warmup_steps (" + std::to_string(t.warmup_steps) + ") exceeds train.steps (" + std::to_string(t.steps) + ")");
   const auto& f = c.federation;
@@ -399,9 +409,11 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (!f.site_data_paths.empty() && static_cast<int>(f.site_data_paths.size()) != f.sites)
       return bad("federation.site_data_paths lists " + std::to_string(f.site_data_paths.size()) + " sites but federation.sites = " +
                  std::to_string(f.sites));
-    if (!f.site_data_paths.empty() && !reads_token_files(c.data.format))
-      return bad(std::string("federation.site_data_paths needs token files (data.format = megatron, tokens or llmc), not \"") +
-                 data_format_name(c.data.format) + "\": " + kOwnTextAtSiteWhy);
+    // Text at a site is fine with data.tokenizer: every site tokenises with the same file.
+    if (!f.site_data_paths.empty() && !reads_token_files(c.data.format) && c.data.tokenizer.empty())
+      return bad(std::string("federation.site_data_paths needs token files (data.format = megatron, tokens or llmc) or "
+                             "data.tokenizer, not \"") +
+                 data_format_name(c.data.format) + "\" with the project's BPE: " + kOwnTextAtSiteWhy);
     if (f.placement == PlacementPolicy::Explicit && f.explicit_plan.empty())
       return bad("federation.placement = \"explicit\" needs federation.plan");
   }
@@ -464,7 +476,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                            {"cache_dir", c.data.cache_dir}, {"format", data_format_name(c.data.format)},
                            {"path", c.data.path}, {"token_dtype", c.data.token_dtype}, {"eos_id", c.data.eos_id},
                            {"separator", c.data.separator}, {"text_field", c.data.text_field},
-                           {"domain_field", c.data.domain_field}}},
+                           {"domain_field", c.data.domain_field}, {"tokenizer", c.data.tokenizer}}},
       {"train", toml::table{{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"lr", c.train.lr},
                             {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup_steps", c.train.warmup_steps},
                             {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},

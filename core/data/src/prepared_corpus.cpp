@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -41,8 +42,10 @@ Status validate_spec(const CorpusSpec& spec) {
     if (!find_source(s)) return invalid("unknown source '" + s + "'; known sources: " + known_source_names());
     if (!seen.insert(s).second) return invalid("source '" + s + "' listed twice");
   }
-  if (spec.vocab_size < BpeTokenizer::kMinVocab || spec.vocab_size > kMaxVocab)
+  if (spec.tokenizer.empty() && (spec.vocab_size < BpeTokenizer::kMinVocab || spec.vocab_size > kMaxVocab))
     return invalid("vocab_size " + std::to_string(spec.vocab_size) + " must be in [257, 16777216]");
+  if (!spec.tokenizer.empty() && (spec.vocab_size < 2 || spec.vocab_size > kMaxVocab))
+    return invalid("vocab_size " + std::to_string(spec.vocab_size) + " must be in [2, 16777216]");
   if (!(spec.heldout_fraction >= 0.0 && spec.heldout_fraction <= 0.5))
     return invalid("heldout_fraction " + std::to_string(spec.heldout_fraction) + " must be in [0, 0.5]");
   if (spec.max_bytes < 0) return invalid("max_bytes must be >= 0 (0 = all)");
@@ -58,8 +61,29 @@ bool is_heldout(std::string_view text, uint64_t seed, double heldout_fraction) {
   return u < heldout_fraction;
 }
 
-Expected<std::string> corpus_cache_key(const CorpusSpec& spec) {
+namespace {
+
+// The model's vocabulary must hold every id the tokenizer gives.
+Status check_vocab(const CorpusSpec& spec, const Tokenizer& tok) {
+  if (spec.vocab_size < tok.vocab_size())
+    return make_error(ErrorCode::InvalidArgument, "model.vocab_size = " + std::to_string(spec.vocab_size) +
+                                                      " is smaller than the vocabulary of tokenizer " + spec.tokenizer +
+                                                      " (" + std::to_string(tok.vocab_size()) +
+                                                      " ids): set model.vocab_size >= " + std::to_string(tok.vocab_size()));
+  return Status::ok();
+}
+
+Expected<Tokenizer> load_spec_tokenizer(const CorpusSpec& spec) {
+  TokenizerOptions options;
+  options.eod_id = spec.eos_id;
+  return load_tokenizer(spec.tokenizer, options);
+}
+
+// tok: the loaded spec.tokenizer (null when the project's BPE is trained: the key is as it always was).
+Expected<std::string> cache_key(const CorpusSpec& spec, const Tokenizer* tok) {
   if (Status st = validate_spec(spec); !st) return st.error();
+  if (tok)
+    if (Status st = check_vocab(spec, *tok); !st) return st.error();
   std::string desc = "fomoe-data|bpe" + std::to_string(BpeTokenizer::kFileVersion) + "|tok" +
                      std::to_string(TokenFile::kVersion);
   if (!spec.own.format.empty()) {
@@ -80,34 +104,57 @@ Expected<std::string> corpus_cache_key(const CorpusSpec& spec) {
     for (const SourceFile& f : *files) desc += ";" + f.path + ":" + std::to_string(f.size);
   }
   char buf[128];
-  std::snprintf(buf, sizeof(buf), "|v%d|h%.6f|m%lld|s%llu", spec.vocab_size, spec.heldout_fraction,
-                static_cast<long long>(spec.max_bytes), static_cast<unsigned long long>(spec.seed));
+  if (tok) {
+    // The token files depend on the tokenizer's content and end of document, not on the model's
+    // vocabulary (a larger model.vocab_size reuses them).
+    desc += "|tokenizer:" + std::string(tok->kind_name()) + ":" + tok->content_hash() + ":eod" + std::to_string(tok->eod_id());
+    std::snprintf(buf, sizeof(buf), "|h%.6f|m%lld|s%llu", spec.heldout_fraction, static_cast<long long>(spec.max_bytes),
+                  static_cast<unsigned long long>(spec.seed));
+  } else {
+    std::snprintf(buf, sizeof(buf), "|v%d|h%.6f|m%lld|s%llu", spec.vocab_size, spec.heldout_fraction,
+                  static_cast<long long>(spec.max_bytes), static_cast<unsigned long long>(spec.seed));
+  }
   desc += buf;
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(detail::fnv1a64(desc)));
   return std::string(buf);
 }
 
+}  // namespace
+
+Expected<std::string> corpus_cache_key(const CorpusSpec& spec) {
+  if (spec.tokenizer.empty()) return cache_key(spec, nullptr);
+  if (Status st = validate_spec(spec); !st) return st.error();
+  auto tok = load_spec_tokenizer(spec);
+  if (!tok) return tok.error();
+  return cache_key(spec, &*tok);
+}
+
 namespace {
 
-Expected<PreparedCorpus> load_prepared(const CorpusSpec& spec, PreparedCorpus pc) {
-  auto tok = BpeTokenizer::load(pc.tokenizer_path);
-  if (!tok) return tok.error();
+// external: the spec's own tokenizer, already loaded; null: the BPE trained into the cache.
+Expected<PreparedCorpus> load_prepared(const CorpusSpec& spec, PreparedCorpus pc, const Tokenizer* external) {
+  if (external) {
+    pc.tokenizer = *external;
+  } else {
+    auto tok = BpeTokenizer::load(pc.tokenizer_path);
+    if (!tok) return tok.error();
+    if (tok->vocab_size() != spec.vocab_size)
+      return make_error(ErrorCode::Corrupt, "tokenizer file " + pc.tokenizer_path + " has vocab " +
+                                                std::to_string(tok->vocab_size()) + ", the spec asks for " +
+                                                std::to_string(spec.vocab_size) + "; delete it to rebuild");
+    pc.tokenizer = Tokenizer(std::move(*tok), pc.tokenizer_path);
+  }
   auto train = TokenFile::open(pc.train_path);
   if (!train) return train.error();
   auto heldout = TokenFile::open(pc.heldout_path);
   if (!heldout) return heldout.error();
   const uint32_t n_sources = static_cast<uint32_t>(spec.sources.size());
-  if (tok->vocab_size() != spec.vocab_size)
-    return make_error(ErrorCode::Corrupt, "tokenizer file " + pc.tokenizer_path + " has vocab " +
-                                              std::to_string(tok->vocab_size()) + ", the spec asks for " +
-                                              std::to_string(spec.vocab_size) + "; delete it to rebuild");
   for (const TokenFile* f : {&*train, &*heldout}) {
-    if (f->vocab_size() != spec.vocab_size || f->n_sources() != n_sources)
+    if (f->vocab_size() != pc.tokenizer.vocab_size() || f->n_sources() != n_sources)
       return make_error(ErrorCode::Corrupt, "token file " + f->path() + " does not match the spec (vocab " +
                                                 std::to_string(f->vocab_size()) + ", sources " +
                                                 std::to_string(f->n_sources()) + "); delete it to rebuild");
   }
-  pc.tokenizer = std::move(*tok);
   pc.train = std::move(*train);
   pc.heldout = std::move(*heldout);
   return Expected<PreparedCorpus>(std::move(pc));
@@ -118,8 +165,8 @@ struct SplitDocs {
   std::vector<uint32_t> source;
 };
 
-Status write_split(const std::string& path, const BpeTokenizer& tok, const SplitDocs& docs, uint32_t n_sources,
-                   std::unordered_map<std::string, std::vector<int32_t>>& cache) {
+Status write_split(const std::string& path, const Tokenizer& tok, const SplitDocs& docs, uint32_t n_sources,
+                   WordCache& cache) {
   std::vector<DocEntry> table;
   std::vector<int32_t> tokens;
   table.reserve(docs.text.size());
@@ -138,13 +185,22 @@ Status write_split(const std::string& path, const BpeTokenizer& tok, const Split
 }  // namespace
 
 Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
-  auto key = corpus_cache_key(spec);
+  // The spec's own tokenizer, loaded once: its content hash is part of the key.
+  std::optional<Tokenizer> external;
+  if (!spec.tokenizer.empty()) {
+    if (Status st = validate_spec(spec); !st) return st.error();
+    auto tok = load_spec_tokenizer(spec);
+    if (!tok) return tok.error();
+    external = std::move(*tok);
+  }
+  const Tokenizer* ext = external ? &*external : nullptr;
+  auto key = cache_key(spec, ext);
   if (!key) return key.error();
   PreparedCorpus pc;
   pc.spec = spec;
   pc.key = *key;
   const std::string dir = spec.cache_dir;
-  pc.tokenizer_path = dir + "/bpe-v" + std::to_string(spec.vocab_size) + "-" + pc.key + ".bin";
+  pc.tokenizer_path = ext ? spec.tokenizer : dir + "/bpe-v" + std::to_string(spec.vocab_size) + "-" + pc.key + ".bin";
   pc.train_path = dir + "/train-" + pc.key + ".tok";
   pc.heldout_path = dir + "/heldout-" + pc.key + ".tok";
   // Own text: its sources (files or domains) are found while reading; their names are kept
@@ -164,7 +220,7 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
       }
     }
     CorpusSpec known = pc.spec;
-    return load_prepared(known, std::move(pc));
+    return load_prepared(known, std::move(pc), ext);
   }
 
   auto t0 = std::chrono::steady_clock::now();
@@ -198,21 +254,31 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
       side.source.push_back(sid);
     }
   }
-  std::vector<std::string_view> views(train.text.begin(), train.text.end());
-  pc.tokenizer = BpeTokenizer::train(views, spec.vocab_size, &pc.train_stats);
-  FOMOE_LOG_INFO("data", "BPE vocab %d: %d merges over %llu unique words (%llu words) in %.2f s", spec.vocab_size,
-                 pc.train_stats.n_merges, static_cast<unsigned long long>(pc.train_stats.n_unique_words),
-                 static_cast<unsigned long long>(pc.train_stats.n_words), pc.train_stats.seconds);
+  BpeTokenizer bpe;
+  if (ext) {
+    pc.tokenizer = *ext;
+    FOMOE_LOG_INFO("data", "tokenising with %s %s (%d ids, end of document %d)", ext->kind_name(),
+                   spec.tokenizer.c_str(), ext->vocab_size(), ext->eod_id());
+  } else {
+    std::vector<std::string_view> views(train.text.begin(), train.text.end());
+    bpe = BpeTokenizer::train(views, spec.vocab_size, &pc.train_stats);
+    FOMOE_LOG_INFO("data", "BPE vocab %d: %d merges over %llu unique words (%llu words) in %.2f s", spec.vocab_size,
+                   pc.train_stats.n_merges, static_cast<unsigned long long>(pc.train_stats.n_unique_words),
+                   static_cast<unsigned long long>(pc.train_stats.n_words), pc.train_stats.seconds);
+  }
   if (train.text.empty())
     return make_error(ErrorCode::InvalidArgument, "every document went to the held-out split; lower data.heldout_fraction "
                                                   "or add documents");
   const uint32_t n_sources = static_cast<uint32_t>(pc.spec.sources.size());
-  std::unordered_map<std::string, std::vector<int32_t>> cache;
-  if (Status st = pc.tokenizer.save(pc.tokenizer_path); !st) return st.error();
+  WordCache cache;
+  if (!ext) {
+    if (Status st = bpe.save(pc.tokenizer_path); !st) return st.error();
+    pc.tokenizer = Tokenizer(std::move(bpe), pc.tokenizer_path);
+  }
   if (Status st = write_split(pc.train_path, pc.tokenizer, train, n_sources, cache); !st) return st.error();
   if (Status st = write_split(pc.heldout_path, pc.tokenizer, heldout, n_sources, cache); !st) return st.error();
   CorpusSpec known = pc.spec;
-  auto loaded = load_prepared(known, std::move(pc));
+  auto loaded = load_prepared(known, std::move(pc), ext);
   if (!loaded) return loaded.error();
   loaded->built = true;
   loaded->build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -222,6 +288,19 @@ Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec) {
                  static_cast<unsigned long long>(loaded->train.n_tokens()),
                  static_cast<unsigned long long>(loaded->heldout.n_tokens()), loaded->build_seconds);
   return loaded;
+}
+
+Expected<Tokenizer> corpus_tokenizer(const CorpusSpec& spec) {
+  if (spec.tokenizer.empty()) {
+    auto pc = prepare_corpus(spec);
+    if (!pc) return pc.error();
+    return pc->tokenizer;
+  }
+  if (Status st = validate_spec(spec); !st) return st.error();
+  auto tok = load_spec_tokenizer(spec);
+  if (!tok) return tok.error();
+  if (Status st = check_vocab(spec, *tok); !st) return st.error();
+  return tok;
 }
 
 std::vector<SourceStats> PreparedCorpus::source_stats() const {

@@ -17,19 +17,21 @@ enum class Method { Single, Ddp, DiLoCo, Photon, FoMoE };
 enum class GateMode { Keep, Renormalize, Reroute };
 const char* gate_mode_name(GateMode m);
 enum class ShardSplit { Iid, NonIid };
-// Builtin: the Debian texts of data.sources, tokenised by the project's BPE. Megatron, Tokens and
-// Llmc: token files other stacks write (data.path), memory-mapped (core/data/mapped_tokens.h).
-// Text and Jsonl: the researcher's own text (data.path), tokenised by the project's BPE like the
-// built-in texts (core/data/own_text.h).
+// Builtin: the Debian texts of data.sources, tokenised by the project's BPE (or data.tokenizer).
+// Megatron, Tokens and Llmc: token files other stacks write (data.path), memory-mapped
+// (core/data/mapped_tokens.h). Text and Jsonl: the researcher's own text (data.path), tokenised
+// like the built-in texts (core/data/own_text.h).
 enum class DataFormat { Builtin, Megatron, Tokens, Llmc, Text, Jsonl };
 const char* data_format_name(DataFormat f);
 /// Megatron, Tokens or Llmc: token ids another stack wrote, read as they are.
 inline bool reads_token_files(DataFormat f) { return f == DataFormat::Megatron || f == DataFormat::Tokens || f == DataFormat::Llmc; }
-/// Why a site's own data must be token files for now: text at a site would be tokenised by a BPE
-/// trained on that site's text alone, so one id would mean different text at different sites.
+/// Why a site's own data must be token files unless data.tokenizer is set: text at a site would be
+/// tokenised by a BPE trained on that site's text alone, so one id would mean different text at
+/// different sites.
 inline constexpr const char* kOwnTextAtSiteWhy =
     "text at a site would be tokenised by a BPE trained on that site's text alone (ids would mean different text at "
-    "different sites); tokenise every site's text with one tokenizer first (e.g. PyPI tokenizers -> Megatron .bin/.idx)";  // the TOML value: "builtin", "megatron", "tokens", "llmc", "text", "jsonl"
+    "different sites); give every site one tokenizer (data.tokenizer = a tokenizer.json or SentencePiece .model) or "
+    "tokenise every site's text first (e.g. PyPI tokenizers -> Megatron .bin/.idx)";  // the TOML value: "builtin", "megatron", "tokens", "llmc", "text", "jsonl"
 // RoundRobin and Explicit are fixed for the run. LoadAware (balance global expert load) and Affinity
 // (each site holds the experts its own tokens use most) start round-robin and re-plan from the
 // expert load the sites report (federation.replan_every).
@@ -51,7 +53,7 @@ struct RunSection {
 };
 
 struct ModelSection {
-  int vocab_size = 1024;        // must equal the tokenizer's
+  int vocab_size = 1024;        // the project's BPE: its size; data.tokenizer: >= the tokenizer's
   int d_model = 128;
   int n_layers = 4;
   int n_heads = 4;
@@ -79,10 +81,15 @@ struct DataSection {
   DataFormat format = DataFormat::Builtin;
   std::string path;                     // megatron: PREFIX of PREFIX.bin/.idx; tokens, llmc: the file
   std::string token_dtype = "uint16";   // tokens: "uint16" or "uint32"
-  int64_t eos_id = -1;                  // tokens: id ending a document; llmc: EOT starting one; -1 = none
+  int64_t eos_id = -1;                  // tokens: id ending a document; llmc: EOT starting one; -1 = none;
+                                        // with data.tokenizer: its end of document (-1 = the tokenizer's)
   std::string separator;                // text: a line equal to this ends a document ("" = a file is one)
   std::string text_field = "text";      // jsonl: the field holding the text
   std::string domain_field;             // jsonl: the field naming a document's source ("" = its file)
+  // "" = the project's BPE, trained on the corpus. Else a Hugging Face tokenizer.json (byte-level
+  // BPE), a SentencePiece .model or a FoMoE BPE file (core/data/tokenizer.h) that tokenises the
+  // text of builtin / text / jsonl; with token files it only encodes prompts and decodes.
+  std::string tokenizer;
 };
 
 struct TrainSection {

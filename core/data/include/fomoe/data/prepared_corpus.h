@@ -1,6 +1,7 @@
 // prepare_corpus: reads the sources, splits documents into train / held-out by content hash,
-// trains the BPE tokenizer on the train documents and writes both token files, all cached in
-// CorpusSpec::cache_dir under a hash of the spec; later calls only load and validate.
+// trains the BPE tokenizer on the train documents (or loads CorpusSpec::tokenizer, a tokenizer
+// file, instead) and writes both token files, all cached in CorpusSpec::cache_dir under a hash of
+// the spec (and of the tokenizer file's content); later calls only load and validate.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "fomoe/data/bpe_tokenizer.h"
 #include "fomoe/data/corpus_spec.h"
 #include "fomoe/data/token_file.h"
+#include "fomoe/data/tokenizer.h"
 
 namespace fomoe::data {
 
@@ -27,12 +29,13 @@ struct SourceStats {
 struct PreparedCorpus {
   CorpusSpec spec;
   std::string key;              // 16 hex digits: hash of the spec and the source files' sizes
-  std::string tokenizer_path, train_path, heldout_path;
-  BpeTokenizer tokenizer;
+  std::string tokenizer_path, train_path, heldout_path;  // tokenizer_path: the trained BPE in the
+                                                         // cache, or CorpusSpec::tokenizer
+  Tokenizer tokenizer;
   TokenFile train;
   TokenFile heldout;
   bool built = false;           // true when this call built the files (false: loaded from cache)
-  BpeTrainStats train_stats;    // tokenizer training numbers when built
+  BpeTrainStats train_stats;    // tokenizer training numbers when built (the project's BPE)
   double build_seconds = 0.0;   // whole build (read + train + encode + write) when built
 
   std::vector<SourceStats> source_stats() const;
@@ -45,9 +48,16 @@ struct PreparedCorpus {
 bool is_heldout(std::string_view text, uint64_t seed, double heldout_fraction);
 
 /// Validates the spec and computes its cache key (lists the source files; NotFound if missing).
+/// With spec.tokenizer the key holds the tokenizer file's content hash and end-of-document id
+/// instead of spec.vocab_size (the token files do not depend on the model's vocabulary).
 Expected<std::string> corpus_cache_key(const CorpusSpec& spec);
 
 Expected<PreparedCorpus> prepare_corpus(const CorpusSpec& spec);
+
+/// The tokenizer a spec's text is tokenised with, for prompts, decoding and export: spec.tokenizer
+/// loaded (and checked against vocab_size) without reading any text, or else the project's BPE
+/// from prepare_corpus (built or found in the cache).
+Expected<Tokenizer> corpus_tokenizer(const CorpusSpec& spec);
 
 /// Concatenates documents (ids into file) each followed by eod.
 std::vector<int32_t> concat_documents(const TokenFile& file, const std::vector<uint32_t>& doc_ids, int32_t eod);
