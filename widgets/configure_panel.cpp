@@ -64,7 +64,7 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
           tr("auto, cpu, cuda or cuda:N; a comma list (cuda:0,cuda:1) trains each site data parallel on those devices"));
 
   QFormLayout* model = group(page, tr("Model"), col0);
-  addInt(model, "model.vocab_size", tr("vocabulary"), 64, 65535, [](auto& c) { return c.model.vocab_size; }, [](auto& c, int v) { c.model.vocab_size = v; });
+  addInt(model, "model.vocab_size", tr("vocabulary"), 64, 1 << 24, [](auto& c) { return c.model.vocab_size; }, [](auto& c, int v) { c.model.vocab_size = v; });
   addInt(model, "model.d_model", tr("d_model"), 8, 1 << 16, [](auto& c) { return c.model.d_model; }, [](auto& c, int v) { c.model.d_model = v; });
   addInt(model, "model.n_layers", tr("layers"), 1, 512, [](auto& c) { return c.model.n_layers; }, [](auto& c, int v) { c.model.n_layers = v; });
   addInt(model, "model.n_heads", tr("heads"), 1, 256, [](auto& c) { return c.model.n_heads; }, [](auto& c, int v) { c.model.n_heads = v; });

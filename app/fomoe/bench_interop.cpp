@@ -70,7 +70,7 @@ int bench_tokenizer_command(const std::vector<std::string>& args, const std::str
   }
   const fs::path dir = fs::temp_directory_path() / ("fomoe-bench-tokenizer-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  if (auto st = interop::write_hf_tokenizer(corpus->tokenizer, dir.string(), cfg->model.seq_len); !st) {
+  if (auto st = interop::write_run_tokenizer(corpus->tokenizer, dir.string(), cfg->model.seq_len); !st) {
     std::cerr << "fomoe bench tokenizer: " << st.error().message << "\n";
     return 1;
   }

@@ -66,7 +66,11 @@ std::string printable(const std::string& bytes) {
 void print_stats(const PreparedCorpus& pc, std::ostream& out) {
   char line[256];
   out << "corpus " << pc.key << " (" << (pc.built ? "built" : "loaded from cache") << "), vocab " << pc.spec.vocab_size
-      << ", tokenizer " << pc.tokenizer_path << "\n";
+      << ", tokenizer " << pc.tokenizer_path;
+  if (!pc.spec.tokenizer.empty())
+    out << " (" << pc.tokenizer.kind_name() << ", " << pc.tokenizer.vocab_size() << " ids, end of document "
+        << pc.tokenizer.eod_id() << ")";
+  out << "\n";
   std::snprintf(line, sizeof(line), "%-12s %8s %12s %11s %8s %9s %10s\n", "source", "docs", "bytes", "tokens",
                 "bytes/tok", "held docs", "held toks");
   out << line;
@@ -90,7 +94,7 @@ void print_stats(const PreparedCorpus& pc, std::ostream& out) {
   row(total);
   out << "unigram entropy: train " << fmt("%.4f", unigram_entropy(pc.train)) << " nats/token, held-out "
       << fmt("%.4f", unigram_entropy(pc.heldout)) << " nats/token\n";
-  if (pc.built) {
+  if (pc.built && pc.spec.tokenizer.empty()) {
     out << "tokenizer: " << pc.train_stats.n_merges << " merges over " << pc.train_stats.n_unique_words
         << " unique words in " << fmt("%.2f", pc.train_stats.seconds) << " s; whole build "
         << fmt("%.2f", pc.build_seconds) << " s\n";
@@ -120,6 +124,9 @@ nlohmann::json corpus_json(const PreparedCorpus& pc, bool with_stats) {
                       {"tokenizer", pc.tokenizer_path},
                       {"train", {{"path", pc.train_path}, {"tokens", pc.train.n_tokens()}, {"docs", pc.train.n_docs()}}},
                       {"heldout", {{"path", pc.heldout_path}, {"tokens", pc.heldout.n_tokens()}, {"docs", pc.heldout.n_docs()}}}};
+  if (!pc.spec.tokenizer.empty())
+    j["tokenizer_file"] = {{"kind", pc.tokenizer.kind_name()}, {"vocab_size", pc.tokenizer.vocab_size()},
+                           {"eod_id", pc.tokenizer.eod_id()}, {"hash", pc.tokenizer.content_hash()}};
   if (pc.built) {
     j["tokenizer_seconds"] = pc.train_stats.seconds;
     j["build_seconds"] = pc.build_seconds;
@@ -140,7 +147,7 @@ nlohmann::json corpus_json(const PreparedCorpus& pc, bool with_stats) {
 int data_command(const std::vector<std::string>& args_in, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args = args_in;
   if (!args.empty() && args[0] == "data") args.erase(args.begin());
-  auto app = make_app("fomoe data", "Build or inspect the tokenised corpus (byte-level BPE over the built-in texts).");
+  auto app = make_app("fomoe data", "Build or inspect the tokenised corpus (byte-level BPE, or --tokenizer, over the built-in texts).");
   CorpusSpec spec;
   std::string sources, format = "text";
   CLI::App* prepare = app->add_subcommand("prepare", "build the tokenizer and token files (cached by content)");
@@ -165,6 +172,13 @@ int data_command(const std::vector<std::string>& args_in, std::ostream& out, std
         ->type_name("N")
         ->capture_default_str();
     cmd->add_option("--source-root", spec.source_root, "where the texts are")->type_name("DIR")->capture_default_str();
+    cmd->add_option("--tokenizer", spec.tokenizer,
+                    "tokenise with this tokenizer.json or SentencePiece .model instead of training the BPE "
+                    "(--vocab: the model's, at least its vocabulary)")
+        ->type_name("FILE");
+    cmd->add_option("--eos-id", spec.eos_id, "with --tokenizer: the end-of-document id (default: the tokenizer's)")
+        ->check(integer_in(-1, INT32_MAX))
+        ->type_name("N");
     add_format(*cmd, format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
   }
   if (auto code = parse(*app, args, out, err)) return *code;
@@ -183,7 +197,7 @@ int data_command(const std::vector<std::string>& args_in, std::ostream& out, std
     out << (pc->built ? "built " : "cached ") << pc->tokenizer_path << ", " << pc->train_path << " ("
         << pc->train.n_tokens() << " tokens, " << pc->train.n_docs() << " docs), " << pc->heldout_path << " ("
         << pc->heldout.n_tokens() << " tokens, " << pc->heldout.n_docs() << " docs)\n";
-    if (pc->built)
+    if (pc->built && spec.tokenizer.empty())
       out << "tokenizer trained in " << fmt("%.2f", pc->train_stats.seconds) << " s, whole build "
           << fmt("%.2f", pc->build_seconds) << " s\n";
     return 0;

@@ -511,3 +511,107 @@ TEST(PrepareTokens, HfTokenizerJsonToMegatronReadsBackTokenForToken) {
 
 }  // namespace
 }  // namespace fomoe::interop
+
+namespace fomoe::interop {
+namespace {
+
+// AutoTokenizer on an exported folder: every text's ids (no special tokens added) as JSON.
+nlohmann::json auto_tokenizer_ids(const std::string& python, const fs::path& dir, const std::vector<std::string>& texts) {
+  std::ofstream(dir / "texts.json") << nlohmann::json(texts).dump();
+  const std::string cmd = python + " -c \"import json, sys; from transformers import AutoTokenizer; "
+                                   "t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+                                   "texts = json.load(open(sys.argv[1] + '/texts.json')); "
+                                   "json.dump([t.encode(x, add_special_tokens=False) for x in texts], "
+                                   "open(sys.argv[1] + '/ids.json', 'w'))\" " +
+                          dir.string() + " > " + (dir / "python.log").string() + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) return nullptr;
+  std::ifstream in(dir / "ids.json");
+  return nlohmann::json::parse(in);
+}
+
+// A run whose data.tokenizer was a tokenizer.json (here with token files: the tokenizer serves
+// prompts, decoding and export) ships that file; AutoTokenizer reads the folder and encodes every
+// text to the ids the engine's runtime gives. A SentencePiece run ships tokenizer.model with a
+// LlamaTokenizer config.
+TEST(HfExportTokenizer, TheRunsOwnTokenizerFileIsShipped) {
+  const std::string python = std::string(FOMOE_SOURCE_DIR) + "/.venv/bin/python";
+  if (std::system((python + " -c 'import tokenizers, transformers' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "PyPI tokenizers / transformers are not in the project venv; run scripts/install-deps";
+  const auto dir = fs::path(FOMOE_BINARY_DIR) / ("test-export-tokenizer-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_EQ(std::system((python + " " + FOMOE_SOURCE_DIR + "/tests/interop/train_hf_tokenizer.py " + dir.string()).c_str()), 0);
+  auto cfg = variant_config(kVariants[0]);  // vocab 320 >= the tokenizer's 300
+  cfg.data.format = DataFormat::Tokens;
+  cfg.data.path = (dir / "unused.bin").string();
+  cfg.data.tokenizer = (dir / "tokenizer.json").string();
+  cfg.source_text = to_toml(cfg);
+  GlobalModel g(cfg);
+  const std::string ckpt = (dir / "model.pt").string();
+  ASSERT_TRUE(g.save(ckpt, 1));
+  const fs::path out = dir / "hf";
+  auto r = export_hf(cfg, ckpt, out.string());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->tokenizer_written);
+  EXPECT_NE(r->tokenizer_note.find("tokenizer.json"), std::string::npos) << r->tokenizer_note;
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(read(out / "tokenizer.json"), read(dir / "tokenizer.json"));
+  auto tok = data::load_tokenizer(cfg.data.tokenizer);
+  ASSERT_TRUE(tok) << tok.error().message;
+  const auto tcfg = nlohmann::json::parse(read(out / "tokenizer_config.json"));
+  EXPECT_EQ(tcfg["eos_token"], "<|endoftext|>");
+  EXPECT_EQ(tcfg["tokenizer_class"], "PreTrainedTokenizerFast");
+  EXPECT_EQ(nlohmann::json::parse(read(out / "config.json"))["eos_token_id"].get<int>(), tok->eod_id());
+  const auto ids = auto_tokenizer_ids(python, out, kTexts);
+  ASSERT_FALSE(ids.is_null()) << read(out / "python.log");
+  for (size_t i = 0; i < kTexts.size(); ++i) EXPECT_EQ(ids[i].get<std::vector<int32_t>>(), tok->encode(kTexts[i])) << kTexts[i];
+
+  // SentencePiece (Debian's spm_train): tokenizer.model and a LlamaTokenizer config.
+  if (std::system("command -v spm_train > /dev/null 2>&1") != 0) return;
+  {
+    std::ofstream corpus(dir / "spm.txt");
+    for (int i = 0; i < 300; ++i) corpus << "the federation of experts trains at site " << i << " over slow links\n";
+  }
+  // Llama's kind of model: BPE with byte fallback, no normalisation.
+  ASSERT_EQ(std::system(("spm_train --input=" + (dir / "spm.txt").string() + " --model_prefix=" + (dir / "spm").string() +
+                         " --vocab_size=400 --model_type=bpe --byte_fallback=true --normalization_rule_name=identity"
+                         " --remove_extra_whitespaces=false --hard_vocab_limit=false --minloglevel=2 > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  cfg.data.tokenizer = (dir / "spm.model").string();
+  cfg.model.vocab_size = 512;
+  cfg.source_text = to_toml(cfg);
+  GlobalModel g_spm(cfg);
+  const std::string ckpt_spm = (dir / "model-spm.pt").string();
+  ASSERT_TRUE(g_spm.save(ckpt_spm, 1));
+  const fs::path out_spm = dir / "hf-spm";
+  auto rs = export_hf(cfg, ckpt_spm, out_spm.string());
+  ASSERT_TRUE(rs) << rs.error().message;
+  EXPECT_EQ(read(out_spm / "tokenizer.model"), read(dir / "spm.model"));
+  EXPECT_FALSE(fs::exists(out_spm / "tokenizer.json"));
+  const auto scfg = nlohmann::json::parse(read(out_spm / "tokenizer_config.json"));
+  EXPECT_EQ(scfg["tokenizer_class"], "LlamaTokenizer");
+  EXPECT_EQ(scfg["eos_token"], "</s>");
+  EXPECT_EQ(scfg["bos_token"], "<s>");
+  EXPECT_EQ(scfg["unk_token"], "<unk>");
+  EXPECT_EQ(nlohmann::json::parse(read(out_spm / "config.json"))["eos_token_id"].get<int>(), 2);
+  // transformers reads a tokenizer.model only with PyPI sentencepiece and protobuf (not installed
+  // by scripts/install-deps): where they are, its LlamaTokenizer gives SentencePiece's ids, except
+  // on text that starts with a space (LlamaTokenizer's own leading-space handling).
+  if (std::system((python + " -c 'import sentencepiece, google.protobuf' 2>/dev/null").c_str()) == 0) {
+    auto spm = data::load_tokenizer(cfg.data.tokenizer);
+    ASSERT_TRUE(spm) << spm.error().message;
+    std::vector<std::string> texts;
+    for (const auto& t : kTexts)
+      if (!t.empty() && t[0] != ' ' && t[0] != '\t') texts.push_back(t);
+    const auto spm_ids = auto_tokenizer_ids(python, out_spm, texts);
+    ASSERT_FALSE(spm_ids.is_null()) << read(out_spm / "python.log");
+    for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(spm_ids[i].get<std::vector<int32_t>>(), spm->encode(texts[i])) << texts[i];
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace fomoe::interop

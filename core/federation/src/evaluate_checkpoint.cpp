@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "fomoe/federation/global_model.h"
 #include "fomoe/model/generate.h"
@@ -50,17 +51,18 @@ Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const 
   if (!options.greedy && !(options.temperature > 0.0))
     return make_error(ErrorCode::InvalidArgument, "temperature must be > 0 (or sample greedily)");
   CheckpointSample s;
-  std::unique_ptr<data::PreparedCorpus> corpus;
-  if (cfg.data.format == DataFormat::Builtin || cfg.data.format == DataFormat::Text || cfg.data.format == DataFormat::Jsonl) {
-    auto c = data::prepare_corpus(corpus_spec_from(cfg));
-    if (!c) return c.error();
-    corpus = std::make_unique<data::PreparedCorpus>(std::move(*c));
+  std::optional<data::Tokenizer> tokenizer;  // the run's BPE, or its data.tokenizer (token files too)
+  if (!reads_token_files(cfg.data.format) || !cfg.data.tokenizer.empty()) {
+    auto t = data::corpus_tokenizer(corpus_spec_from(cfg));
+    if (!t) return t.error();
+    tokenizer = std::move(*t);
     s.has_tokenizer = true;
   }
+  const data::Tokenizer* corpus_tok = tokenizer ? &*tokenizer : nullptr;
   if (!prompt_ids.empty()) {
     s.prompt_ids = prompt_ids;
-  } else if (corpus) {
-    for (int32_t t : corpus->tokenizer.encode(prompt_text)) s.prompt_ids.push_back(t);
+  } else if (corpus_tok) {
+    for (int32_t t : corpus_tok->encode(prompt_text)) s.prompt_ids.push_back(t);
   } else {
     return make_error(ErrorCode::InvalidArgument, "this run trained on token files (data.format = " +
                                                       std::string(data_format_name(cfg.data.format)) +
@@ -71,7 +73,7 @@ Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const 
     if (t < 0 || t >= cfg.model.vocab_size)
       return make_error(ErrorCode::InvalidArgument, "prompt token " + std::to_string(t) + " is outside the vocabulary of " +
                                                         std::to_string(cfg.model.vocab_size));
-  if (corpus && options.stop_token < 0) options.stop_token = corpus->tokenizer.eod_id();
+  if (corpus_tok && options.stop_token < 0) options.stop_token = corpus_tok->eod_id();
   try {
     GlobalModel global(cfg);
     auto round = global.load(checkpoint_path);
@@ -81,11 +83,11 @@ Expected<CheckpointSample> sample_checkpoint(const ExperimentConfig& cfg, const 
   } catch (const c10::Error& e) {
     return make_error(ErrorCode::Corrupt, "cannot sample from " + checkpoint_path + ": " + e.what_without_backtrace());
   }
-  if (corpus) {
+  if (corpus_tok) {
     std::vector<int32_t> ids32;
     for (int64_t t : s.ids)
-      if (t < corpus->tokenizer.vocab_size()) ids32.push_back(static_cast<int32_t>(t));
-    s.text = corpus->tokenizer.decode(ids32);
+      if (t < corpus_tok->vocab_size()) ids32.push_back(static_cast<int32_t>(t));
+    s.text = corpus_tok->decode(ids32);
   }
   return s;
 }

@@ -99,15 +99,16 @@ Expected<HfExportResult> export_hf(const ExperimentConfig& cfg, const std::strin
     result.tokenizer_written = true;
     result.tokenizer_note = "copied from " + options.tokenizer_json;
     result.files.push_back("tokenizer.json");
-  } else if (cfg.data.format == DataFormat::Builtin || cfg.data.format == DataFormat::Text ||
-             cfg.data.format == DataFormat::Jsonl) {
-    auto corpus = data::prepare_corpus(corpus_spec_from(cfg));
-    if (!corpus) return corpus.error();
-    if (auto st = write_hf_tokenizer(corpus->tokenizer, out_dir, cfg.model.seq_len); !st) return st.error();
-    eod = corpus->tokenizer.eod_id();
+  } else if (!reads_token_files(cfg.data.format) || !cfg.data.tokenizer.empty()) {
+    // The run's BPE (converted), or its data.tokenizer file (copied).
+    auto tok = data::corpus_tokenizer(corpus_spec_from(cfg));
+    if (!tok) return tok.error();
+    auto written = write_run_tokenizer(*tok, out_dir, cfg.model.seq_len);
+    if (!written) return written.error();
+    eod = tok->eod_id();
     result.tokenizer_written = true;
-    result.tokenizer_note = "the run's byte-level BPE (" + std::to_string(corpus->tokenizer.vocab_size()) + " ids)";
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) result.files.push_back(f);
+    result.tokenizer_note = written->note;
+    for (const auto& f : written->files) result.files.push_back(f);
   } else {
     result.tokenizer_note = "none: the run trained on token files another stack wrote (pass --tokenizer tokenizer.json)";
   }

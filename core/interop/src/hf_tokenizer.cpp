@@ -124,3 +124,44 @@ Status write_hf_tokenizer(const data::BpeTokenizer& tok, const std::string& dir,
 }
 
 }  // namespace fomoe::interop
+
+namespace fomoe::interop {
+
+Expected<RunTokenizerFiles> write_run_tokenizer(const data::Tokenizer& tok, const std::string& dir, int model_max_length) {
+  RunTokenizerFiles out;
+  if (tok.bpe()) {
+    if (auto st = write_hf_tokenizer(*tok.bpe(), dir, model_max_length); !st) return st.error();
+    out.note = "the run's byte-level BPE (" + std::to_string(tok.vocab_size()) + " ids)";
+    out.files = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
+    return out;
+  }
+  const bool spm = tok.kind() == data::TokenizerKind::SentencePiece;
+  const std::string target = spm ? "tokenizer.model" : "tokenizer.json";
+  std::error_code ec;
+  std::filesystem::copy_file(tok.path(), dir + "/" + target, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) return make_error(ErrorCode::Io, "cannot copy " + tok.path() + " to " + dir + "/" + target + ": " + ec.message());
+  auto piece = [&](int32_t id) { return id >= 0 ? nlohmann::ordered_json(tok.token_text(id)) : nlohmann::ordered_json(nullptr); };
+  nlohmann::ordered_json config = {{"tokenizer_class", spm ? "LlamaTokenizer" : "PreTrainedTokenizerFast"},
+                                   {"model_max_length", model_max_length},
+                                   {"bos_token", piece(tok.bos_id())},
+                                   {"eos_token", piece(tok.eod_id())},
+                                   {"unk_token", piece(tok.unk_id())},
+                                   {"add_bos_token", false},
+                                   {"add_eos_token", false},
+                                   {"clean_up_tokenization_spaces", false}};
+  if (spm) {
+    config["legacy"] = true;  // the SentencePiece model's own encoding, nothing added around special tokens
+    config["sp_model_kwargs"] = nlohmann::ordered_json::object();
+  }
+  if (auto st = write_text(dir + "/tokenizer_config.json", config.dump(2) + "\n"); !st) return st.error();
+  nlohmann::ordered_json special = nlohmann::ordered_json::object();
+  for (const char* k : {"bos_token", "eos_token", "unk_token"})
+    if (!config[k].is_null()) special[k] = config[k];
+  if (auto st = write_text(dir + "/special_tokens_map.json", special.dump(2) + "\n"); !st) return st.error();
+  out.note = std::string(spm ? "the run's SentencePiece model " : "the run's tokenizer.json ") + tok.path() + " (" +
+             std::to_string(tok.vocab_size()) + " ids, end of document " + std::to_string(tok.eod_id()) + ")";
+  out.files = {target, "tokenizer_config.json", "special_tokens_map.json"};
+  return out;
+}
+
+}  // namespace fomoe::interop

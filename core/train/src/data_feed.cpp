@@ -30,6 +30,8 @@ data::CorpusSpec corpus_spec_from(const ExperimentConfig& cfg) {
     spec.own.text_field = cfg.data.text_field;
     spec.own.domain_field = cfg.data.domain_field;
   }
+  spec.tokenizer = cfg.data.tokenizer;
+  spec.eos_id = cfg.data.eos_id;
   return spec;
 }
 
@@ -161,7 +163,11 @@ Expected<std::string> DataFeed::manifest() const {
   }
   j["files"] = files;
   j["bytes"] = total;
-  if (corpus_) {
+  if (corpus_ && !corpus_->spec.tokenizer.empty()) {  // data.tokenizer: the same file at every site
+    const data::Tokenizer& tok = corpus_->tokenizer;
+    j["tokenizer"] = {{"kind", tok.kind_name()}, {"vocab_size", tok.vocab_size()}, {"eod_id", tok.eod_id()},
+                      {"path", tok.path()}, {"hash", tok.content_hash()}};
+  } else if (corpus_) {
     auto t = data::fingerprint_file(corpus_->tokenizer_path);
     j["tokenizer"] = t ? nlohmann::json{{"kind", "fomoe-bpe"}, {"vocab_size", corpus_->tokenizer.vocab_size()}, {"hash", t->hash}}
                        : nlohmann::json{{"kind", "fomoe-bpe"}, {"vocab_size", corpus_->tokenizer.vocab_size()}};

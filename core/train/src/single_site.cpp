@@ -29,9 +29,10 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
   try {
     auto feed = DataFeed::open(cfg, /*n_sites=*/1, /*site=*/0);
     if (!feed) return feed.error();
-    if (const auto* corpus = (*feed)->corpus(); corpus && corpus->tokenizer.vocab_size() != cfg.model.vocab_size)
+    // The project's BPE has exactly model.vocab_size ids; a data.tokenizer may have fewer.
+    if (const auto* corpus = (*feed)->corpus(); corpus && corpus->tokenizer.vocab_size() > cfg.model.vocab_size)
       return make_error(ErrorCode::InvalidArgument, "model.vocab_size (" + std::to_string(cfg.model.vocab_size) +
-                                                        ") differs from the tokenizer's (" +
+                                                        ") is smaller than the tokenizer's (" +
                                                         std::to_string(corpus->tokenizer.vocab_size()) + ")");
     result.unigram_entropy = (*feed)->unigram_entropy_of_heldout();
     const auto devices = resolve_devices(cfg.run.device);
