@@ -76,24 +76,50 @@ void common_socket_options(zmq::socket_t& s, const DecodeLimits& limits, int sen
 
 std::string short_key(const std::string& key) { return key.empty() ? "(none)" : key; }
 
-// libzmq keeps the TTL in deciseconds in a u16 (ZMQ_HEARTBEAT_TTL <= 6553599 ms).
+// heartbeat_s's bound from the ZMTP-heartbeat days (TTL in deciseconds in a u16): configs that
+// were valid stay valid.
 constexpr double kMaxHeartbeatS = 6553.0;
+// Linux refuses TCP_KEEPCNT above 127 (MAX_TCP_KEEPCNT), and libzmq then closes every connection
+// it makes or accepts: none ever comes up.
+constexpr int kMaxKeepaliveCount = 127;
 
-Status heartbeat_options(zmq::socket_t& s, double heartbeat_s) {
+// Liveness is the kernel's TCP, not ZMTP heartbeats. A ZMTP heartbeat timeout only counts complete
+// frames as traffic (libzmq #2709): a tensor that takes longer than the timeout to cross a slow
+// link has its connection cut and is lost, and WAN links carry frames of minutes. TCP counts
+// every ACK, so a slow but alive transfer is never cut:
+//   - TCP_USER_TIMEOUT (ZMQ_TCP_MAXRT on Linux): data unacknowledged for heartbeat_s closes the
+//     connection (a link dead while we send);
+//   - keepalive probes every second after one idle second (a link dead while nothing is sent):
+//     TCP_USER_TIMEOUT also bounds how long they may go unanswered, in place of keepalive's probe
+//     count, so a dead idle link closes after about heartbeat_s too. KEEPALIVE_CNT only matters
+//     where TCP_USER_TIMEOUT is missing;
+//   - ZMQ_CONNECT_TIMEOUT: a connection attempt unanswered for heartbeat_s is dropped and
+//     retried, so a link that comes back is used again within about heartbeat_s, not after the
+//     kernel's SYN backoff (SYNs into a dead link are resent after 1, 3, 7, .. 63 s).
+// ZMTP heartbeats stay off (libzmq's default) rather than PINGs with a huge timeout: any timeout
+// brings the #2709 cut back (an unset HEARTBEAT_TIMEOUT defaults to the interval), and PINGs
+// without one only add traffic the keepalive probes already make (they keep NAT entries fresh
+// too). A process that dies closes its connection at once either way; a peer whose kernel still
+// ACKs (a stopped or hung process) is the federation's round timeout's to judge.
+Status liveness_options(zmq::socket_t& s, double heartbeat_s) {
   if (!(heartbeat_s >= 0.0) || heartbeat_s > kMaxHeartbeatS)
     return make_error(ErrorCode::InvalidArgument,
                       "heartbeat_s must be 0 (off) or a number of seconds up to 6553, got " +
                           std::to_string(heartbeat_s));
-  if (heartbeat_s == 0.0) return Status::ok();
+  if (heartbeat_s == 0.0) return Status::ok();  // the OS defaults: no keepalive, no user timeout
   const int ms = std::max(1, static_cast<int>(std::lround(heartbeat_s * 1000.0)));
-  s.set(zmq::sockopt::heartbeat_ivl, std::max(1, ms / 3));
-  s.set(zmq::sockopt::heartbeat_timeout, ms);  // no traffic this long after our PING: close
-  s.set(zmq::sockopt::heartbeat_ttl, ms);      // asks the peer to close after this long without ours
+  s.set(zmq::sockopt::tcp_keepalive, 1);
+  s.set(zmq::sockopt::tcp_keepalive_idle, 1);   // seconds
+  s.set(zmq::sockopt::tcp_keepalive_intvl, 1);  // seconds
+  s.set(zmq::sockopt::tcp_keepalive_cnt,
+        std::clamp(static_cast<int>(std::ceil(heartbeat_s)), 1, kMaxKeepaliveCount));
+  s.set(zmq::sockopt::tcp_maxrt, ms);  // TCP_USER_TIMEOUT
+  s.set(zmq::sockopt::connect_timeout, ms);
   return Status::ok();
 }
 
 // Monitors `s` into a PAIR socket read with dontwait. libzmq's I/O thread sends monitor events
-// with a blocking send, so a full monitor queue would stall it (and the heartbeats it answers):
+// with a blocking send, so a full monitor queue would stall it (and all its connections):
 // our receive side has no high-water mark. Call before bind/connect so no connection is missed.
 bool start_monitor(zmq::context_t& ctx, zmq::socket_t& s, zmq::socket_t& monitor,
                    const char* address, int events) {
@@ -166,7 +192,7 @@ struct CoordinatorEndpoint::Impl {
 
   // ---- liveness: which peer's connection closed (take_lost_sites) ----
   // The monitor names connections by file descriptor (ACCEPTED / CONNECTED open one, DISCONNECTED
-  // closes it, heartbeat timeouts included); messages name theirs by ZMQ_SRCFD. libzmq 4.3 has
+  // closes it, TCP timeouts included); messages name theirs by ZMQ_SRCFD. libzmq 4.3 has
   // nothing better without its DRAFT API (ZMQ_ROUTER_NOTIFY, monitor v2): Peer-Address is only
   // the IP. fd numbers are reused, so each opened connection gets its own id, and a message only
   // (re)links its peer to the connection on its fd when that cannot be a stale leftover.
@@ -307,7 +333,8 @@ void CoordinatorEndpoint::Impl::connection_lost(uint64_t peer) {
   k.loss_pending = true;
   ++n_bound_losses;
   if (opt.heartbeat_s > 0)
-    FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone, or silent for %.1f s)",
+    FOMOE_LOG_WARN(kLogModule,
+                   "site %d: connection closed (agent gone, or its link dead for %.1f s)",
                    s->second, opt.heartbeat_s);
   else
     FOMOE_LOG_WARN(kLogModule, "site %d: connection closed (agent gone)", s->second);
@@ -402,7 +429,7 @@ Expected<std::unique_ptr<CoordinatorEndpoint>> CoordinatorEndpoint::create(Coord
     zmq::socket_t& r = impl->router;
     common_socket_options(r, opt.limits, opt.send_timeout_ms, opt.linger_ms);
     r.set(zmq::sockopt::router_mandatory, 1);
-    if (Status s = heartbeat_options(r, opt.heartbeat_s); !s) return s.error();
+    if (Status s = liveness_options(r, opt.heartbeat_s); !s) return s.error();
     impl->monitoring = start_monitor(impl->ctx, r, impl->monitor, "inproc://fomoe-coordinator-monitor",
                                      ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
     if (opt.curve) {
@@ -824,7 +851,7 @@ Expected<std::unique_ptr<AgentEndpoint>> AgentEndpoint::create(AgentOptions opti
           !s)
         return s.error();
     }
-    if (Status s = heartbeat_options(d, opt.heartbeat_s); !s) return s.error();
+    if (Status s = liveness_options(d, opt.heartbeat_s); !s) return s.error();
     // Watch connections and handshakes: a refused key is reported instead of silently retried,
     // and connected() / take_reconnected() follow the link.
     impl->monitoring = start_monitor(

@@ -5,7 +5,7 @@
 // (CoordinatorOptions::connect_addresses). CURVE roles do not change with the direction.
 // Both decode with protocol.h, drop every malformed / replayed / spoofed message with a logged
 // reason (never crash), and record every message in a ByteCounter. ZeroMQ stays behind a pimpl.
-// Liveness is the transport's: ZMTP heartbeats (heartbeat_s) and a socket monitor tell the
+// Liveness is the transport's: kernel TCP timeouts (heartbeat_s) and a socket monitor tell the
 // coordinator which sites' connections closed (take_lost_sites) and the agent when its link went
 // away and came back (connected, take_reconnected). What a lost site means for a run is the
 // federation's.
@@ -62,14 +62,20 @@ struct CoordinatorOptions {
   ByteCounter* counter = nullptr;    // not owned; nullptr = do not count
   int send_timeout_ms = 30000;       // a send blocked this long (peer gone / HWM) fails
   int linger_ms = 1000;
-  /// ZMTP heartbeats on every connection: a PING every heartbeat_s / 3; a connection that carries
-  /// nothing for heartbeat_s after a PING is closed and reported by take_lost_sites, so a silent
-  /// link loss shows after heartbeat_s .. 4/3 heartbeat_s. libzmq's I/O thread answers PINGs: a
-  /// peer whose application thread is busy (training) stays alive. 0 = off: a process that dies
-  /// still closes its TCP connection and is reported, a silent link loss is not. Use the same
-  /// value on both ends. Caveat (libzmq #2709): only complete frames count as traffic, so one
-  /// frame (one tensor) that takes longer than heartbeat_s to cross the link gets its connection
-  /// cut and is lost: keep this above the slowest link's time for the largest tensor.
+  /// Liveness timeout of every connection, kept by the kernel's TCP (TCP_USER_TIMEOUT =
+  /// heartbeat_s, keepalive probes every second after one idle second): a connection on which the
+  /// peer has acknowledged nothing for heartbeat_s is closed and reported by take_lost_sites. A
+  /// link that dies, idle or in the middle of a transfer, shows after about heartbeat_s (measured
+  /// 3.0 .. 3.4 s at the default, 1.4 .. 2.0 s at 1 s, and hardly less below: keepalive ticks in
+  /// whole seconds; a sender whose own interface lost its carrier notices ~2 s later). TCP counts
+  /// every ACK, not whole frames, so a slow but alive link is safe however long a tensor takes on
+  /// the wire. Size heartbeat_s above the link's worst round trip, queueing included. A connection
+  /// attempt unanswered for heartbeat_s is dropped and retried, so a link that comes back is used
+  /// again soon. A peer whose kernel ACKs is alive here: a process that is stopped, hung or busy
+  /// training is left to the federation's round timeout (unless it stops reading while a large
+  /// message waits for it: its receive window shuts and the sender times out after heartbeat_s).
+  /// A process that dies closes its connection and is reported at once. 0 = off (OS defaults):
+  /// a dead link is never noticed. Use the same value on both ends (each times out its own side).
   double heartbeat_s = 3.0;
 };
 
@@ -100,11 +106,11 @@ class CoordinatorEndpoint {
   /// connection of a bound site closes (see take_lost_sites). What a closed connection left
   /// queued is still delivered while its site is bound, and dropped once it is unbound.
   std::optional<Incoming> poll(std::chrono::milliseconds timeout);
-  /// Bound sites whose connection closed (peer process gone, or silent for heartbeat_s) since
-  /// the last call, ascending, each reported once. The caller marks them dead and unbind_site()s
-  /// them; the agent rejoins later with a new Hello. Unbound peers that go away are forgotten
-  /// without a report. A site that is bound again (bind_site / Welcome) before this call is not
-  /// reported for its old connection.
+  /// Bound sites whose connection closed (peer process gone, or nothing ACKed for heartbeat_s)
+  /// since the last call, ascending, each reported once. The caller marks them dead and
+  /// unbind_site()s them; the agent rejoins later with a new Hello. Unbound peers that go away are
+  /// forgotten without a report. A site that is bound again (bind_site / Welcome) before this
+  /// call is not reported for its old connection.
   std::vector<int> take_lost_sites();
 
   /// Sends to a bound site. Fills header.sender (coordinator) and header.seq.
@@ -147,7 +153,7 @@ struct AgentOptions {
   std::optional<LinkEmulator> link;  // nullopt = no emulation
   int send_timeout_ms = 30000;
   int linger_ms = 1000;
-  double heartbeat_s = 3.0;  // ZMTP heartbeats, as CoordinatorOptions::heartbeat_s; 0 = off
+  double heartbeat_s = 3.0;  // TCP liveness timeout, as CoordinatorOptions::heartbeat_s; 0 = off
 };
 
 struct Inbound {
