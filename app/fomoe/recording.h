@@ -18,6 +18,13 @@ struct Recording {
   std::string db_path;
 };
 
-Expected<Recording> start_recording(const ExperimentConfig& cfg, const std::string& db_flag, int n_sites);
+/// The store file a run records into: --db, else run.db from the experiment, else the default.
+std::string resolved_db_path(const ExperimentConfig& cfg, const std::string& db_flag);
+
+/// Begins a new run record, or with resume_run_id >= 0 goes on in that record (RunRecorder::
+/// resume_run); a record that no longer exists gives a new one (with a warning), one that
+/// another live process writes is an error.
+Expected<Recording> start_recording(const ExperimentConfig& cfg, const std::string& db_flag, int n_sites,
+                                    int64_t resume_run_id = -1);
 
 }  // namespace fomoe::cli

@@ -5,6 +5,7 @@
 #include <map>
 #include <signal.h>
 #include <spawn.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <iterator>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -354,6 +356,7 @@ TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
   c.train.steps = 24;
   c.federation.inner_steps = 4;
   c.federation.round_timeout_s = 4;
+  c.federation.restart_sites = 0;  // the test starts it again itself, as a remote site's operator would
   CapturingSink sink;
   std::thread killer;
   std::atomic<pid_t> restarted{-1};
@@ -399,6 +402,100 @@ TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
     int st;
     waitpid(restarted, &st, 0);  // it leaves on the coordinator's Shutdown
   }
+}
+
+double first_event_time(CapturingSink& sink, const std::string& kind, int site = -2) {
+  std::lock_guard<std::mutex> g(sink.mu);
+  for (auto& e : sink.events)
+    if (e.kind == kind && (site == -2 || e.site == site)) return e.time;
+  return -1;
+}
+
+// Process-table check: no agent of this run directory is left (running or defunct).
+bool agents_of_run_dir_left(const fs::path& run_dir) {
+  const std::string probe = "pgrep -f '" + (run_dir / "[k]eys").string() + "' > /dev/null";
+  return std::system(probe.c_str()) == 0;
+}
+
+// A local agent SIGKILLed mid-run is seen at once (its exit, not a timeout: the round timeout is
+// 600 s here), started again by the coordinator, and rejoins with the current global model.
+TEST(FederationProcesses, KilledLocalAgentIsSeenAtOnceRestartedAndRejoins) {
+  auto c = tiny(Method::FoMoE, 3);
+  c.federation.replication = 2;
+  c.train.steps = 40;
+  c.federation.inner_steps = 4;
+  c.federation.round_timeout_s = 600;
+  CapturingSink sink;
+  std::thread killer;
+  std::atomic<double> killed_at{-1};
+  auto t0 = std::chrono::steady_clock::now();
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
+    t0 = std::chrono::steady_clock::now();
+    killer = std::thread([&, pid = pids[1]] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      killed_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      kill(pid, SIGKILL);
+    });
+  };
+  // Slow the rounds down once the site is dead, so the restarted agent rejoins before the end.
+  auto progress = [&](const RoundProgress&) {
+    if (sink.has_event("site_dead") && !sink.has_event("site_rejoined")) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    return true;
+  };
+  auto r = run(c, "kill-restart", &sink, o, progress);
+  killer.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 10);
+  const double dead_at = first_event_time(sink, "site_dead", 1);
+  ASSERT_GE(dead_at, 0) << "the killed site was never marked dead";
+  // Coordinator wall time starts a little before on_started; the gap is what matters.
+  EXPECT_LT(dead_at - killed_at, 2.0) << "detected " << dead_at - killed_at << " s after the kill";
+  EXPECT_GE(first_event_time(sink, "site_restarted", 1), dead_at);
+  EXPECT_GT(first_event_time(sink, "site_rejoined", 1), dead_at);
+  {
+    std::lock_guard<std::mutex> g(sink.mu);
+    std::string dead_text;
+    for (auto& e : sink.events)
+      if (e.kind == "site_dead" && e.site == 1) dead_text = e.text;
+    EXPECT_NE(dead_text.find("SIGKILL"), std::string::npos) << dead_text;
+    double last_report = -1;
+    for (auto& m : sink.metrics)
+      if (m.site == 1 && m.name == metric::kTrainLoss) last_report = std::max(last_report, m.wall_time);
+    EXPECT_GT(last_report, dead_at) << "the restarted site never reported again";
+  }
+  EXPECT_FALSE(agents_of_run_dir_left(fs::path(FOMOE_BINARY_DIR) / "test-runs" / "kill-restart"));
+}
+
+// A site that leaves on purpose (SIGTERM) says goodbye: it is out at once, not restarted.
+TEST(FederationProcesses, AgentOnSigtermSaysGoodbyeAndIsNotRestarted) {
+  auto c = tiny(Method::DiLoCo, 3);
+  c.train.steps = 24;
+  c.federation.round_timeout_s = 600;
+  CapturingSink sink;
+  std::thread killer;
+  std::atomic<double> sent_at{-1};
+  auto t0 = std::chrono::steady_clock::now();
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
+    t0 = std::chrono::steady_clock::now();
+    killer = std::thread([&, pid = pids[2]] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      sent_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      kill(pid, SIGTERM);
+    });
+  };
+  auto r = run(c, "sigterm-agent", &sink, o);
+  killer.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 6);
+  const double dead_at = first_event_time(sink, "site_dead", 2);
+  ASSERT_GE(dead_at, 0);
+  EXPECT_LT(dead_at - sent_at, 2.0);
+  EXPECT_LT(first_event_time(sink, "site_restarted", 2), 0) << "a site that left on purpose was started again";
+  std::lock_guard<std::mutex> g(sink.mu);
+  for (auto& e : sink.events)
+    if (e.kind == "site_dead" && e.site == 2) EXPECT_NE(e.text.find("leaving on SIGTERM"), std::string::npos) << e.text;
 }
 
 struct PlacementSink : CapturingSink {
@@ -458,6 +555,74 @@ TEST(FederationProcesses, AffinityPlacementReplansAfterTheFirstRound) {
   ASSERT_TRUE(round) << round.error().message;
   EXPECT_EQ(*round, 3);
   EXPECT_EQ(nlohmann::json::parse(stored), nlohmann::json(after.holders()));
+}
+
+// No orphaned expert: K = 4, r = 1, a site dies for good. Its experts get live holders, which
+// receive their weights with the next StartRound (bytes as predicted from the new plan's shapes)
+// and train them: their parameters still change in later rounds.
+TEST(FederationProcesses, ExpertsOfADeadSiteMoveToSurvivorsAndKeepTraining) {
+  auto c = tiny(Method::FoMoE, 4);
+  c.federation.replication = 1;
+  c.federation.restart_sites = 0;
+  c.train.steps = 32;  // 8 rounds
+  PlacementSink sink;
+  std::thread killer;
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
+    killer = std::thread([&, pid = pids[2]] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      kill(pid, SIGKILL);
+    });
+  };
+  const auto dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "orphans";
+  const auto snapshot = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "orphans-snapshot.pt";
+  fs::remove(snapshot);
+  int snapshot_round = -1;
+  auto progress = [&](const RoundProgress& p) {
+    // The state saved after the first full round with the new plan.
+    if (snapshot_round < 0 && sink.has_event("site_dead") && sink.placements.size() >= 2 && p.round >= 3) {
+      fs::copy_file(dir / "coordinator.pt", snapshot, fs::copy_options::overwrite_existing);
+      snapshot_round = p.round;
+    }
+    return true;
+  };
+  auto r = run(c, "orphans", &sink, o, progress);
+  killer.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 8);
+  ASSERT_GE(sink.placements.size(), 2u) << "no re-plan after the death";
+  ASSERT_GT(snapshot_round, 0);
+  const auto before = plan_from_entries(sink.placements.front(), 4, 2, 4);
+  const auto after = plan_from_entries(sink.placements.back(), 4, 2, 4);
+  const int moved_from_round = sink.placements.back().front().round;
+  GlobalModel start(c), end(c);
+  ASSERT_TRUE(start.load(snapshot.string()));
+  ASSERT_TRUE(end.load((dir / "coordinator.pt").string()));
+  int orphans = 0;
+  for (int l = 0; l < 2; ++l)
+    for (int e = 0; e < 4; ++e) {
+      bool live = false;
+      for (int h : after.holders(l, e)) live |= h != 2;
+      EXPECT_TRUE(live) << "layer " << l << " expert " << e << " has no live holder";
+      orphans += before.holders(l, e) == std::vector<int>{2};
+    }
+  ASSERT_GT(orphans, 0) << "site 2 held no expert alone";
+  for (int site : {0, 1, 3}) {
+    const auto old_names = start.names_for_site(before, site), new_names = start.names_for_site(after, site);
+    if (old_names == new_names) continue;
+    std::vector<net::TensorSpec> f32;
+    for (auto& name : new_names) f32.push_back({name, net::DType::F32, start.shape_of(name)});
+    nlohmann::json meta = {{"steps", 4}, {"residency", after.experts_of_site(site)}};
+    int64_t down = 0;
+    for (auto& l : sink.links)
+      if (l.site == site && l.round == moved_from_round && l.direction == Direction::Sent && l.msg_type == "start_round") down += l.bytes;
+    EXPECT_EQ(down, static_cast<int64_t>(net::predicted_wire_bytes(net::MsgType::StartRound, meta, f32))) << "site " << site;
+    for (auto& name : new_names) {
+      if (std::find(old_names.begin(), old_names.end(), name) != old_names.end()) continue;
+      EXPECT_FALSE(torch::equal(start.parameter(name), end.parameter(name)))
+          << name << " (moved to site " << site << ") did not change after round " << snapshot_round;
+    }
+  }
 }
 
 TEST(FederationProcesses, CoordinatorResumesFromLastCompletedRound) {
@@ -629,6 +794,8 @@ TEST(FederationProcesses, ExportedRunLoadsInTransformersAndGeneratesAsTheEngine)
   EXPECT_EQ(hf["decoded"][0], "The quick brown fox");
 }
 
+void expect_one_run_each_step_once(const std::string& db, const std::string& status, long steps);
+
 TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   const auto dir = fresh_dir("coordinator-kill");
   const std::string exp = (dir / "exp.toml").string();
@@ -667,12 +834,98 @@ TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   // "[k]eys" so the pattern does not match the shell running pgrep itself.
   const std::string probe = "pgrep -f '" + (dir / "runs" / "ckill").string() + "/[k]eys' > /dev/null";
   EXPECT_NE(std::system(probe.c_str()), 0) << "agents outlived their killed coordinator";
-  // Resume: finishes the remaining rounds only.
+  // Resume: finishes the remaining rounds only, in the same run record.
   pid = spawn({"--resume"});
   ASSERT_GT(pid, 0);
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+  expect_one_run_each_step_once(db, "finished", 400);
+}
+
+// Every completed round recorded exactly once: one run in the store with this status, its
+// global train loss at every log_every step from the first to `steps` once, and a "resumed" event.
+void expect_one_run_each_step_once(const std::string& db, const std::string& status, long steps) {
+  auto store = RunStore::open(db);
+  ASSERT_TRUE(store) << store.error().message;
+  auto runs = (*store)->list_runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u) << "a resumed run must go on in its record, not start a second";
+  const auto& run = runs->front();
+  EXPECT_EQ(run.run.status, status);
+  std::map<long, int> seen;
+  (*store)->for_each_metric(run.run.id, [&](const MetricPoint& m) {
+    if (m.name == metric::kTrainLoss && m.site == -1) ++seen[m.step];
+  });
+  for (long step = 10; step <= steps; step += 10) EXPECT_EQ(seen[step], 1) << "global train loss at step " << step;
+  auto events = (*store)->events(run.run.id);
+  ASSERT_TRUE(events);
+  int resumed = 0;
+  for (auto& e : *events) resumed += e.kind == "resumed";
+  EXPECT_GE(resumed, 1);
+}
+
+// Ctrl-C: `fomoe run` stops at the next safe point, records the run "stopped", prints the
+// resume command and exits 130; the resume goes on in the same record.
+TEST(FederationProcesses, SigintStopsTheRunCleanlyAndResumeGoesOnInTheSameRecord) {
+  const auto dir = fresh_dir("sigint-stop");
+  const std::string exp = (dir / "exp.toml").string();
+  {
+    auto c = tiny(Method::FoMoE, 2);
+    c.run.name = "stopme";
+    c.run.out_dir = (dir / "runs").string();
+    c.train.steps = 120;
+    c.federation.inner_steps = 4;
+    std::ofstream(exp) << to_toml(c);
+  }
+  const std::string db = (dir / "runs.db").string();
+  const std::string err = (dir / "stderr.txt").string();
+  auto spawn = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {FOMOE_CLI_PATH, "run", exp, "--db", db};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    posix_spawn(&pid, FOMOE_CLI_PATH, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+  };
+  const auto state = dir / "runs" / "stopme" / "coordinator.pt";
+  pid_t pid = spawn({});
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 600 && !fs::exists(state); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(state)) << "no round completed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto t_signal = std::chrono::steady_clock::now();
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_signal).count();
+  ASSERT_TRUE(WIFEXITED(status)) << "killed instead of stopping";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_LT(stop_s, 10.0);
+  std::stringstream text;
+  text << std::ifstream(err).rdbuf();
+  EXPECT_NE(text.str().find("resume with: fomoe run " + exp + " --resume --db " + db), std::string::npos) << text.str();
+  EXPECT_FALSE(agents_of_run_dir_left(dir / "runs" / "stopme")) << "agents outlived a stopped run";
+  {
+    auto store = RunStore::open(db);
+    ASSERT_TRUE(store);
+    auto runs = (*store)->list_runs();
+    ASSERT_TRUE(runs);
+    ASSERT_EQ(runs->size(), 1u);
+    EXPECT_EQ(runs->front().run.status, "stopped");
+  }
+  pid = spawn({"--resume"});
+  ASSERT_GT(pid, 0);
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  expect_one_run_each_step_once(db, "finished", 120);
 }
 
 }  // namespace

@@ -272,6 +272,7 @@ void RunController::work(ExperimentConfig cfg) {
       o.run_dir = (std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + "-" + std::to_string(id))).string();
       o.sink = bridge_;
       o.run_id = static_cast<uint64_t>(id);
+      o.stop_now = &cancel_;  // Stop gives up the round in flight instead of waiting for its end
       auto r = run_federation(cfg, o, [this](const RoundProgress& p) {
         postProgress(p.round, p.total_rounds, p.train_loss, p.eval_loss, p.elapsed_s, true);
         return !cancel_.load();

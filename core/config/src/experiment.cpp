@@ -218,7 +218,8 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"precision", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.federation.precision, std::map<std::string, WirePrecision>{{"fp32", WirePrecision::F32}, {"bf16", WirePrecision::BF16}, {"fp16", WirePrecision::F16}});
          }},
-        INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0.1, 1e7),
+        INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
+        DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000),
         DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
         {"site_bandwidth_mbps", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_bandwidth_mbps); }},
         {"site_latency_ms", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_latency_ms); }},
@@ -491,7 +492,8 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"outer_lr", f.outer_lr}, {"expert_outer_lr", f.expert_outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
-                  {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"bandwidth_mbps", f.bandwidth_mbps},
+                  {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},
+                  {"restart_sites", f.restart_sites}, {"bandwidth_mbps", f.bandwidth_mbps},
                   {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}, {"coordinator_data", f.coordinator_data}};
   auto num_arr = [](const std::vector<double>& v) {
     toml::array a;

@@ -4,6 +4,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <csignal>
 
 #include <chrono>
@@ -31,18 +34,29 @@ struct SetupFailure : std::runtime_error {
 };
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// SIGTERM / SIGINT: the site leaves on purpose. It stops at the next inner step, says goodbye
+// (Shutdown, "leaving") so the coordinator does not wait for a timeout, and exits.
+std::atomic<int> g_leave_signal{0};
+extern "C" void on_leave_signal(int sig) { g_leave_signal.store(sig); }
+struct Leaving : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class Agent {
  public:
   Agent(const AgentSettings& s, std::unique_ptr<net::AgentEndpoint> ep, std::string public_key)
       : settings_(s), ep_(std::move(ep)), public_key_(std::move(public_key)) {}
 
   int run() {
-    nlohmann::json hello = {{net::field::kAgentName, settings_.name},
-                            {net::field::kPublicKey, public_key_},
-                            {net::field::kDevice, {{"cuda", torch::cuda::is_available()}, {"threads", torch::get_num_threads()}}}};
-    if (!send(net::make_message(net::MsgType::Hello, hello))) return 1;
+    if (!say_hello()) return 1;
     auto last_heard = Clock::now();
     while (true) {
+      if (g_leave_signal.load() != 0) return leave();
+      // The link came back after a loss: the coordinator has marked this site dead, so rejoin.
+      if (ep_->take_reconnected()) {
+        FOMOE_LOG_INFO("agent", "%s: connection to the coordinator is back, saying Hello again", settings_.name.c_str());
+        say_hello();
+      }
       auto in = ep_->poll(std::chrono::milliseconds(500));
       if (!in) {
         if (ep_->auth_failed()) {
@@ -72,6 +86,8 @@ class Agent {
           default:
             FOMOE_LOG_WARN("agent", "%s: ignoring unexpected %s", settings_.name.c_str(), net::msg_type_name(msg.header.type));
         }
+      } catch (const Leaving&) {
+        return leave();
       } catch (const std::exception& e) {
         // The agent stays up: report the failure, the coordinator decides what to do. A failed
         // Welcome means this site cannot train at all; LibTorch's backtrace stays in our log.
@@ -88,6 +104,21 @@ class Agent {
   }
 
  private:
+  bool say_hello() {
+    nlohmann::json hello = {{net::field::kAgentName, settings_.name},
+                            {net::field::kPublicKey, public_key_},
+                            {net::field::kDevice, {{"cuda", torch::cuda::is_available()}, {"threads", torch::get_num_threads()}}}};
+    return send(net::make_message(net::MsgType::Hello, hello));
+  }
+
+  int leave() {
+    const int sig = g_leave_signal.load();
+    const std::string why = std::string("leaving on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM");
+    FOMOE_LOG_INFO("agent", "%s: %s", settings_.name.c_str(), why.c_str());
+    send(net::make_message(net::MsgType::Shutdown, {{net::field::kReason, why}}, run_id_));
+    return 0;
+  }
+
   bool send(net::Message msg) {
     auto r = ep_->send(std::move(msg));
     if (!r) {
@@ -118,14 +149,15 @@ class Agent {
       cfg_.data.path = cfg_.federation.site_data_paths[static_cast<size_t>(site_)];
       own_data_ = true;
     }
-    if (own_data_ && !reads_token_files(cfg_.data.format))
+    if (own_data_ && !reads_token_files(cfg_.data.format) && cfg_.data.tokenizer.empty())
       throw std::runtime_error(std::string("this site's own data (data.format = ") + data_format_name(cfg_.data.format) +
                                ") must be token files: " + kOwnTextAtSiteWhy);
     auto feed = own_data_ ? DataFeed::open(cfg_, 1, 0) : DataFeed::open(cfg_, cfg_.federation.sites, site_);
     if (!feed) throw std::runtime_error(feed.error().message);
     feed_ = std::move(*feed);
-    if (const auto* corpus = feed_->corpus(); corpus && corpus->tokenizer.vocab_size() != cfg_.model.vocab_size)
-      throw std::runtime_error("model.vocab_size (" + std::to_string(cfg_.model.vocab_size) + ") differs from the tokenizer's (" +
+    // A larger model vocabulary is fine (checkpoints pad it); a smaller one cannot embed every id.
+    if (const auto* corpus = feed_->corpus(); corpus && corpus->tokenizer.vocab_size() > cfg_.model.vocab_size)
+      throw std::runtime_error("model.vocab_size (" + std::to_string(cfg_.model.vocab_size) + ") is smaller than the tokenizer's (" +
                                std::to_string(corpus->tokenizer.vocab_size()) + ") of " + feed_->description());
     auto manifest = feed_->manifest();
     if (!manifest) throw std::runtime_error(manifest.error().message);
@@ -178,7 +210,8 @@ class Agent {
     while (true) {
       auto in = ep_->poll(std::chrono::milliseconds(500));
       if (!in) {
-        if (seconds_since(t0) > cfg_.federation.round_timeout_s) throw std::runtime_error("no averaged gradient from the coordinator");
+        const double timeout = cfg_.federation.round_timeout_s > 0 ? cfg_.federation.round_timeout_s : 600.0;
+        if (seconds_since(t0) > timeout) throw std::runtime_error("no averaged gradient from the coordinator");
         continue;
       }
       round_link_s_ += in->link_seconds;
@@ -239,6 +272,7 @@ class Agent {
     int interval_n = 0;
     const int log_every = std::max(1, cfg_.train.log_every);
     for (int i = 0; i < steps; ++i) {
+      if (g_leave_signal.load() != 0) throw Leaving("leaving");
       StepStats s;
       if (method == Method::Ddp) {
         s = site_trainer_->forward_backward(feed_->next_batch());
@@ -342,6 +376,11 @@ int run_agent(const AgentSettings& s) {
     if (getppid() == 1) return 1;  // the parent is already gone
   }
   if (s.threads > 0) torch::set_num_threads(s.threads);
+  struct sigaction sa {};
+  sa.sa_handler = on_leave_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   net::AgentOptions o;
   o.connect_address = s.connect;
   o.bind_address = s.listen;

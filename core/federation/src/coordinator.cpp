@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <utility>
 
 #include "fomoe/base/log.h"
 #include "fomoe/federation/global_model.h"
@@ -53,6 +54,12 @@ struct Coordinator::Impl {
   std::vector<std::vector<std::vector<int64_t>>> site_load;
   std::vector<bool> residency_changed;  // per site: its next StartRound carries the new residency
   std::atomic<bool> stop{false};
+  bool round_abandoned = false;  // the round in flight was given up for a stop request
+  int current_round = 0;
+  std::vector<double> round_seconds;  // completed rounds: the derived round timeout's basis
+  // Local sites that died: restarts so far and when the next is due (Clock::time_point::max() = none).
+  std::vector<int> restarts;
+  std::vector<Clock::time_point> restart_due;
   Clock::time_point t0 = Clock::now();
   FederationResult result;
   double sum_compute = 0, sum_comm = 0, sum_wait = 0;
@@ -60,7 +67,118 @@ struct Coordinator::Impl {
 
   explicit Impl(CoordinatorSettings settings) : s(std::move(settings)) {}
 
-  double wall() const { return seconds_since(t0); }
+  double wall() const { return s.wall_offset_s + seconds_since(t0); }
+  bool stopping() const { return stop || (s.stop_now != nullptr && s.stop_now->load()); }
+
+  // federation.round_timeout_s, or (0) derived from the rounds seen: a first round includes
+  // building the model and reading data, later ones are steady.
+  double round_timeout() const {
+    if (cfg.federation.round_timeout_s > 0) return cfg.federation.round_timeout_s;
+    if (round_seconds.empty()) return 600.0;
+    std::vector<double> v = round_seconds;
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+    return std::max(30.0, 5.0 * v[v.size() / 2]);
+  }
+
+  // Liveness, checked on every poll: exits of local agent processes (at once), connections the
+  // endpoint saw close or go silent (TCP keepalive / user timeout), and restarts of local sites
+  // that are due. A death is acted on a moment later (or at once with settle_now, after the
+  // caller has read what is queued), so a goodbye the site sent just before it went is read first.
+  struct PendingDeath {
+    Clock::time_point due;
+    std::string why;
+    bool process_exited = false;
+  };
+  std::map<int, PendingDeath> pending_deaths;
+
+  void check_liveness(bool settle_now = false) {
+    const auto grace = std::chrono::milliseconds(300);
+    if (s.supervisor) {
+      for (auto& [site, why] : s.supervisor->exited()) {
+        if (site < 0 || site >= K) continue;
+        auto& p = pending_deaths[site];
+        if (!p.process_exited) p.due = Clock::now() + grace;
+        p.why = "its agent process " + why;  // the real cause, over a closed connection
+        p.process_exited = true;
+      }
+    }
+    for (int site : ep->take_lost_sites()) {
+      if (site < 0 || site >= K || pending_deaths.count(site)) continue;
+      pending_deaths[site] = {Clock::now() + grace,
+                              cfg.federation.heartbeat_s > 0 ? "its connection closed, or its link carried nothing for federation.heartbeat_s = " +
+                                                                   std::to_string(cfg.federation.heartbeat_s).substr(0, 4) + " s"
+                                                             : "its connection closed",
+                              false};
+    }
+    for (auto it = pending_deaths.begin(); it != pending_deaths.end();) {
+      if (!settle_now && Clock::now() < it->second.due) {
+        ++it;
+        continue;
+      }
+      const int site = it->first;
+      const PendingDeath death = it->second;
+      it = pending_deaths.erase(it);
+      mark_dead(site, death.why);
+      if (!death.process_exited || !s.supervisor || left_on_purpose.count(site)) continue;
+      if (restarts[site] < cfg.federation.restart_sites) {
+        const double backoff = static_cast<double>(1 << std::min(restarts[site], 6));
+        restart_due[site] = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
+      } else if (cfg.federation.restart_sites > 0) {
+        event(site, "fault", "site " + std::to_string(site) + " is not restarted again: it died " + std::to_string(restarts[site] + 1) +
+                                 " times (federation.restart_sites = " + std::to_string(cfg.federation.restart_sites) + ")");
+      }
+    }
+    if (!s.supervisor) return;
+    for (int k = 0; k < K; ++k) {
+      if (restart_due[k] == Clock::time_point::max() || Clock::now() < restart_due[k]) continue;
+      restart_due[k] = Clock::time_point::max();
+      ++restarts[k];
+      std::string why;
+      if (s.supervisor->restart(k, &why))
+        event(k, "site_restarted", "site " + std::to_string(k) + " (" + sites[k].name + ") started again (restart " +
+                                       std::to_string(restarts[k]) + " of at most " + std::to_string(cfg.federation.restart_sites) + ")");
+      else
+        event(k, "fault", "site " + std::to_string(k) + " could not be started again: " + why);
+    }
+  }
+
+  // No orphaned expert: an expert whose every holder is dead gets a live holder (the one holding
+  // the fewest experts of that layer). The master copy has its weights, so the new holder gets
+  // them with its next StartRound; the dead holders stay in the plan for when they rejoin.
+  void heal_orphans() {
+    if (cfg.run.method != Method::FoMoE || ddp_master) return;
+    const auto alive = alive_sites();
+    if (alive.empty()) return;
+    std::string moved;
+    int n_moved = 0;
+    for (int l = 0; l < plan.n_moe_layers(); ++l) {
+      for (int e = 0; e < plan.n_experts(); ++e) {
+        auto holders = plan.holders(l, e);
+        bool has_live = false;
+        for (int h : holders) has_live |= sites[h].alive;
+        if (has_live) continue;
+        int best = alive.front();
+        auto held = [&](int site) {
+          int n = 0;
+          for (int x = 0; x < plan.n_experts(); ++x) n += plan.holds(site, l, x) ? 1 : 0;
+          return n;
+        };
+        for (int k : alive)
+          if (held(k) < held(best)) best = k;
+        holders.push_back(best);
+        std::sort(holders.begin(), holders.end());
+        plan.set_holders(l, e, holders);
+        residency_changed[best] = true;
+        ++n_moved;
+        if (n_moved <= 16) moved += (moved.empty() ? "" : ", ") + ("layer " + std::to_string(l) + " expert " + std::to_string(e) + " -> site " + std::to_string(best));
+      }
+    }
+    if (n_moved == 0) return;
+    if (n_moved > 16) moved += ", ... (" + std::to_string(n_moved) + " in all)";
+    event(-1, "placement", std::to_string(n_moved) + " experts had no live holder and now have one: " + moved);
+    if (s.sink) s.sink->on_placement(plan.entries(current_round + 1));
+  }
+
   void event(int site, const std::string& kind, const std::string& text) {
     FOMOE_LOG_INFO("coord", "%s%s: %s", site >= 0 ? ("site " + std::to_string(site) + " ").c_str() : "", kind.c_str(), text.c_str());
     if (kind == "site_dead" || kind == "fault") result.faults.push_back(text);
@@ -161,10 +279,33 @@ struct Coordinator::Impl {
       return;
     }
     sites[site].welcomed = sites[site].alive = true;
+    left_on_purpose.erase(site);
+    pending_deaths.erase(site);  // what ended its previous connection is over: it is back
     residency_changed[site] = false;  // the Welcome carried the current plan
     sites[site].name = in.message.meta.value(net::field::kAgentName, "agent");
     sites[site].public_key = in.public_key;
     event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
+  }
+
+  // A site that says goodbye (Shutdown from an agent: SIGTERM, Ctrl-C) is out at once and is not
+  // started again; it may still rejoin on its own later.
+  std::set<int> left_on_purpose;
+  void handle_goodbye(const net::Incoming& in) {
+    if (in.site < 0 || in.site >= K || !sites[in.site].alive) return;
+    left_on_purpose.insert(in.site);
+    mark_dead(in.site, "it left: " + in.message.meta.value(net::field::kReason, std::string("goodbye")));
+  }
+
+  // Before a round: deaths and goodbyes that happened since the last one are known first (so a
+  // site is marked dead with its real cause, not as a failed send), and Hellos are answered.
+  // Anything else waiting now is left over from an earlier round and dropped.
+  void drain_between_rounds() {
+    check_liveness();
+    while (auto in = ep->poll(std::chrono::milliseconds(0))) {
+      if (in->message.header.type == net::MsgType::Hello) handle_hello(*in);
+      else if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
+    }
+    check_liveness(/*settle_now=*/true);
   }
 
   std::string last_death_reason;
@@ -174,6 +315,7 @@ struct Coordinator::Impl {
     last_death_reason = why;
     ep->unbind_site(site);
     event(site, "site_dead", "site " + std::to_string(site) + " (" + sites[site].name + ") is dead: " + why);
+    heal_orphans();
   }
 
   Status wait_for_sites() {
@@ -182,7 +324,8 @@ struct Coordinator::Impl {
       int n = 0;
       for (auto& st : sites) n += st.alive ? 1 : 0;
       if (n == K) return Status::ok();
-      if (stop) return make_error(ErrorCode::Internal, "cancelled while waiting for sites");
+      if (stopping()) return make_error(ErrorCode::Internal, "stopped while waiting for sites");
+      check_liveness();
       if (seconds_since(start) > s.join_timeout_s) {
         std::string missing;
         for (int k = 0; k < K; ++k)
@@ -193,6 +336,7 @@ struct Coordinator::Impl {
       }
       auto in = ep->poll(std::chrono::milliseconds(200));
       if (in && in->message.header.type == net::MsgType::Hello) handle_hello(*in);
+      if (in && in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
     }
   }
 
@@ -296,9 +440,12 @@ struct Coordinator::Impl {
       if (ep->send(k, std::move(msg))) expected.insert(k);
     }
     const auto t0 = Clock::now();
-    while (!expected.empty() && seconds_since(t0) < cfg.federation.round_timeout_s) {
+    while (!expected.empty() && seconds_since(t0) < round_timeout() && !stopping()) {
+      check_liveness();
+      for (auto it = expected.begin(); it != expected.end();) it = sites[*it].alive ? std::next(it) : expected.erase(it);
       auto in = ep->poll(std::chrono::milliseconds(100));
       if (!in) continue;
+      if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
       if (in->message.header.type == net::MsgType::RoundReport && expected.count(in->site) &&
           in->message.meta.value(report::kEvalOnly, false)) {
         read_site_data_fields(in->site, round, in->message.meta);
@@ -323,6 +470,7 @@ struct Coordinator::Impl {
   double run_round(int round, int steps, long step_before) {
     const auto round_t0 = Clock::now();
     if (s.sink) s.sink->on_event(RunEvent{wall(), -1, "round_started", "round " + std::to_string(round)});
+    drain_between_rounds();
     std::set<int> expected;
     for (int k : alive_sites()) {
       ddp_step_sent_[k] = false;
@@ -341,13 +489,24 @@ struct Coordinator::Impl {
     // DDP per-step gradient exchange state.
     std::map<int, std::map<std::string, torch::Tensor>> step_grads;
     auto last_progress = Clock::now();
-    const double timeout = cfg.federation.round_timeout_s;
+    const double timeout = round_timeout();
+    round_abandoned = false;
     while (!expected.empty()) {
+      if (stopping()) {  // the saved state is still the last completed round's: this one is redone on resume
+        round_abandoned = true;
+        return std::nan("");
+      }
+      check_liveness();
+      for (auto it = expected.begin(); it != expected.end();) it = sites[*it].alive ? std::next(it) : expected.erase(it);
+      if (expected.empty()) break;
       auto in = ep->poll(std::chrono::milliseconds(100));
       if (!in) {
         if (seconds_since(last_progress) > timeout) {
-          for (int k : std::vector<int>(expected.begin(), expected.end()))
-            mark_dead(k, "no report within federation.round_timeout_s = " + std::to_string(timeout) + " s");
+          const std::string why = cfg.federation.round_timeout_s > 0
+                                      ? "no report within federation.round_timeout_s = " + std::to_string(timeout) + " s"
+                                      : "no report within the round timeout derived from the rounds so far (" +
+                                            std::to_string(static_cast<int>(timeout)) + " s)";
+          for (int k : std::vector<int>(expected.begin(), expected.end())) mark_dead(k, why);
           expected.clear();
           break;
         }
@@ -357,6 +516,7 @@ struct Coordinator::Impl {
       const int site = in->site;
       switch (msg.header.type) {
         case net::MsgType::Hello: handle_hello(*in); break;
+        case net::MsgType::Shutdown: handle_goodbye(*in); break;
         case net::MsgType::StepGrad: {
           if (!expected.count(site)) break;
           last_progress = Clock::now();
@@ -426,6 +586,7 @@ struct Coordinator::Impl {
     OuterStepStats outer;
     if (!ddp_master) outer = global->apply_round(updates, plan);
     const double round_s = seconds_since(round_t0);
+    if (!reports.empty()) round_seconds.push_back(round_s);
     const long step = step_before + steps;
 
     // Record: per-site metrics, expert load, bytes per link, round time split.
@@ -549,6 +710,8 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->site_load.assign(static_cast<size_t>(impl->K),
                            std::vector<std::vector<int64_t>>(static_cast<size_t>(n_moe), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0)));
     impl->residency_changed.assign(static_cast<size_t>(impl->K), false);
+    impl->restarts.assign(static_cast<size_t>(impl->K), 0);
+    impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
     impl->global = std::make_unique<GlobalModel>(cfg);
     if (cfg.run.method == Method::Ddp)
       impl->ddp_master = std::make_unique<Trainer>(cfg, Residency::full(n_moe, cfg.model.n_experts), torch::kCPU);
@@ -575,6 +738,7 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
   o.allowed_public_keys = impl->s.agent_public_keys;
   o.run_id = impl->s.run_id;
   o.counter = &impl->counter;
+  o.heartbeat_s = cfg.federation.heartbeat_s;
   auto ep = net::CoordinatorEndpoint::create(o);
   if (!ep) return ep.error();
   impl->ep = std::move(*ep);
@@ -608,19 +772,30 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
         return make_error(ErrorCode::Corrupt, "cannot read the placement stored in " + d.s.state_path + ": " + e.what());
       }
     }
+    // Rows recorded for rounds the saved state does not include (the run died or was stopped
+    // during them) go: those rounds are trained again now, and each is recorded once.
+    if (d.s.sink) d.s.sink->on_resumed(first_round);
     d.event(-1, "resumed", "resumed after round " + std::to_string(first_round) + " from " + d.s.state_path);
   }
+  d.result.first_round = first_round;
+  d.result.rounds = first_round;
   try {
     if (d.s.sink) d.s.sink->on_placement(d.plan.entries(first_round));
     if (auto st = d.wait_for_sites(); !st) return st.error();
     RoundProgress prog;
     prog.total_rounds = total_rounds;
-    for (int round = first_round; round < total_rounds && !d.stop; ++round) {
+    for (int round = first_round; round < total_rounds && !d.stopping(); ++round) {
+      d.current_round = round;
       if (d.alive_sites().empty())
         return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
       const long step_before = static_cast<long>(round) * H;
       const int steps = std::min(H, cfg.train.steps - round * H);
       prog.train_loss = d.run_round(round, steps, step_before);
+      if (d.round_abandoned) {
+        d.event(-1, "stopped", "stopped during round " + std::to_string(round + 1) + " of " + std::to_string(total_rounds) +
+                                   "; the state saved after round " + std::to_string(round) + " is where a resume goes on");
+        break;
+      }
       if (d.alive_sites().empty())  // e.g. no site could set up: stop now rather than report a run
         return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
       d.probe_routing(round, step_before + steps);
@@ -662,6 +837,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       if (d.replans() && round + 1 < total_rounds && (every == 0 ? round == first_round && first_round == 0 : (round + 1) % every == 0))
         d.replan(round);
       if (!d.s.state_path.empty() && !d.ddp_master) {
+        if (d.s.sink) d.s.sink->sync();  // the round's rows are durable before the state says it is done
         auto saved = d.global->save(d.s.state_path, round + 1, d.plan_json());
         if (!saved) d.event(-1, "fault", saved.error().message);
         else if (d.s.sink) d.s.sink->on_checkpoint({round, prog.step, d.s.state_path});
@@ -680,7 +856,11 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
   } catch (const std::exception& e) {
     return make_error(ErrorCode::Internal, std::string("federation failed: ") + e.what());
   }
-  for (int k : d.alive_sites()) (void)d.ep->send(k, net::make_message(net::MsgType::Shutdown, {{net::field::kReason, "run finished"}}, d.s.run_id));
+  d.result.stopped = d.stopping() && d.result.rounds < total_rounds;
+  if (d.result.stopped && !d.round_abandoned)
+    d.event(-1, "stopped", "stopped after round " + std::to_string(d.result.rounds) + " of " + std::to_string(total_rounds));
+  const char* reason = d.result.stopped ? "run stopped" : "run finished";
+  for (int k : d.alive_sites()) (void)d.ep->send(k, net::make_message(net::MsgType::Shutdown, {{net::field::kReason, reason}}, d.s.run_id));
   d.result.wall_s = d.wall();
   for (int k = 0; k < d.K; ++k) {
     d.result.sites.push_back(d.sites[k].totals);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -29,8 +30,15 @@ pid_t spawn_agent(const std::string& exe, const std::vector<std::string>& args, 
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  // Its own process group: a Ctrl-C at the terminal reaches the coordinator, which stops the
+  // agents itself (they still die with it: --exit-with-parent).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   return rc == 0 ? pid : -1;
 }
@@ -60,6 +68,70 @@ void reap(std::vector<int>& pids, std::chrono::milliseconds grace) {
     }
   }
 }
+
+std::string describe_exit(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(sig);
+    return "was killed by signal " + std::to_string(sig) + (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string());
+  }
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  return "ended (wait status " + std::to_string(status) + ")";
+}
+
+// The local agent processes: the coordinator's children, so an exit is seen at once by waitpid
+// (no heartbeat or timeout needed) and a dead site is started again with the same arguments.
+class LocalAgents : public SiteSupervisor {
+ public:
+  explicit LocalAgents(std::string exe) : exe_(std::move(exe)) {}
+  void add(std::vector<std::string> args, std::string log) {
+    args_.push_back(std::move(args));
+    logs_.push_back(std::move(log));
+    pids_.push_back(-1);
+  }
+
+  bool start_all() {
+    for (size_t k = 0; k < args_.size(); ++k) {
+      pids_[k] = spawn_agent(exe_, args_[k], logs_[k]);
+      if (pids_[k] < 0) return false;
+    }
+    return true;
+  }
+  std::vector<int> pids() const { return pids_; }
+
+  std::vector<std::pair<int, std::string>> exited() override {
+    std::vector<std::pair<int, std::string>> out;
+    for (size_t k = 0; k < pids_.size(); ++k) {
+      if (pids_[k] <= 0) continue;
+      int status = 0;
+      if (waitpid(pids_[k], &status, WNOHANG) != pids_[k]) continue;
+      FOMOE_LOG_WARN("fed", "agent of site %zu (pid %d) %s", k, pids_[k], describe_exit(status).c_str());
+      pids_[k] = -1;
+      out.emplace_back(static_cast<int>(k), describe_exit(status));
+    }
+    return out;
+  }
+
+  bool restart(int site, std::string* why) override {
+    if (site < 0 || site >= static_cast<int>(pids_.size())) return false;
+    if (pids_[site] > 0) {  // still running (e.g. dead by timeout while stalled): replace it
+      kill(pids_[site], SIGKILL);
+      int status = 0;
+      waitpid(pids_[site], &status, 0);
+    }
+    pids_[site] = spawn_agent(exe_, args_[site], logs_[site]);
+    if (pids_[site] < 0 && why) *why = "cannot start " + exe_ + ": " + std::strerror(errno);
+    return pids_[site] > 0;
+  }
+
+  void reap_all(std::chrono::milliseconds grace) { reap(pids_, grace); }
+
+ private:
+  std::string exe_;
+  std::vector<std::vector<std::string>> args_;
+  std::vector<std::string> logs_;
+  std::vector<int> pids_;
+};
 
 }  // namespace
 
@@ -104,10 +176,18 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
       s.agent_public_keys.push_back(kp->public_key);
     }
   }
+  s.stop_now = options.stop_now;
+  s.wall_offset_s = options.wall_offset_s;
+  // Local agents are started after the coordinator is bound (they need its port); the
+  // supervisor is handed over now and knows the processes once they run.
+  std::unique_ptr<LocalAgents> agents;
+  if (!remote) {
+    agents = std::make_unique<LocalAgents>(options.self_exe);
+    s.supervisor = agents.get();
+  }
   auto coord = Coordinator::create(s);
   if (!coord) return coord.error();
 
-  std::vector<int> pids;
   if (!remote) {
     for (int k = 0; k < K; ++k) {
       // Share the cores: K agents with LibTorch's default thread count would oversubscribe them.
@@ -118,20 +198,19 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
       const double bw = site_bandwidth_mbps(cfg.federation, k), lat = site_latency_ms(cfg.federation, k);
       if (bw > 0) args.insert(args.end(), {"--bandwidth-mbps", std::to_string(bw)});
       if (lat > 0) args.insert(args.end(), {"--latency-ms", std::to_string(lat)});
-      const std::string log = (fs::path(options.run_dir) / ("site-" + std::to_string(k) + ".log")).string();
-      const pid_t pid = spawn_agent(options.self_exe, args, log);
-      if (pid < 0) {
-        reap(pids, std::chrono::milliseconds(0));
-        return make_error(ErrorCode::Io, "cannot start agent process " + options.self_exe);
-      }
-      pids.push_back(pid);
+      agents->add(args, (fs::path(options.run_dir) / ("site-" + std::to_string(k) + ".log")).string());
+    }
+    if (!agents->start_all()) {
+      agents->reap_all(std::chrono::milliseconds(0));
+      return make_error(ErrorCode::Io, "cannot start agent process " + options.self_exe);
     }
     FOMOE_LOG_INFO("fed", "started %d local agents (logs in %s), coordinator at %s", K, options.run_dir.c_str(),
                    (*coord)->endpoint().c_str());
   }
-  if (options.on_started) options.on_started(pids, (*coord)->endpoint(), key_dir);
+  if (options.on_started) options.on_started(agents ? agents->pids() : std::vector<int>{}, (*coord)->endpoint(), key_dir);
   auto result = (*coord)->run(progress);
-  reap(pids, std::chrono::milliseconds(result ? 10000 : 0));
+  // A finished run's agents leave on its Shutdown; a stopped run's may be mid-round (SIGTERM soon).
+  if (agents) agents->reap_all(std::chrono::milliseconds(!result ? 0 : result->stopped ? 2000 : 10000));
   return result;
 }
 

@@ -336,4 +336,8 @@ size_t RunRecorder::pending_rows() const {
 
 const std::string& RunRecorder::path() const { return impl_->opened.db->path(); }
 
+void RunRecorder::sync() {
+  if (auto st = flush(); !st) FOMOE_LOG_WARN("store", "run %lld not yet durable: %s", static_cast<long long>(current_run()), st.error().message.c_str());
+}
+
 }  // namespace fomoe

@@ -84,6 +84,9 @@ class RunSink {
   /// placement for from_round included (the store drops rows of rounds >= from_round queued
   /// before the call).
   virtual void on_resumed(int from_round) {}
+  /// Makes everything received so far durable (the coordinator calls it before it saves a
+  /// round's state, so no completed round can be missing from the record after a crash).
+  virtual void sync() {}
 };
 
 /// Forwards every call to several sinks, in order (store recorder, event publisher, GUI bridge).
@@ -101,6 +104,7 @@ class RunSinkFanout : public RunSink {
   void on_checkpoint(const CheckpointEntry& c) override { for (auto* s : sinks_) s->on_checkpoint(c); }
   void on_run_finished(RunStatus st, const std::string& m) override { for (auto* s : sinks_) s->on_run_finished(st, m); }
   void on_resumed(int from_round) override { for (auto* s : sinks_) s->on_resumed(from_round); }
+  void sync() override { for (auto* s : sinks_) s->sync(); }
 
  private:
   std::vector<RunSink*> sinks_;

@@ -131,7 +131,15 @@ struct FederationSection {
   bool stateless_clients = false;
   WirePrecision precision = WirePrecision::F32;
   int quorum = 1;               // minimum sites reporting for dense parameters
-  double round_timeout_s = 600.0;
+  // A connected site that sends no report for this long is dead. 0 = derived from the rounds
+  // seen: 600 s until one completes, then 5x the median completed round (at least 30 s).
+  double round_timeout_s = 0.0;
+  // Liveness independent of the round timeout: ZeroMQ heartbeats, so a site whose process or
+  // link is gone is dead within this many seconds (0 = off; a local agent's exit is seen at once).
+  double heartbeat_s = 3.0;
+  // Local sites that die are started again, at most this many times each (0 = never), after
+  // 1, 2, 4... s; they rejoin with the current global model.
+  int restart_sites = 3;
   double bandwidth_mbps = 0.0;  // link emulation, 0 = off
   double latency_ms = 0.0;
   std::vector<double> site_bandwidth_mbps;  // per site (length = sites), overrides bandwidth_mbps

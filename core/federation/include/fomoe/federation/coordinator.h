@@ -17,6 +17,17 @@
 
 namespace fomoe {
 
+/// The processes of local sites, as their parent sees them: an exit is known at once (no timeout),
+/// and a dead site can be started again. run_federation implements it for local agents.
+class SiteSupervisor {
+ public:
+  virtual ~SiteSupervisor() = default;
+  /// Sites whose process exited since the last call, with how ("killed by signal 9 (SIGKILL)").
+  virtual std::vector<std::pair<int, std::string>> exited() = 0;
+  /// Starts the site's process again; false (and why) when it cannot.
+  virtual bool restart(int site, std::string* why) = 0;
+};
+
 struct CoordinatorSettings {
   ExperimentConfig cfg;
   std::string bind = "tcp://127.0.0.1:*";        // "" = do not bind (connect only)
@@ -29,6 +40,13 @@ struct CoordinatorSettings {
   RunSink* sink = nullptr;                     // not owned; receives every event
   uint64_t run_id = 0;                         // carried in every wire header
   double join_timeout_s = 300;                 // all K sites must say Hello within this
+  SiteSupervisor* supervisor = nullptr;        // local sites: exits seen at once, restarts (not owned)
+  /// Set (e.g. from a SIGINT handler) to stop at the next safe point: a round in flight is
+  /// abandoned, the state saved after the last completed round stays the one to resume from.
+  const std::atomic<bool>* stop_now = nullptr;
+  /// Added to every event and metric time: a resumed run's clock goes on from where the record's
+  /// earlier sessions left it (seconds since the record's start), so its times never go back.
+  double wall_offset_s = 0.0;
 };
 
 struct RoundProgress {
@@ -61,6 +79,8 @@ struct FederationResult {
   double wait_s_mean = 0;
   std::vector<int64_t> params_per_site;
   std::vector<std::string> faults;  // one line per fault event
+  bool stopped = false;             // ended by a stop request before its last round
+  int first_round = 0;              // 0, or the round a resumed run continued from
 };
 
 class Coordinator {

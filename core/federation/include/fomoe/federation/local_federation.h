@@ -16,6 +16,8 @@ struct LocalFederationOptions {
   RunSink* sink = nullptr;
   bool resume = false;
   uint64_t run_id = 0;
+  const std::atomic<bool>* stop_now = nullptr;  // see CoordinatorSettings::stop_now
+  double wall_offset_s = 0.0;                    // see CoordinatorSettings::wall_offset_s
   /// Called once the coordinator is bound and the agents are started (tests use it to kill one).
   std::function<void(const std::vector<int>& agent_pids, const std::string& endpoint, const std::string& key_dir)> on_started;
 };

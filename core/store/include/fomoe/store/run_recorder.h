@@ -60,6 +60,8 @@ class RunRecorder : public RunSink {
   /// queued before the call are dropped if their round is >= from_round; rows queued after it stay.
   /// Events stay (the log: those rounds really did start twice). Negative from_round is ignored.
   void on_resumed(int from_round) override;
+  /// Waits until everything queued is written (flush(); a write error is logged and retried).
+  void sync() override;
 
   /// Blocks until everything queued before the call has been written (ok) or a write attempt
   /// failed (the error; the rows stay queued and are retried).
