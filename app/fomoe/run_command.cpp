@@ -316,7 +316,7 @@ int agent_command(const std::vector<std::string>& args) {
   app->add_flag("--exit-with-parent", s.exit_with_parent, "die with the process that started this one (local agents)");
   add_repeated(*app, "--data", s.data,
                "this site's own data: a [data] key=value, repeated (e.g. --data format=megatron --data path=/srv/c4); "
-               "token files only, read by this site alone")
+               "token files, or text with the experiment's data.tokenizer; read by this site alone")
       ->type_name("KEY=VALUE");
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   s.curve = !no_curve;
