@@ -54,7 +54,8 @@ struct Coordinator::Impl {
   std::vector<std::vector<std::vector<int64_t>>> site_load;
   std::vector<bool> residency_changed;  // per site: its next StartRound carries the new residency
   std::atomic<bool> stop{false};
-  bool round_abandoned = false;  // the round in flight was given up for a stop request
+  bool round_abandoned = false;
+  bool round_in_flight = false;  // this round's StartRounds are out (a re-plan now is for the next)  // the round in flight was given up for a stop request
   int current_round = 0;
   std::vector<double> round_seconds;  // completed rounds: the derived round timeout's basis
   // Local sites that died: restarts so far and when the next is due (Clock::time_point::max() = none).
@@ -176,7 +177,8 @@ struct Coordinator::Impl {
     if (n_moved == 0) return;
     if (n_moved > 16) moved += ", ... (" + std::to_string(n_moved) + " in all)";
     event(-1, "placement", std::to_string(n_moved) + " experts had no live holder and now have one: " + moved);
-    if (s.sink) s.sink->on_placement(plan.entries(current_round + 1));
+    // Healed before this round's StartRounds went out, they carry it; else the next round's do.
+    if (s.sink) s.sink->on_placement(plan.entries(round_in_flight ? current_round + 1 : current_round));
   }
 
   void event(int site, const std::string& kind, const std::string& text) {
@@ -471,6 +473,7 @@ struct Coordinator::Impl {
     const auto round_t0 = Clock::now();
     if (s.sink) s.sink->on_event(RunEvent{wall(), -1, "round_started", "round " + std::to_string(round)});
     drain_between_rounds();
+    round_in_flight = true;
     std::set<int> expected;
     for (int k : alive_sites()) {
       ddp_step_sent_[k] = false;
@@ -494,6 +497,7 @@ struct Coordinator::Impl {
     while (!expected.empty()) {
       if (stopping()) {  // the saved state is still the last completed round's: this one is redone on resume
         round_abandoned = true;
+        round_in_flight = false;
         return std::nan("");
       }
       check_liveness();
@@ -583,6 +587,7 @@ struct Coordinator::Impl {
       }
     }
 
+    round_in_flight = false;
     OuterStepStats outer;
     if (!ddp_master) outer = global->apply_round(updates, plan);
     const double round_s = seconds_since(round_t0);
