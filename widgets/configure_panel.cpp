@@ -151,6 +151,22 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
       ->setSpecialValueText(tr("once, after round 1"));
   addChoice(fed, "federation.precision", tr("wire precision"), {"fp32", "bf16", "fp16"}, [](auto& c) { return int(c.federation.precision); },
             [](auto& c, int v) { c.federation.precision = WirePrecision(v); });
+  const QStringList compressions = {"none", "int8", "fp8 (e4m3)", "int4", "int2"};
+  addChoice(fed, "federation.compression", tr("compression up"), compressions, [](auto& c) { return int(c.federation.compression); },
+            [](auto& c, int v) { c.federation.compression = Compression(v); },
+            tr("pseudo-gradients (DDP: gradients, both ways) block-quantized with bf16 scales; none = the wire precision"));
+  addCheck(fed, "federation.error_feedback", tr("error feedback"), [](auto& c) { return c.federation.error_feedback; },
+           [](auto& c, bool v) { c.federation.error_feedback = v; });
+  addChoice(fed, "federation.down_compression", tr("compression down"), compressions,
+            [](auto& c) { return int(c.federation.down_compression); }, [](auto& c, int v) { c.federation.down_compression = Compression(v); },
+            tr("parameters down after a site's first round: the quantized change since what it holds"));
+  addCheck(fed, "federation.overlap", tr("overlap rounds"), [](auto& c) { return c.federation.overlap; },
+           [](auto& c, bool v) { c.federation.overlap = v; },
+           tr("train the next round's first steps while the exchange crosses the link (Streaming DiLoCo)"));
+  addInt(fed, "federation.overlap_steps", tr("overlapped steps (tau)"), 0, 100000, [](auto& c) { return c.federation.overlap_steps; },
+         [](auto& c, int v) { c.federation.overlap_steps = v; });
+  addDouble(fed, "federation.overlap_mix", tr("overlap mix (alpha)"), 0.0, 1.0, 2, [](auto& c) { return c.federation.overlap_mix; },
+            [](auto& c, double v) { c.federation.overlap_mix = v; }, tr("params = alpha * the site's own + (1 - alpha) * the global ones"));
   addDouble(fed, "federation.outer_lr", tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
             [](auto& c, double v) { c.federation.outer_lr = v; });
   addDouble(fed, "federation.expert_outer_lr", tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },
@@ -280,9 +296,16 @@ void ConfigurePanel::applyMethodRules() {
   auto outer = [](const ExperimentConfig& c) { return c.run.method == Method::DiLoCo || c.run.method == Method::FoMoE; };
   auto photon = [](const ExperimentConfig& c) { return c.run.method == Method::Photon; };
   for (const char* key : {"federation.sites", "federation.precision", "federation.quorum", "federation.bandwidth_mbps",
-                          "federation.latency_ms"})
+                          "federation.latency_ms", "federation.compression"})
     appliesWhen(key, tr("Not used by a single-site run."), federated);
   appliesWhen("federation.inner_steps", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  appliesWhen("federation.down_compression", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow compression up."), rounds);
+  appliesWhen("federation.overlap", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  for (const char* key : {"federation.overlap_steps", "federation.overlap_mix"})
+    appliesWhen(key, tr("Only with overlapped rounds."),
+                [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.run.method != Method::Ddp && c.federation.overlap; });
+  appliesWhen("federation.error_feedback", tr("Only with compression up."),
+              [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.federation.compression != Compression::None; });
   for (const char* key : {"federation.replication", "federation.placement", "federation.expert_weighting"})
     appliesWhen(key, tr("FoMoE only: the other methods keep every expert on every site."), fomoe);
   appliesWhen("federation.replan_every", tr("FoMoE with load-aware or data-affinity placement only."), [](const ExperimentConfig& c) {

@@ -1,11 +1,13 @@
 // fomoe bench comm: DDP, DiLoCo, Photon and FoMoE on the same model, data and tokens, each a real
 // local federation; prints measured wire bytes per site per round, the ratios, held-out loss and
 // throughput side by side.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,13 @@ namespace {
 
 struct LinkTally : RunSink {
   std::mutex mu;
+  // Steady-state round time: from one round's end to the next one's (with overlap a round's
+  // first steps run before the coordinator starts it, so its own start-to-end would flatter it).
+  std::vector<double> round_finished;
+  void on_event(const RunEvent& e) override {
+    std::lock_guard<std::mutex> g(mu);
+    if (e.kind == "round_finished") round_finished.push_back(e.time);
+  }
   int64_t per_round = 0;  // round traffic: parameters, pseudo-gradients, gradients
   int64_t one_time = 0;   // hello / welcome / shutdown
   void on_link_bytes(const std::vector<LinkBytes>& links) override {
@@ -34,10 +43,13 @@ struct LinkTally : RunSink {
 
 struct MethodResult {
   std::string name;
+  std::string variant;              // compression: "none", "int4", "int4/int4" (up/down), "int4:noef"
+  Method method = Method::FoMoE;
   double bytes_per_site_round = 0;  // of the first seed (bytes do not depend on the seed)
   int64_t bytes_total = 0;
   std::vector<double> eval_loss;     // one per seed
   std::vector<double> tokens_per_s;  // one per seed
+  std::vector<double> round_over_compute;  // per seed: median round (after the first) / mean site compute per round
   double tokens = 0;
   int64_t params_per_site = 0;
   int rounds = 0;
@@ -64,6 +76,57 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
   return seeds;
 }
 
+// A variant: UP[/DOWN][:noef][@TAU], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
+// the next round's first TAU steps train while the exchange crosses the link).
+struct Variant {
+  std::string text;
+  Compression up = Compression::None, down = Compression::None;
+  bool error_feedback = true;
+  int overlap_steps = -1;  // -1: no overlap
+};
+std::optional<Compression> compression_named(const std::string& n) {
+  for (Compression c : {Compression::None, Compression::Int8, Compression::Fp8, Compression::Int4, Compression::Int2})
+    if (n == compression_name(c)) return c;
+  return std::nullopt;
+}
+std::optional<Variant> parse_variant(const std::string& text) {
+  Variant v;
+  v.text = text;
+  std::string rest = text;
+  if (auto at = rest.find('@'); at != std::string::npos) {
+    const std::string tau = rest.substr(at + 1);
+    if (tau.empty() || tau.size() > 6 || tau.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    v.overlap_steps = std::stoi(tau);
+    rest = rest.substr(0, at);
+  }
+  if (auto colon = rest.find(':'); colon != std::string::npos) {
+    if (rest.substr(colon + 1) != "noef") return std::nullopt;
+    v.error_feedback = false;
+    rest = rest.substr(0, colon);
+  }
+  const auto slash = rest.find('/');
+  auto up = compression_named(rest.substr(0, slash));
+  if (!up) return std::nullopt;
+  v.up = *up;
+  if (slash != std::string::npos) {
+    auto down = compression_named(rest.substr(slash + 1));
+    if (!down) return std::nullopt;
+    v.down = *down;
+  }
+  return v;
+}
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = text.find(',', pos);
+    out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe) {
@@ -85,6 +148,33 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
           },
           "", "seeds"));
   app->add_flag("--no-ddp", skip_ddp, "leave DDP out (the slowest)");
+  std::string methods_text;
+  app->add_option("--methods", methods_text, "only these methods, in this order (default: ddp,diloco,photon,fomoe)")
+      ->type_name("diloco,fomoe")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            for (auto& m : split_commas(s))
+              if (m != "ddp" && m != "diloco" && m != "photon" && m != "fomoe") return "'" + m + "' is not ddp, diloco, photon or fomoe";
+            return std::string();
+          },
+          "", "methods"));
+  std::string variants_text = "none";
+  double overlap_mix = -1;
+  app->add_option("--overlap-mix", overlap_mix, "alpha of the variants with @TAU (default: the experiment's)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->type_name("ALPHA");
+  app->add_option("--compressions", variants_text,
+                  "what travels, one run per method each: UP[/DOWN][:noef][@TAU] (none|int8|fp8|int4|int2; DOWN: the "
+                  "parameters' change down; noef: no error feedback; @TAU: overlap TAU steps). DDP runs the first only")
+      ->type_name("none,int4,int4/int4,...")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            for (auto& v : split_commas(s))
+              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef][@TAU] with none|int8|fp8|int4|int2";
+            return std::string();
+          },
+          "", "variants"));
   add_format(*app, format, {"text", "json"}, /*json_alias=*/true)->capture_default_str();
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   const bool json = format == "json";
@@ -98,16 +188,36 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   if (seeds.empty()) seeds.push_back(base->run.seed);
   const int K = base->federation.sites, H = base->federation.inner_steps;
   std::vector<Method> methods = {Method::Ddp, Method::DiLoCo, Method::Photon, Method::FoMoE};
-  if (skip_ddp) methods.erase(methods.begin());
+  if (!methods_text.empty()) {
+    methods.clear();
+    for (auto& m : split_commas(methods_text))
+      methods.push_back(m == "ddp" ? Method::Ddp : m == "diloco" ? Method::DiLoCo : m == "photon" ? Method::Photon : Method::FoMoE);
+  }
+  if (skip_ddp) methods.erase(std::remove(methods.begin(), methods.end(), Method::Ddp), methods.end());
+  std::vector<Variant> variants;
+  for (auto& v : split_commas(variants_text)) variants.push_back(*parse_variant(v));
   std::vector<MethodResult> results;
-  for (Method m : methods) {
+  for (Method m : methods)
+  for (const Variant& variant : variants) {
+    if (m == Method::Ddp && &variant != &variants.front()) continue;
     MethodResult mr;
     mr.name = method_name(m);
+    mr.method = m;
+    mr.variant = variant.text;
     // Seeds inner, so each method's seeds share its bytes row and losses pair up by seed.
     for (uint64_t seed : seeds) {
       auto cfg = *base;
       cfg.run.method = m;
       cfg.run.seed = seed;
+      cfg.federation.compression = variant.up;
+      cfg.federation.down_compression = m == Method::Ddp ? Compression::None : variant.down;
+      cfg.federation.error_feedback = variant.error_feedback;
+      if (variant.overlap_steps >= 0 && m != Method::Ddp) {
+        cfg.federation.overlap = true;
+        cfg.federation.overlap_steps = variant.overlap_steps;
+        if (overlap_mix >= 0) cfg.federation.overlap_mix = overlap_mix;
+      }
+      if (variant.up != Compression::None) cfg.federation.precision = WirePrecision::F32;
       cfg.run.name = std::string("bench-comm-") + method_name(m);
       LinkTally tally;
       LocalFederationOptions o;
@@ -116,8 +226,8 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       std::filesystem::remove_all(o.run_dir);
       o.sink = &tally;
       if (!json)
-        std::fprintf(stderr, "bench comm: running %s, seed %llu (%d sites, %d steps each)...\n", method_name(m),
-                     static_cast<unsigned long long>(seed), K, cfg.train.steps);
+        std::fprintf(stderr, "bench comm: running %s (%s), seed %llu (%d sites, %d steps each)...\n", method_name(m),
+                     variant.text.c_str(), static_cast<unsigned long long>(seed), K, cfg.train.steps);
       auto r = run_federation(cfg, o);
       if (!r) {
         std::cerr << "fomoe bench comm: " << method_name(m) << ": " << r.error().message << "\n";
@@ -132,10 +242,23 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       }
       mr.eval_loss.push_back(r->final_eval_loss);
       mr.tokens_per_s.push_back(r->tokens / std::max(1e-9, r->wall_s));
+      {
+        std::vector<double> later;  // round r-1's end to round r's, r >= 1
+        for (size_t i = 1; i < tally.round_finished.size(); ++i) later.push_back(tally.round_finished[i] - tally.round_finished[i - 1]);
+        std::sort(later.begin(), later.end());
+        const double median = later.empty() ? 0.0 : later[later.size() / 2];
+        mr.round_over_compute.push_back(r->compute_s_mean > 0 ? median / r->compute_s_mean : 0.0);
+      }
     }
     results.push_back(mr);
   }
-  const auto& fomoe = results.back();
+  // References: FoMoE at the first variant (normally fp32), and DDP.
+  const MethodResult* fomoe = &results.back();
+  const MethodResult* ddp = nullptr;
+  for (auto& r : results) {
+    if (r.method == Method::FoMoE && r.variant == variants.front().text) fomoe = &r;
+    if (r.method == Method::Ddp) ddp = &r;
+  }
   if (json) {
     nlohmann::json j;
     j["experiment"] = path;
@@ -146,14 +269,17 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     j["seeds"] = seeds;
     for (auto& r : results)
       j["methods"].push_back({{"method", r.name},
+                              {"compression", r.variant},
                               {"bytes_per_site_per_round", r.bytes_per_site_round},
                               {"bytes_total", r.bytes_total},
                               {"eval_loss", mean(r.eval_loss)},
                               {"eval_loss_per_seed", r.eval_loss},
                               {"tokens", r.tokens},
                               {"tokens_per_s", mean(r.tokens_per_s)},
+                              {"round_over_compute", mean(r.round_over_compute)},
                               {"params_per_site", r.params_per_site},
-                              {"fomoe_ratio", r.bytes_per_site_round / fomoe.bytes_per_site_round}});
+                              {"fomoe_ratio", r.bytes_per_site_round / fomoe->bytes_per_site_round},
+                              {"ddp_ratio", ddp ? ddp->bytes_per_site_round / r.bytes_per_site_round : 0.0}});
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -162,26 +288,29 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       "seed%s\n",
       path.c_str(), K, H, base->federation.replication, wire_precision_name(base->federation.precision),
       base->train.steps, seeds.size(), seeds.size() == 1 ? "" : "s");
-  std::printf("%-8s %14s %18s %12s %12s %22s %12s %12s\n", "method", "params/site", "bytes/site/round", "FoMoE saves",
-              "eval loss", "FoMoE minus (per seed)", "tokens", "tokens/s");
+  std::printf("%-8s %-13s %12s %17s %12s %10s %10s %24s %11s %14s\n", "method", "variant", "params/site", "bytes/site/round",
+              "FoMoE saves", "DDP/this", "eval loss", "minus FoMoE (per seed)", "tokens/s", "round/compute");
   for (auto& r : results) {
-    // Paired by seed: negative means FoMoE reached a lower held-out loss than this method.
+    // Paired by seed: negative means this row reached a lower held-out loss than the FoMoE reference.
     std::string diffs;
-    for (size_t i = 0; &r != &fomoe && i < r.eval_loss.size(); ++i) {
+    for (size_t i = 0; &r != fomoe && i < r.eval_loss.size() && i < fomoe->eval_loss.size(); ++i) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%s%+.3f", diffs.empty() ? "" : " ", fomoe.eval_loss[i] - r.eval_loss[i]);
+      std::snprintf(buf, sizeof buf, "%s%+.3f", diffs.empty() ? "" : " ", r.eval_loss[i] - fomoe->eval_loss[i]);
       diffs += buf;
     }
-    std::printf("%-8s %14lld %18.0f %11.2fx %12.4f %22s %12.0f %12.0f\n", r.name.c_str(),
+    char ddp_ratio[32] = "-";
+    if (ddp) std::snprintf(ddp_ratio, sizeof ddp_ratio, "%.1fx", ddp->bytes_per_site_round / r.bytes_per_site_round);
+    std::printf("%-8s %-13s %12lld %17.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
                 static_cast<long long>(r.params_per_site), r.bytes_per_site_round,
-                r.bytes_per_site_round / fomoe.bytes_per_site_round, mean(r.eval_loss),
-                diffs.empty() ? "-" : diffs.c_str(), r.tokens, mean(r.tokens_per_s));
+                r.bytes_per_site_round / fomoe->bytes_per_site_round, ddp_ratio, mean(r.eval_loss),
+                diffs.empty() ? "-" : diffs.c_str(), mean(r.tokens_per_s), mean(r.round_over_compute));
   }
   std::printf(
-      "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; eval loss and tokens/s "
-      "are\n"
-      " means over the seeds; tokens: all sites together, per seed)\n",
-      H);
+      "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; FoMoE saves: this row's\n"
+      " bytes over FoMoE %s's; DDP/this: DDP's bytes over this row's; minus FoMoE: this row's held-out loss minus\n"
+      " FoMoE %s's, paired by seed; variant UP/DOWN, noef = no error feedback, @TAU = overlap; round/compute: the\n"
+      " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
+      H, variants.front().text.c_str(), variants.front().text.c_str());
   return 0;
 }
 

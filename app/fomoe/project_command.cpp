@@ -116,7 +116,9 @@ std::string format_projection_table(const Projection& p, const std::string& titl
     << human_count(static_cast<double>(c.dense)) << " + experts " << human_count(static_cast<double>(c.experts))
     << " (active per token " << human_count(static_cast<double>(c.active)) << ")\n";
   o << "federation  K=" << f.n_sites << " sites, r=" << std::min(f.replication, f.n_sites) << ", H=" << f.inner_steps
-    << ", travel " << wire_precision_name(f.precision) << ", weights " << (f.bf16_weights ? "bf16" : "fp32")
+    << ", travel " << (f.compression == Compression::None ? wire_precision_name(f.precision) : compression_name(f.compression))
+    << (f.down_compression == Compression::None ? "" : std::string(" up, ") + compression_name(f.down_compression) + " down")
+    << ", weights " << (f.bf16_weights ? "bf16" : "fp32")
     << ", link " << human_bps(f.bandwidth_bps) << " / " << fmt("%g", f.latency_s * 1e3) << " ms, batch " << f.batch
     << " x " << f.seq_len << " tokens\n\n";
 
@@ -181,6 +183,7 @@ std::string format_projection_json(const Projection& p) {
                  {"active", p.counts.active}};
   j["federation"] = {{"sites", f.n_sites},         {"replication", std::min(f.replication, f.n_sites)},
                      {"inner_steps", f.inner_steps}, {"precision", wire_precision_name(f.precision)},
+                     {"compression", compression_name(f.compression)}, {"down_compression", compression_name(f.down_compression)},
                      {"bandwidth_bps", f.bandwidth_bps}, {"latency_s", f.latency_s},
                      {"batch", f.batch},           {"seq_len", f.seq_len},
                      {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights}};
@@ -213,7 +216,7 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   if (!args.empty() && args.front() == "project") args.erase(args.begin());
 
   auto app = make_app("fomoe project", kDescription);
-  std::string preset, experiment, precision, format = "table";
+  std::string preset, experiment, precision, compression, down_compression, format = "table";
   int64_t sites = 0, replication = 0, inner_steps = 0, batch = 0, seq_len = 0, meta_bytes = 0;
   double bandwidth_gbps = 0, latency_ms = 0;
   bool list = false, bf16_weights = false;
@@ -231,6 +234,14 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   CLI::Option* precision_opt = app->add_option("--precision", precision, "pseudo-gradients on the wire")
                                    ->check(one_of({"fp32", "f32", "bf16", "fp16", "f16"}))
                                    ->type_name("fp32|bf16|fp16");
+  const std::vector<std::string> compressions = {"none", "int8", "fp8", "int4", "int2"};
+  CLI::Option* compression_opt = app->add_option("--compression", compression, "what travels up, block-quantized (DDP: both ways)")
+                                     ->check(one_of(compressions))
+                                     ->type_name("none|int8|fp8|int4|int2");
+  CLI::Option* down_opt = app->add_option("--down-compression", down_compression,
+                                          "parameters down after the first round, as quantized changes")
+                              ->check(one_of(compressions))
+                              ->type_name("none|int8|fp8|int4|int2");
   CLI::Option* bw_opt = app->add_option("--bandwidth-gbps", bandwidth_gbps, "link bandwidth, Gbit/s")
                             ->check(positive_number())
                             ->type_name("X");
@@ -301,6 +312,17 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
                                                                 : WirePrecision::F32;
   }
   if (bf16_weights) fed.bf16_weights = true;
+  auto compression_of = [](const std::string& v) {
+    return v == "int8" ? Compression::Int8 : v == "fp8" ? Compression::Fp8 : v == "int4" ? Compression::Int4
+         : v == "int2" ? Compression::Int2 : Compression::None;
+  };
+  if (compression_opt->count()) fed.compression = compression_of(compression);
+  if (down_opt->count()) fed.down_compression = compression_of(down_compression);
+  if (fed.compression != Compression::None && fed.precision != WirePrecision::F32) {
+    err << "fomoe project: --precision " << wire_precision_name(fed.precision) << " and --compression " << compression_name(fed.compression)
+        << " both set what travels up: choose one\n";
+    return 2;
+  }
 
   if (Status s = validate_model_shape(model); !s) {
     err << "fomoe project: " << s.error().message << "\n";

@@ -538,6 +538,50 @@ TEST_F(EndpointTest, LinkEmulationDelaysBothDirectionsByThePredictedAmount) {
 }
 
 
+// In the background, the emulated link does not block the caller: send() returns at once, the
+// message reaches the coordinator after the link's delay (pump() moves it), sends queue one after
+// another, and a received message comes out of poll() only once it has crossed.
+TEST_F(EndpointTest, BackgroundLinkDelaysWithoutBlockingTheCaller) {
+  auto coord = make_coordinator(plain_coordinator());
+  ASSERT_TRUE(coord);
+  AgentOptions ao = plain_agent(coord->endpoint(), nullptr);
+  ao.link = LinkEmulator{/*bandwidth_bits_per_s=*/8e6, /*latency_s=*/0.02};  // 1 MB/s, 20 ms
+  auto agent = make_agent(ao);
+  ASSERT_TRUE(agent);
+  join(*coord, *agent, 0);
+  agent->set_link_in_background(true);
+
+  Message grad = make_message(MsgType::StepGrad, minimal_meta(MsgType::StepGrad), 9, 1);
+  grad.tensors.push_back(f32_tensor("g", {25000}));  // 100 kB -> 0.12 s
+  const double one = ao.link->delay_seconds(encoded_size(grad));
+  auto t0 = Clock::now();
+  ASSERT_TRUE(agent->send(grad));
+  ASSERT_TRUE(agent->send(grad));  // queues behind the first: arrives after 2x the delay
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), one / 2) << "send blocked on the emulated link";
+  std::vector<double> arrivals;
+  while (arrivals.size() < 2 && std::chrono::duration<double>(Clock::now() - t0).count() < 5.0) {
+    agent->pump();
+    if (coord->poll(10ms)) arrivals.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  ASSERT_EQ(arrivals.size(), 2u);
+  EXPECT_GE(arrivals[0], one);
+  EXPECT_GE(arrivals[1], 2 * one);
+
+  Message update = make_message(MsgType::StepUpdate, minimal_meta(MsgType::StepUpdate), 9, 1);
+  update.tensors.push_back(f32_tensor("g", {25000}));
+  ASSERT_TRUE(coord->send(0, update));
+  t0 = Clock::now();
+  auto got = agent->poll(5000ms);
+  ASSERT_TRUE(got);
+  EXPECT_GE(std::chrono::duration<double>(Clock::now() - t0).count(), one);
+  EXPECT_DOUBLE_EQ(got->link_seconds, one);
+
+  // Off again: what is still crossing goes out first (a goodbye is never lost).
+  ASSERT_TRUE(agent->send(grad));
+  agent->set_link_in_background(false);
+  EXPECT_TRUE(poll_for(*coord));
+}
+
 // ---- listening agents: the agent binds (`fomoe agent --listen`), the coordinator connects ----
 
 AgentOptions listening_agent(const CurveKeyPair& keys, const std::string& server_key) {

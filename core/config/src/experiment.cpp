@@ -86,6 +86,9 @@ std::string read_enum(const toml::node& n, E& out, const std::map<std::string, E
 const std::map<std::string, Method> kMethods = {
     {"single", Method::Single}, {"ddp", Method::Ddp}, {"diloco", Method::DiLoCo},
     {"photon", Method::Photon}, {"fomoe", Method::FoMoE}};
+const std::map<std::string, Compression> kCompressions = {
+    {"none", Compression::None}, {"int8", Compression::Int8}, {"fp8", Compression::Fp8},
+    {"int4", Compression::Int4}, {"int2", Compression::Int2}};
 
 #define INT_KEY(sec, key, lo, hi) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_int(n, c.sec.key, lo, hi); }}
 #define DBL_KEY(sec, key, lo, hi) {#key, [](const toml::node& n, ExperimentConfig& c) { return read_double(n, c.sec.key, lo, hi); }}
@@ -218,6 +221,10 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"precision", [](const toml::node& n, ExperimentConfig& c) {
            return read_enum(n, c.federation.precision, std::map<std::string, WirePrecision>{{"fp32", WirePrecision::F32}, {"bf16", WirePrecision::BF16}, {"fp16", WirePrecision::F16}});
          }},
+        {"compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.compression, kCompressions); }},
+        BOOL_KEY(federation, error_feedback), BOOL_KEY(federation, overlap), INT_KEY(federation, overlap_steps, 0, 1000000),
+        DBL_KEY(federation, overlap_mix, 0.0, 1.0),
+        {"down_compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.down_compression, kCompressions); }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
         DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000),
         DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
@@ -304,6 +311,17 @@ const char* placement_policy_name(PlacementPolicy p) {
     case PlacementPolicy::LoadAware: return "load_aware";
     case PlacementPolicy::Explicit: return "explicit";
     case PlacementPolicy::Affinity: return "affinity";
+  }
+  return "?";
+}
+
+const char* compression_name(Compression c) {
+  switch (c) {
+    case Compression::None: return "none";
+    case Compression::Int8: return "int8";
+    case Compression::Fp8: return "fp8";
+    case Compression::Int4: return "int4";
+    case Compression::Int2: return "int2";
   }
   return "?";
 }
@@ -399,6 +417,14 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (f.replication > f.sites)
       return bad("federation.replication (" + std::to_string(f.replication) + ") exceeds federation.sites (" + std::to_string(f.sites) + "): every expert needs r distinct holders");
     if (f.quorum > f.sites) return bad("federation.quorum exceeds federation.sites");
+    if (f.overlap && c.run.method == Method::Ddp)
+      return bad("federation.overlap: DDP exchanges gradients every step and has no rounds to overlap");
+    if (f.overlap && f.overlap_steps >= f.inner_steps)
+      return bad("federation.overlap_steps (" + std::to_string(f.overlap_steps) + ") must be below federation.inner_steps (" +
+                 std::to_string(f.inner_steps) + "): a round's first tau steps overlap the exchange, the rest train on the new global model");
+    if (f.compression != Compression::None && f.precision != WirePrecision::F32)
+      return bad(std::string("federation.precision = \"") + wire_precision_name(f.precision) + "\" and federation.compression = \"" +
+                 compression_name(f.compression) + "\" both set what travels up: choose one");
     if (!f.agents.empty() && static_cast<int>(f.agents.size()) != f.sites)
       return bad("federation.agents lists " + std::to_string(f.agents.size()) + " agents but federation.sites = " + std::to_string(f.sites));
     if (!f.site_bandwidth_mbps.empty() && static_cast<int>(f.site_bandwidth_mbps.size()) != f.sites)
@@ -492,6 +518,9 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"outer_lr", f.outer_lr}, {"expert_outer_lr", f.expert_outer_lr}, {"outer_momentum", f.outer_momentum}, {"nesterov", f.nesterov},
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
+                  {"compression", compression_name(f.compression)}, {"error_feedback", f.error_feedback},
+                  {"down_compression", compression_name(f.down_compression)}, {"overlap", f.overlap},
+                  {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},
                   {"restart_sites", f.restart_sites}, {"bandwidth_mbps", f.bandwidth_mbps},
                   {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}, {"coordinator_data", f.coordinator_data}};

@@ -12,10 +12,12 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "fomoe/base/log.h"
 #include "fomoe/base/metric_names.h"
+#include "fomoe/federation/compression.h"
 #include "fomoe/federation/global_model.h"
 #include "fomoe/federation/round_report.h"
 #include "fomoe/federation/tensor_wire.h"
@@ -115,6 +117,7 @@ class Agent {
     const int sig = g_leave_signal.load();
     const std::string why = std::string("leaving on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM");
     FOMOE_LOG_INFO("agent", "%s: %s", settings_.name.c_str(), why.c_str());
+    ep_->set_link_in_background(false);  // what is still crossing the emulated link goes first
     send(net::make_message(net::MsgType::Shutdown, {{net::field::kReason, why}}, run_id_));
     return 0;
   }
@@ -133,6 +136,10 @@ class Agent {
     auto cfg = parse_experiment(msg.meta.at(net::field::kExperimentToml).get<std::string>(), "welcome from coordinator");
     if (!cfg) throw std::runtime_error(cfg.error().message);
     cfg_ = *cfg;
+    up_feedback_ = ErrorFeedback(cfg_.federation.error_feedback);
+    round_start_.clear();
+    carry_ = Carry{};
+    ep_->set_link_in_background(cfg_.federation.overlap);
     site_ = msg.meta.at(net::field::kSiteId).get<int>();
     run_id_ = msg.header.run_id;
     Residency residency;
@@ -185,16 +192,39 @@ class Agent {
     rebuilt->adopt_state_from(*site_trainer_);
     site_trainer_ = std::move(rebuilt);
     trainer_ = &site_trainer_->primary();
+    // What this site no longer holds has no residual to send and no base for a delta.
+    std::set<std::string> held;
+    for (auto& p : trainer_->model()->named_parameters()) held.insert(p.key());
+    for (auto it = round_start_.begin(); it != round_start_.end();) it = held.count(it->first) ? std::next(it) : round_start_.erase(it);
+    up_feedback_.forget_all_but(held);
     FOMOE_LOG_INFO("agent", "%s: round %d: placement changed, now holds %d experts (was %d)", settings_.name.c_str(), round,
                    next.n_held(), residency_.n_held());
     residency_ = std::move(next);
   }
 
+  // Whole tensors (fp32) are copied in; block-quantized ones are the change of the global
+  // parameters since what this site was sent last round (federation.down_compression), added to
+  // that. Afterwards round_start_ holds what the coordinator believes the site holds.
   void load_parameters(const net::Message& msg) {
+    torch::NoGradGuard no_grad;
     std::map<std::string, torch::Tensor> params;
     for (auto& p : trainer_->model()->named_parameters()) params[p.key()] = p.value();
-    copy_blobs_into(msg.tensors, params);
+    std::vector<net::TensorBlob> whole;
+    for (const auto& blob : msg.tensors) {
+      if (!net::quantized_layout(blob.dtype)) {
+        whole.push_back(blob);
+        continue;
+      }
+      auto dst = params.find(blob.name);
+      auto base = round_start_.find(blob.name);
+      if (dst == params.end()) throw std::runtime_error("received a change of " + blob.name + ", which this site does not hold");
+      if (base == round_start_.end())
+        throw std::runtime_error("received a change of " + blob.name + " but holds no earlier copy of it to apply it to");
+      dst->second.copy_(base->second + blob_to_tensor(blob, dst->second.sizes().vec()).to(base->second.device()));
+    }
+    copy_blobs_into(whole, params);
     site_trainer_->broadcast_parameters();
+    for (auto& [name, t] : params) round_start_[name] = t.detach().clone();
   }
 
   // DDP: send this step's gradients, wait for the average, apply it.
@@ -204,7 +234,12 @@ class Agent {
     NamedTensors grads;
     for (auto& p : trainer_->model()->named_parameters())
       grads.emplace_back(p.key(), p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value()));
-    msg.tensors = tensors_to_blobs(grads, precision);
+    if (cfg_.federation.compression == Compression::None) {
+      msg.tensors = tensors_to_blobs(grads, precision);
+    } else {
+      const auto dtype = compressed_dtype(cfg_.federation.compression);
+      for (auto& [name, g] : grads) msg.tensors.push_back(up_feedback_.encode(name, g, dtype));
+    }
     if (!send(std::move(msg))) throw std::runtime_error("cannot send gradients");
     const auto t0 = Clock::now();
     while (true) {
@@ -232,6 +267,12 @@ class Agent {
     round_link_s_ = link_in_s;
     wait_s_ = 0.0;
     if (msg.meta.contains(net::field::kResidency)) change_residency(msg.meta.at(net::field::kResidency), round);
+    // Overlap: this site's own parameters, to merge with the global ones (after evaluating those).
+    std::map<std::string, torch::Tensor> own;
+    const double alpha = cfg_.federation.overlap_mix;
+    if (cfg_.federation.overlap && alpha > 0.0 && !round_start_.empty())
+      for (auto& p : trainer_->model()->named_parameters())
+        if (round_start_.count(p.key())) own[p.key()] = p.value().detach().clone();
     load_parameters(msg);
     // The global model as this site received it, on the site's own held-out split.
     std::optional<double> site_heldout;
@@ -258,47 +299,27 @@ class Agent {
       send(net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round)));
       return;
     }
+    if (!own.empty()) {  // Streaming DiLoCo's merge; the pseudo-gradient still starts from the global model
+      torch::NoGradGuard no_grad;
+      for (auto& p : trainer_->model()->named_parameters())
+        if (auto it = own.find(p.key()); it != own.end()) p.value().mul_(1.0 - alpha).add_(it->second, alpha);
+      site_trainer_->broadcast_parameters();
+    }
     const Method method = cfg_.run.method;
     if (method == Method::Photon && cfg_.federation.stateless_clients) site_trainer_->reset_optimizer();
-    std::map<std::string, torch::Tensor> start;
-    for (auto& p : trainer_->model()->named_parameters()) start[p.key()] = p.value().detach().clone();
+    const auto& start = round_start_;  // what this round started from (load_parameters)
 
-    const auto t0 = Clock::now();
-    std::vector<LayerRouting> routing;
-    double loss_sum = 0, aux_sum = 0, z_sum = 0;
-    int64_t samples = 0;
-    nlohmann::json loss_steps = nlohmann::json::array();
-    double interval_loss = 0;
-    int interval_n = 0;
-    const int log_every = std::max(1, cfg_.train.log_every);
-    for (int i = 0; i < steps; ++i) {
-      if (g_leave_signal.load() != 0) throw Leaving("leaving");
-      StepStats s;
-      if (method == Method::Ddp) {
-        s = site_trainer_->forward_backward(feed_->next_batch());
-        ddp_exchange(round, static_cast<long>(trainer_->step()));
-      } else {
-        s = site_trainer_->train_step(feed_->next_batch());
-      }
-      loss_sum += s.loss;
-      aux_sum += s.aux_loss;
-      z_sum += s.z_loss;
-      samples += s.tokens;
-      interval_loss += s.loss;
-      ++interval_n;
-      // The federation's step numbering (round * H + i), whatever this site's own counter says
-      // (a site that rejoined starts its counter again).
-      const long global_step = static_cast<long>(round) * cfg_.federation.inner_steps + i + 1;
-      if (global_step % log_every == 0 || i == steps - 1) {
-        loss_steps.push_back({i + 1, interval_loss / interval_n});
-        interval_loss = 0;
-        interval_n = 0;
-      }
-      if (routing.empty()) routing.resize(s.routing.size());
-      for (size_t l = 0; l < s.routing.size(); ++l) routing[l].accumulate(s.routing[l]);
-    }
-    const double elapsed = seconds_since(t0);
-    const double compute_s = std::max(0.0, elapsed - wait_s_);
+    // Overlap: this round's first steps may already be trained (carry_, right after the last
+    // report); the rest go on from the merged parameters.
+    RoundTally tally;
+    if (carry_.round == round) tally = std::move(carry_.tally);
+    carry_ = Carry{};
+    train_steps(round, steps, tally);
+    const double compute_s = std::max(0.0, tally.seconds - wait_s_);
+    auto& routing = tally.routing;
+    const double loss_sum = tally.loss_sum, aux_sum = tally.aux_sum, z_sum = tally.z_sum;
+    const int64_t samples = tally.samples;
+    auto& loss_steps = tally.loss_steps;
 
     nlohmann::json metrics = {{metric::kTrainLoss, loss_sum / std::max(1, steps)},
                               {metric::kAuxLoss, aux_sum / std::max(1, steps)},
@@ -330,15 +351,24 @@ class Agent {
       meta[report::kDataManifest] = manifest_;
       manifest_sent_ = true;
     }
+    const bool compressed = cfg_.federation.compression != Compression::None;
+    // Photon sends its parameters; compressed, their change (start - end) instead, which the
+    // coordinator subtracts from what it sent: parameters themselves do not quantize well.
+    if (method == Method::Photon) meta[net::field::kPayload] = compressed ? "params_delta" : "params";
     auto report = net::make_message(net::MsgType::RoundReport, meta, run_id_, static_cast<uint32_t>(round));
     if (method != Method::Ddp) {
       torch::NoGradGuard no_grad;
       NamedTensors payload;
       for (auto& p : trainer_->model()->named_parameters()) {
         // Pseudo-gradient: start-of-round minus end-of-round (DiLoCo's sign), for what we hold.
-        payload.emplace_back(p.key(), method == Method::Photon ? p.value().detach() : start.at(p.key()) - p.value().detach());
+        payload.emplace_back(p.key(), method == Method::Photon && !compressed ? p.value().detach() : start.at(p.key()) - p.value().detach());
       }
-      report.tensors = tensors_to_blobs(payload, cfg_.federation.precision);
+      if (!compressed) {
+        report.tensors = tensors_to_blobs(payload, cfg_.federation.precision);
+      } else {
+        const auto dtype = compressed_dtype(cfg_.federation.compression);
+        for (auto& [name, t] : payload) report.tensors.push_back(up_feedback_.encode(name, t, dtype));
+      }
     }
     // The report's own upload time is part of this round's communication: it is known before
     // sending (the emulated link is deterministic), so it travels inside the report.
@@ -347,6 +377,67 @@ class Agent {
       report.meta[report::kLinkSeconds] = round_link_s_ + link.delay_seconds(net::encoded_size(report));
     }
     send(std::move(report));
+    // Overlap: while the report and the next StartRound cross the link, train the next round's
+    // first steps from this site's own parameters.
+    const int next_steps = msg.meta.value(report::kNextSteps, 0);
+    if (cfg_.federation.overlap && next_steps > 0 && cfg_.federation.overlap_steps > 0) {
+      carry_.round = round + 1;
+      train_steps(round + 1, std::min(cfg_.federation.overlap_steps, next_steps), carry_.tally, next_steps);
+    }
+  }
+
+  // What a round's inner steps add up to (a round's first steps may be trained early: carry_).
+  struct RoundTally {
+    std::vector<LayerRouting> routing;
+    double loss_sum = 0, aux_sum = 0, z_sum = 0;
+    int64_t samples = 0;
+    nlohmann::json loss_steps = nlohmann::json::array();
+    double interval_loss = 0;
+    int interval_n = 0;
+    int done = 0;          // inner steps trained
+    double seconds = 0.0;  // their wall time
+  };
+  struct Carry {
+    int round = -1;
+    RoundTally tally;
+  };
+
+  // Trains this round's inner steps t.done .. until_step - 1; round_steps: the round's length
+  // (for the last loss point). Moves the background link along after each step.
+  void train_steps(int round, int until_step, RoundTally& t, int round_steps = -1) {
+    if (round_steps < 0) round_steps = until_step;
+    const Method method = cfg_.run.method;
+    const int log_every = std::max(1, cfg_.train.log_every);
+    const auto t0 = Clock::now();
+    for (int i = t.done; i < until_step; ++i) {
+      if (g_leave_signal.load() != 0) throw Leaving("leaving");
+      StepStats s;
+      if (method == Method::Ddp) {
+        s = site_trainer_->forward_backward(feed_->next_batch());
+        ddp_exchange(round, static_cast<long>(trainer_->step()));
+      } else {
+        s = site_trainer_->train_step(feed_->next_batch());
+      }
+      ep_->pump();
+      t.loss_sum += s.loss;
+      t.aux_sum += s.aux_loss;
+      t.z_sum += s.z_loss;
+      t.samples += s.tokens;
+      t.interval_loss += s.loss;
+      ++t.interval_n;
+      // The federation's step numbering (round * H + i), whatever this site's own counter says
+      // (a site that rejoined starts its counter again).
+      const long global_step = static_cast<long>(round) * cfg_.federation.inner_steps + i + 1;
+      if (global_step % log_every == 0 || i == round_steps - 1) {
+        t.loss_steps.push_back({i + 1, t.interval_loss / t.interval_n});
+        t.interval_loss = 0;
+        t.interval_n = 0;
+      }
+      if (t.routing.empty()) t.routing.resize(s.routing.size());
+      for (size_t l = 0; l < s.routing.size(); ++l) t.routing[l].accumulate(s.routing[l]);
+      t.done = i + 1;
+    }
+    t.seconds += seconds_since(t0);
   }
 
   AgentSettings settings_;
@@ -362,6 +453,11 @@ class Agent {
   std::string setup_error_;  // why Welcome failed; repeated to every StartRound
   std::vector<torch::Device> devices_;
   Residency residency_;
+  // The parameters as the coordinator sent them this round: the pseudo-gradient's start and the
+  // base that a compressed change of the global parameters is added to next round.
+  std::map<std::string, torch::Tensor> round_start_;
+  ErrorFeedback up_feedback_;  // what compressed reports did not carry yet
+  Carry carry_;                // federation.overlap: the next round's steps trained early
   std::unique_ptr<SiteTrainer> site_trainer_;
   Trainer* trainer_ = nullptr;  // the site's model: rank 0 of site_trainer_
   double round_link_s_ = 0.0;

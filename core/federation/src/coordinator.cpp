@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "fomoe/base/log.h"
+#include "fomoe/federation/compression.h"
 #include "fomoe/federation/global_model.h"
 #include "fomoe/interop/hf_import.h"
 #include "fomoe/federation/placement.h"
@@ -53,10 +54,19 @@ struct Coordinator::Impl {
   // [site][moe layer][expert]. Load-aware and affinity placement re-plan from it.
   std::vector<std::vector<std::vector<int64_t>>> site_load;
   std::vector<bool> residency_changed;  // per site: its next StartRound carries the new residency
+  // federation.down_compression: what the sites hold (the master minus what was not sent yet),
+  // the names each site holds as of its last StartRound, and the changes sent to them after the
+  // last outer step (computed once for every site); down_stale: not computed yet.
+  std::map<std::string, torch::Tensor> down_shadow;
+  std::vector<std::set<std::string>> down_synced;
+  std::map<std::string, net::TensorBlob> down_changes;
+  bool down_stale = true;
+  ErrorFeedback ddp_feedback{true};  // DDP compressed: the averaged gradient's residual
   std::atomic<bool> stop{false};
   bool round_abandoned = false;
   bool round_in_flight = false;  // this round's StartRounds are out (a re-plan now is for the next)  // the round in flight was given up for a stop request
   int current_round = 0;
+  int next_round_steps = 0;  // federation.overlap: the round after current_round's length (0 = none)
   std::vector<double> round_seconds;  // completed rounds: the derived round timeout's basis
   // Local sites that died: restarts so far and when the next is due (Clock::time_point::max() = none).
   std::vector<int> restarts;
@@ -284,6 +294,7 @@ struct Coordinator::Impl {
     left_on_purpose.erase(site);
     pending_deaths.erase(site);  // what ended its previous connection is over: it is back
     residency_changed[site] = false;  // the Welcome carried the current plan
+    down_synced[site].clear();        // a new process: it holds nothing a change could apply to
     sites[site].name = in.message.meta.value(net::field::kAgentName, "agent");
     sites[site].public_key = in.public_key;
     event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
@@ -314,6 +325,7 @@ struct Coordinator::Impl {
   void mark_dead(int site, const std::string& why) {
     if (!sites[site].alive) return;
     sites[site].alive = false;
+    down_synced[site].clear();  // a site that comes back starts from whole tensors
     last_death_reason = why;
     ep->unbind_site(site);
     event(site, "site_dead", "site " + std::to_string(site) + " (" + sites[site].name + ") is dead: " + why);
@@ -344,20 +356,65 @@ struct Coordinator::Impl {
 
   net::Message start_round_message(int site, int round, int steps) {
     auto msg = net::make_message(net::MsgType::StartRound, {{net::field::kSteps, steps}}, s.run_id, static_cast<uint32_t>(round));
+    if (cfg.federation.overlap && steps > 0) msg.meta[report::kNextSteps] = next_round_steps;
     if (residency_changed[site]) msg.meta[net::field::kResidency] = residency_json(site);
     if (site_eval_step >= 0 && own_data_sites.count(site)) {
       msg.meta[report::kEvalHeldout] = true;
       msg.meta[report::kEvalStep] = site_eval_step;
     }
-    // Parameters travel down in fp32: sites keep full-precision weights; the travel precision
-    // applies to what sites send up.
+    // Parameters travel down in fp32 (sites keep full-precision weights), or with
+    // federation.down_compression as the quantized change since what the site holds.
     if (ddp_master) {
       for (auto& p : ddp_master->model()->named_parameters()) msg.tensors.push_back(tensor_to_blob(p.key(), p.value(), WirePrecision::F32));
-    } else {
+    } else if (cfg.federation.down_compression == Compression::None) {
       for (auto& name : global->names_for_site(plan, site))
         msg.tensors.push_back(tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
+    } else {
+      if (down_stale) prepare_down_changes();
+      const auto names = global->names_for_site(plan, site);
+      auto& synced = down_synced[site];
+      std::set<std::string> held(names.begin(), names.end());
+      for (auto it = synced.begin(); it != synced.end();) it = held.count(*it) ? std::next(it) : synced.erase(it);
+      for (auto& name : names) {
+        if (synced.count(name)) {
+          msg.tensors.push_back(down_changes.at(name));
+        } else {  // first time (or again after a death or a re-plan): whole, and in step from now on
+          msg.tensors.push_back(tensor_to_blob(name, down_shadow.at(name), WirePrecision::F32));
+          synced.insert(name);
+        }
+      }
     }
     return msg;
+  }
+
+  // After an outer step: each tensor some live site holds in step gets the quantized change of the
+  // master since the shadow, which then moves by exactly what was sent (so the residual, master -
+  // shadow, is carried into the next round). A tensor no site holds in step restarts from the master.
+  void prepare_down_changes() {
+    torch::NoGradGuard no_grad;
+    down_changes.clear();
+    const auto dtype = compressed_dtype(cfg.federation.down_compression);
+    for (auto& p : global->model()->named_parameters()) {
+      const std::string& name = p.key();
+      const auto master = p.value().detach();
+      bool in_step = false;
+      for (int k = 0; k < K && !in_step; ++k) in_step = sites[k].alive && down_synced[k].count(name);
+      auto it = down_shadow.find(name);
+      if (!in_step || it == down_shadow.end()) {
+        if (it == down_shadow.end()) down_shadow[name] = master.clone();
+        else it->second.copy_(master);
+        continue;
+      }
+      auto blob = quantize_to_blob(name, master - it->second, dtype);
+      it->second.add_(dequantize_blob(blob));
+      down_changes.emplace(name, std::move(blob));
+    }
+    down_stale = false;
+  }
+
+  // What a site started this round from: the shadow with down compression, else the master.
+  torch::Tensor round_base(const std::string& name) const {
+    return cfg.federation.down_compression != Compression::None && !ddp_master ? down_shadow.at(name) : global->parameter(name);
   }
 
   // Routing of the global model on a fixed probe batch: entropies, dead experts, and the overlap
@@ -539,6 +596,9 @@ struct Coordinator::Impl {
             SiteUpdate u;
             u.site = site;
             for (auto& blob : msg.tensors) u.tensors[blob.name] = blob_to_tensor(blob, global->shape_of(blob.name));
+            // Photon, compressed: the change of its parameters; the parameters are the base minus it.
+            if (msg.meta.value(net::field::kPayload, std::string()) == "params_delta")
+              for (auto& [name, t] : u.tensors) t = round_base(name) - t;
             for (auto& l : msg.meta.at(net::field::kExpertTokens)) u.expert_tokens.push_back(l.get<std::vector<int64_t>>());
             u.samples = msg.meta.value(report::kSamples, int64_t{0});
             std::vector<std::pair<long, double>> curve;
@@ -590,6 +650,7 @@ struct Coordinator::Impl {
     round_in_flight = false;
     OuterStepStats outer;
     if (!ddp_master) outer = global->apply_round(updates, plan);
+    down_stale = true;
     const double round_s = seconds_since(round_t0);
     if (!reports.empty()) round_seconds.push_back(round_s);
     const long step = step_before + steps;
@@ -679,9 +740,18 @@ struct Coordinator::Impl {
       for (auto& [name, g] : grads) avg[name] = avg.count(name) ? avg[name] + g : g.clone();
     }
     for (auto& [name, g] : avg) g /= static_cast<double>(n);
-    ddp_master->apply_gradients(avg);
     auto msg = net::make_message(net::MsgType::StepUpdate, {{net::field::kStep, step}}, s.run_id, static_cast<uint32_t>(round));
-    for (auto& [name, g] : avg) msg.tensors.push_back(tensor_to_blob(name, g, cfg.federation.precision));
+    if (cfg.federation.compression == Compression::None) {
+      for (auto& [name, g] : avg) msg.tensors.push_back(tensor_to_blob(name, g, cfg.federation.precision));
+    } else {  // the master applies what the sites will decode, so every copy stays identical
+      const auto dtype = compressed_dtype(cfg.federation.compression);
+      for (auto& [name, g] : avg) {
+        torch::Tensor sent;
+        msg.tensors.push_back(ddp_feedback.encode(name, g, dtype, &sent));
+        g = sent;
+      }
+    }
+    ddp_master->apply_gradients(avg);
     std::vector<int> targets(expected.begin(), expected.end());
     auto sent = ep->broadcast(targets, std::move(msg));
     if (!sent) event(-1, "fault", "cannot send the averaged gradient: " + sent.error().message);
@@ -715,6 +785,8 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->site_load.assign(static_cast<size_t>(impl->K),
                            std::vector<std::vector<int64_t>>(static_cast<size_t>(n_moe), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0)));
     impl->residency_changed.assign(static_cast<size_t>(impl->K), false);
+    impl->down_synced.assign(static_cast<size_t>(impl->K), {});
+    impl->ddp_feedback = ErrorFeedback(cfg.federation.error_feedback);
     impl->restarts.assign(static_cast<size_t>(impl->K), 0);
     impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
     impl->global = std::make_unique<GlobalModel>(cfg);
@@ -795,6 +867,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
         return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
       const long step_before = static_cast<long>(round) * H;
       const int steps = std::min(H, cfg.train.steps - round * H);
+      d.next_round_steps = round + 1 < total_rounds ? std::min(H, cfg.train.steps - (round + 1) * H) : 0;
       prog.train_loss = d.run_round(round, steps, step_before);
       if (d.round_abandoned) {
         d.event(-1, "stopped", "stopped during round " + std::to_string(round + 1) + " of " + std::to_string(total_rounds) +

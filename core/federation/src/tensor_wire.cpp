@@ -1,5 +1,7 @@
 #include "fomoe/federation/tensor_wire.h"
 
+#include "fomoe/federation/compression.h"
+
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -34,6 +36,9 @@ net::TensorBlob tensor_to_blob(const std::string& name, const torch::Tensor& t, 
 }
 
 torch::Tensor blob_to_tensor(const net::TensorBlob& blob, const std::vector<int64_t>& expected_shape) {
+  TORCH_CHECK(expected_shape.empty() || blob.shape == expected_shape, "tensor ", blob.name, ": shape ",
+              c10::IntArrayRef(blob.shape), " does not match the model's ", c10::IntArrayRef(expected_shape));
+  if (net::quantized_layout(blob.dtype)) return dequantize_blob(blob);
   TORCH_CHECK(blob.dtype == net::DType::F32 || blob.dtype == net::DType::BF16 || blob.dtype == net::DType::F16,
               "tensor ", blob.name, ": dtype ", net::dtype_name(blob.dtype), " is not a floating-point travel precision");
   TORCH_CHECK(expected_shape.empty() || blob.shape == expected_shape, "tensor ", blob.name, ": shape ",

@@ -726,6 +726,24 @@ struct AgentEndpoint::Impl {
   bool bound = false;        // bind mode (AgentOptions::bind_address)
   std::string address;       // the coordinator's address, or our bound endpoint (for logs)
   std::deque<std::vector<zmq::message_t>> outbox;  // bind mode: accepted, not yet in ZeroMQ
+  // Link emulation in the background (set_link_in_background): messages cross the emulated link
+  // one after another in each direction, and the caller goes on meanwhile (a real link's send
+  // returns at once too). Each waits here until the time its last byte would arrive.
+  struct Delayed {
+    std::vector<std::string> frames;
+    Clock::time_point release;
+    MsgType type = MsgType::Hello;
+  };
+  struct DelayedIn {
+    std::vector<zmq::message_t> frames;
+    uint64_t bytes = 0;
+    double delay = 0.0;
+    Clock::time_point release;
+  };
+  bool background_link = false;
+  Clock::time_point up_free{}, down_free{};  // when each direction of the emulated link is free
+  std::deque<Delayed> delayed_out;
+  std::deque<DelayedIn> delayed_in;
 
   // Connection state from the monitor. HANDSHAKE_SUCCEEDED carries no fd, so handshakes are
   // counted: with the context's single I/O thread a failed handshake's FAILED_* event comes right
@@ -744,7 +762,64 @@ struct AgentEndpoint::Impl {
   }
   void drain_monitor();
   void flush_outbox();
+  Status transmit(std::vector<std::string>& frames, MsgType type);
+  void send_due();          // background link: what has crossed the link goes to ZeroMQ
+  void read_into_delay();   // background link: what ZeroMQ has starts crossing the link
 };
+
+Status AgentEndpoint::Impl::transmit(std::vector<std::string>& frames, MsgType type) {
+  if (bound) {
+    std::vector<zmq::message_t> parts;
+    parts.reserve(frames.size());
+    for (std::string& f : frames) parts.push_back(to_zmq(std::move(f)));
+    outbox.push_back(std::move(parts));
+    flush_outbox();
+    if (!outbox.empty())
+      FOMOE_LOG_DEBUG(kLogModule, "agent at %s: %s pending until the coordinator connects", address.c_str(),
+                      msg_type_name(type));
+    return Status::ok();
+  }
+  try {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      if (!dealer.send(to_zmq(std::move(frames[i])), flags))
+        return make_error(ErrorCode::Timeout,
+                          std::string("send ") + msg_type_name(type) + " to the coordinator at " + address + " timed out");
+    }
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::Io, std::string("send ") + msg_type_name(type) + ": " + e.what());
+  }
+  return Status::ok();
+}
+
+void AgentEndpoint::Impl::send_due() {
+  while (!delayed_out.empty() && delayed_out.front().release <= Clock::now()) {
+    Delayed d = std::move(delayed_out.front());
+    delayed_out.pop_front();
+    if (Status st = transmit(d.frames, d.type); !st)
+      FOMOE_LOG_ERROR(kLogModule, "agent: %s", st.error().message.c_str());
+  }
+}
+
+void AgentEndpoint::Impl::read_into_delay() {
+  for (;;) {
+    std::vector<zmq::message_t> frames;
+    try {
+      if (!zmq::recv_multipart(dealer, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
+      return;
+    }
+    DelayedIn d;
+    for (const zmq::message_t& f : frames) d.bytes += f.size();
+    d.delay = opt.link->delay_seconds(d.bytes);
+    d.release = std::max(Clock::now(), down_free) +
+                std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(d.delay));
+    down_free = d.release;
+    d.frames = std::move(frames);
+    delayed_in.push_back(std::move(d));
+  }
+}
 
 // Bind mode: a DEALER without a connected (and, with CURVE, authenticated) peer has no pipe to
 // queue into, so a send would block. Pending messages go out here, in order, without blocking.
@@ -905,30 +980,20 @@ Expected<SendResult> AgentEndpoint::send(Message msg) {
   }
   if (m.opt.link) {
     result.link_seconds = m.opt.link->delay_seconds(result.bytes);
-    sleep_seconds(result.link_seconds);
     m.link_total += result.link_seconds;
   }
-  if (m.bound) {
-    std::vector<zmq::message_t> parts;
-    parts.reserve(frames->size());
-    for (std::string& f : *frames) parts.push_back(to_zmq(std::move(f)));
-    m.outbox.push_back(std::move(parts));
-    m.flush_outbox();
-    if (!m.outbox.empty())
-      FOMOE_LOG_DEBUG(kLogModule, "agent at %s: %s pending until the coordinator connects",
-                      m.address.c_str(), msg_type_name(type));
+  if (m.opt.link && m.background_link) {
+    Impl::Delayed d;
+    d.release = std::max(Clock::now(), m.up_free) +
+                std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(result.link_seconds));
+    m.up_free = d.release;
+    d.frames = std::move(*frames);
+    d.type = type;
+    m.delayed_out.push_back(std::move(d));
+    m.send_due();
   } else {
-    try {
-      for (size_t i = 0; i < frames->size(); ++i) {
-        auto flags = i + 1 < frames->size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
-        if (!m.dealer.send(to_zmq(std::move((*frames)[i])), flags))
-          return make_error(ErrorCode::Timeout,
-                            std::string("send ") + msg_type_name(type) + " to the coordinator at " +
-                                m.address + " timed out");
-      }
-    } catch (const zmq::error_t& e) {
-      return make_error(ErrorCode::Io, std::string("send ") + msg_type_name(type) + ": " + e.what());
-    }
+    if (m.opt.link) sleep_seconds(result.link_seconds);
+    if (Status st = m.transmit(*frames, type); !st) return st.error();
   }
   if (m.opt.counter)
     m.opt.counter->record(static_cast<int>(round), m.site, Direction::Received, type,
@@ -951,30 +1016,49 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
       items[0].events = static_cast<short>(ZMQ_POLLIN | (m.outbox.empty() ? 0 : ZMQ_POLLOUT));
     }
     std::vector<zmq::message_t> frames;
-    try {
-      auto got = zmq::recv_multipart(m.dealer, std::back_inserter(frames), zmq::recv_flags::dontwait);
-      if (!got) {
-        if (Clock::now() >= deadline) return std::nullopt;
-        zmq::poll(items.data(), items.size(), remaining(deadline));
+    uint64_t bytes = 0;
+    double delay = 0.0;
+    if (m.opt.link && m.background_link) {
+      m.send_due();
+      m.read_into_delay();
+      const auto now = Clock::now();
+      if (m.delayed_in.empty() || m.delayed_in.front().release > now) {
+        if (now >= deadline) return std::nullopt;
+        auto wake = deadline;
+        if (!m.delayed_in.empty()) wake = std::min(wake, m.delayed_in.front().release);
+        if (!m.delayed_out.empty()) wake = std::min(wake, m.delayed_out.front().release);
+        zmq::poll(items.data(), items.size(),
+                  std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(wake - now)));
         continue;
       }
-    } catch (const zmq::error_t& e) {
-      FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
-      return std::nullopt;
+      Impl::DelayedIn d = std::move(m.delayed_in.front());
+      m.delayed_in.pop_front();
+      frames = std::move(d.frames);
+      bytes = d.bytes;
+      delay = d.delay;
+      m.link_total += delay;
+    } else {
+      try {
+        auto got = zmq::recv_multipart(m.dealer, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        if (!got) {
+          if (Clock::now() >= deadline) return std::nullopt;
+          zmq::poll(items.data(), items.size(), remaining(deadline));
+          continue;
+        }
+      } catch (const zmq::error_t& e) {
+        FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
+        return std::nullopt;
+      }
+      for (const zmq::message_t& f : frames) bytes += f.size();
+      // The bytes crossed the emulated link whether or not they decode.
+      if (m.opt.link) {
+        delay = m.opt.link->delay_seconds(bytes);
+        sleep_seconds(delay);
+        m.link_total += delay;
+      }
     }
     std::vector<FrameView> views;
-    uint64_t bytes = 0;
-    for (const zmq::message_t& f : frames) {
-      views.push_back(FrameView{f.data(), f.size()});
-      bytes += f.size();
-    }
-    // The bytes crossed the emulated link whether or not they decode.
-    double delay = 0.0;
-    if (m.opt.link) {
-      delay = m.opt.link->delay_seconds(bytes);
-      sleep_seconds(delay);
-      m.link_total += delay;
-    }
+    for (const zmq::message_t& f : frames) views.push_back(FrameView{f.data(), f.size()});
     auto decoded = decode(views, m.opt.limits);
     if (!decoded) {
       ++m.drops.malformed;
@@ -1022,6 +1106,24 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
     in.message = std::move(msg);
     return in;
   }
+}
+
+void AgentEndpoint::set_link_in_background(bool on) {
+  Impl& m = *impl_;
+  if (!on) {  // what is still crossing the link goes out first, in order
+    while (!m.delayed_out.empty()) {
+      sleep_seconds(std::chrono::duration<double>(m.delayed_out.front().release - Clock::now()).count());
+      m.send_due();
+    }
+  }
+  m.background_link = on;
+}
+
+void AgentEndpoint::pump() {
+  Impl& m = *impl_;
+  if (!m.opt.link || !m.background_link) return;
+  m.send_due();
+  m.read_into_delay();
 }
 
 int AgentEndpoint::site() const { return impl_->site; }

@@ -168,7 +168,9 @@ Expected<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, DType dtype
   if (shape.size() > static_cast<size_t>(kMaxTensorDims))
     return protocol_error(where + ": " + std::to_string(shape.size()) + " dims, limit " +
                           std::to_string(kMaxTensorDims));
-  const uint64_t elem = dtype_size(dtype);
+  // Block-quantized dtypes: count values first (1 "byte" each), then convert.
+  const auto layout = quantized_layout(dtype);
+  const uint64_t elem = layout ? 1 : dtype_size(dtype);
   uint64_t bytes = elem;
   bool zero = false;
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -187,6 +189,7 @@ Expected<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, DType dtype
                             " bytes");
     bytes *= dim;
   }
+  if (layout) bytes = quantized_bytes(bytes, *layout);  // numel <= max_bytes: cannot overflow
   if (bytes > max_bytes)
     return protocol_error(where + ": " + std::to_string(bytes) + " bytes exceeds the message limit of " +
                           std::to_string(max_bytes) + " bytes");
@@ -264,8 +267,27 @@ size_t dtype_size(DType dtype) {
     case DType::F16: return 2;
     case DType::I64: return 8;
     case DType::I32: return 4;
+    case DType::Q8:
+    case DType::FP8:
+    case DType::Q4:
+    case DType::Q2: return 0;
   }
   return 0;
+}
+
+std::optional<QuantizedLayout> quantized_layout(DType dtype) {
+  switch (dtype) {
+    case DType::Q8: return kInt8Layout;
+    case DType::FP8: return kFp8Layout;
+    case DType::Q4: return kInt4Layout;
+    case DType::Q2: return kInt2Layout;
+    default: return std::nullopt;
+  }
+}
+
+uint64_t payload_bytes(DType dtype, uint64_t numel) {
+  if (auto l = quantized_layout(dtype)) return quantized_bytes(numel, *l);
+  return numel * dtype_size(dtype);
 }
 
 const char* dtype_name(DType dtype) {
@@ -275,12 +297,16 @@ const char* dtype_name(DType dtype) {
     case DType::F16: return "f16";
     case DType::I64: return "i64";
     case DType::I32: return "i32";
+    case DType::Q8: return "q8";
+    case DType::FP8: return "fp8_e4m3";
+    case DType::Q4: return "q4";
+    case DType::Q2: return "q2";
   }
   return "unknown";
 }
 
 std::optional<DType> dtype_from_u8(uint8_t value) {
-  if (value >= static_cast<uint8_t>(DType::F32) && value <= static_cast<uint8_t>(DType::I32))
+  if (value >= static_cast<uint8_t>(DType::F32) && value <= static_cast<uint8_t>(DType::Q2))
     return static_cast<DType>(value);
   return std::nullopt;
 }
@@ -296,7 +322,7 @@ TensorBlob make_tensor(std::string name, DType dtype, std::vector<int64_t> shape
   t.name = std::move(name);
   t.dtype = dtype;
   t.shape = std::move(shape);
-  const auto n = static_cast<size_t>(t.numel()) * dtype_size(dtype);
+  const auto n = static_cast<size_t>(payload_bytes(dtype, static_cast<uint64_t>(t.numel())));
   t.data.resize(n);
   if (n > 0) std::memcpy(t.data.data(), src, n);
   return t;
@@ -519,7 +545,7 @@ uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
   for (const TensorSpec& t : tensors) {
     uint64_t numel = 1;
     for (int64_t d : t.shape) numel *= static_cast<uint64_t>(d);
-    total += descriptor_bytes(t.name.size(), t.shape.size()) + numel * dtype_size(t.dtype);
+    total += descriptor_bytes(t.name.size(), t.shape.size()) + payload_bytes(t.dtype, numel);
   }
   return total;
 }

@@ -117,6 +117,9 @@ FederationShape federation_shape_from(const ExperimentConfig& cfg) {
   f.inner_steps = cfg.federation.inner_steps;
   f.method = cfg.run.method;
   f.precision = cfg.federation.precision;
+  f.compression = cfg.federation.compression;
+  f.down_compression = cfg.federation.down_compression;
+  f.error_feedback = cfg.federation.error_feedback;
   if (cfg.federation.bandwidth_mbps > 0) f.bandwidth_bps = cfg.federation.bandwidth_mbps * 1e6;
   if (cfg.federation.latency_ms > 0) f.latency_s = cfg.federation.latency_ms / 1000.0;
   f.batch = cfg.train.batch_size;

@@ -97,12 +97,12 @@ struct Ingredients {
   int r = 1;
   int M = 0;
   int E = 0;
-  size_t elem_travel = 4;
-  WireBytes dense_fp32, dense_travel;  // tensor frames only (no message framing)
+  TravelFormat up, down;  // what travels up, and down after the first round
+  WireBytes dense_fp32, dense_travel, dense_down;  // tensor frames only (no message framing)
   int64_t dense_params = 0;
-  std::vector<WireBytes> expert_fp32, expert_travel;  // [l * E + e]
+  std::vector<WireBytes> expert_fp32, expert_travel, expert_down;  // [l * E + e]
   int64_t per_expert_params = 0;
-  WireBytes all_fp32, all_travel;      // full-model messages, framing included
+  WireBytes all_fp32, all_travel, all_down;  // full-model messages, framing included
   int64_t total_params = 0;
 };
 
@@ -118,15 +118,18 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
   in.r = std::clamp(f.replication, 1, f.n_sites);
   in.M = static_cast<int>(m.n_moe_layers());
   in.E = static_cast<int>(m.n_experts);
-  in.elem_travel = bytes_per_element(f.precision);
+  in.up = travel_format(f.precision, f.compression);
+  in.down = travel_format(WirePrecision::F32, f.down_compression);
   in.expert_fp32.assign(static_cast<size_t>(in.M) * static_cast<size_t>(in.E), WireBytes{});
   in.expert_travel = in.expert_fp32;
+  in.expert_down = in.expert_fp32;
   // Walk the engine's parameter list once, tracking the MoE layer index as we go.
   int moe_index = -1;
   int64_t last_block = -1;
   for (const ParamSpec& p : enumerate_parameters(m)) {
     const WireBytes w32 = tensor_wire_bytes(p, 4);
-    const WireBytes wt = tensor_wire_bytes(p, in.elem_travel);
+    const WireBytes wt = tensor_wire_bytes(p, in.up);
+    const WireBytes wd = tensor_wire_bytes(p, in.down);
     in.total_params += p.numel();
     const auto pos = p.name.find(".moe.expert_");
     if (pos != std::string::npos) {
@@ -139,20 +142,24 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
       const size_t i = static_cast<size_t>(moe_index) * static_cast<size_t>(in.E) + static_cast<size_t>(e);
       in.expert_fp32[i] += w32;
       in.expert_travel[i] += wt;
+      in.expert_down[i] += wd;
       if (moe_index == 0 && e == 0) in.per_expert_params += p.numel();
     } else {
       in.dense_fp32 += w32;
       in.dense_travel += wt;
+      in.dense_down += wd;
       in.dense_params += p.numel();
     }
   }
-  WireBytes all32 = in.dense_fp32, allt = in.dense_travel;
+  WireBytes all32 = in.dense_fp32, allt = in.dense_travel, alld = in.dense_down;
   for (size_t i = 0; i < in.expert_fp32.size(); ++i) {
     all32 += in.expert_fp32[i];
     allt += in.expert_travel[i];
+    alld += in.expert_down[i];
   }
   in.all_fp32 = as_message(all32, f.meta_bytes);
   in.all_travel = as_message(allt, f.meta_bytes);
+  in.all_down = as_message(alld, f.meta_bytes);
   return in;
 }
 
@@ -165,6 +172,7 @@ MemoryEstimate site_memory(const ModelShape& m, const FederationShape& f, int64_
   mem.grads = p * wb;
   mem.optimizer = p * 8;
   mem.snapshot = snapshot ? p * 4 : 0;
+  if (f.compression != Compression::None && f.error_feedback) mem.snapshot += p * 4;  // error feedback residual
   mem.activations = estimate_activation_bytes(m, f, held_per_layer);
   return mem;
 }
@@ -174,6 +182,14 @@ MemoryEstimate coordinator_memory(int64_t total_params, uint64_t bytes_per_param
   mem.weights = static_cast<uint64_t>(total_params) * 4;  // fp32 global model
   mem.optimizer = static_cast<uint64_t>(total_params) * (bytes_per_param - 4);  // accumulator (+ outer momentum)
   return mem;
+}
+
+// Down compression: a site's first StartRound carries whole fp32 tensors, later ones the
+// quantized change; the coordinator keeps one fp32 shadow of what the sites hold.
+void add_down_compression(MethodProjection& mp, const FederationShape& f, const Ingredients& in, const WireBytes& first_round) {
+  if (f.down_compression == Compression::None) return;
+  mp.one_time_down = first_round;
+  mp.coordinator_memory.snapshot += static_cast<uint64_t>(in.total_params) * 4;
 }
 
 // DiLoCo and Photon: full replicas, one StartRound down (fp32) and one RoundReport up per round.
@@ -186,7 +202,7 @@ MethodProjection full_replica(Method method, const ModelShape& m, const Federati
   s.params = in.total_params;
   s.experts_held = static_cast<int64_t>(in.M) * in.E;
   s.memory = site_memory(m, f, s.params, /*snapshot=*/true, all_held);
-  s.down = in.all_fp32;
+  s.down = in.all_down;
   s.up = in.all_travel;
   s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
                   leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
@@ -201,6 +217,7 @@ MethodProjection full_replica(Method method, const ModelShape& m, const Federati
                           leg_seconds(mp.coordinator_in.total(), cbw, f.latency_s);
   // DiLoCo: global + Nesterov momentum + accumulator; Photon (server momentum 0): global + accumulator.
   mp.coordinator_memory = coordinator_memory(in.total_params, method == Method::Photon ? 8 : 12);
+  add_down_compression(mp, f, in, in.all_fp32);
   return mp;
 }
 
@@ -228,6 +245,8 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
   const uint64_t step_bytes = in.all_travel.total() * static_cast<uint64_t>(in.K);
   mp.coordinator_time_s = static_cast<double>(H) * 2.0 * leg_seconds(step_bytes, cbw, f.latency_s);
   mp.coordinator_memory = coordinator_memory(in.total_params, 8);  // global + gradient accumulator
+  if (f.compression != Compression::None && f.error_feedback)  // the averaged gradient's residual
+    mp.coordinator_memory.snapshot += static_cast<uint64_t>(in.total_params) * 4;
   return mp;
 }
 
@@ -236,7 +255,7 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
   mp.method = Method::FoMoE;
   mp.messages_each_way = 1;
   const size_t K = static_cast<size_t>(in.K);
-  std::vector<WireBytes> down(K, in.dense_fp32), up(K, in.dense_travel);
+  std::vector<WireBytes> down(K, in.dense_down), up(K, in.dense_travel), first_down(K, in.dense_fp32);
   std::vector<int64_t> params(K, in.dense_params);
   std::vector<std::vector<int64_t>> held(K, std::vector<int64_t>(static_cast<size_t>(in.M), 0));
   const bool planned = !f.holders.empty();
@@ -256,7 +275,8 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
           throw std::invalid_argument("federation shape: the placement names site " + std::to_string(site) + " of " +
                                       std::to_string(in.K));
         const size_t s = static_cast<size_t>(site);
-        down[s] += in.expert_fp32[i];
+        down[s] += in.expert_down[i];
+        first_down[s] += in.expert_fp32[i];
         up[s] += in.expert_travel[i];
         params[s] += in.per_expert_params;
         ++held[s][static_cast<size_t>(l)];
@@ -280,6 +300,10 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
   mp.coordinator_time_s = leg_seconds(mp.coordinator_out.total(), cbw, f.latency_s) +
                           leg_seconds(mp.coordinator_in.total(), cbw, f.latency_s);
   mp.coordinator_memory = coordinator_memory(in.total_params, 12);
+  WireBytes largest_first;
+  for (const WireBytes& w : first_down)
+    if (w.total() > largest_first.total()) largest_first = w;
+  add_down_compression(mp, f, in, as_message(largest_first, f.meta_bytes));
   return mp;
 }
 

@@ -39,9 +39,13 @@ enum class PlacementPolicy { RoundRobin, LoadAware, Explicit, Affinity };
 const char* placement_policy_name(PlacementPolicy p);  // the TOML value: "round_robin", ...
 enum class ExpertWeighting { Tokens, Uniform };
 enum class WirePrecision { F32, BF16, F16 };
+// What travels, block-quantized (fomoe/base/quantized_layout.h): None = federation.precision.
+enum class Compression { None, Int8, Fp8, Int4, Int2 };
 
 const char* method_name(Method m);
 const char* wire_precision_name(WirePrecision p);
+const char* compression_name(Compression c);  // the TOML value: "none", "int8", "fp8", "int4", "int2"
+
 
 struct RunSection {
   std::string name = "run";
@@ -130,6 +134,22 @@ struct FederationSection {
   double photon_server_momentum = 0.0;
   bool stateless_clients = false;
   WirePrecision precision = WirePrecision::F32;
+  // Up (pseudo-gradients; Photon: its change of the parameters; DDP: gradients, both ways):
+  // block-quantized with bf16 scales. error_feedback keeps what was not sent at the site and adds
+  // it to the next round, so the error does not accumulate.
+  Compression compression = Compression::None;
+  bool error_feedback = true;
+  // Down (DiLoCo / Photon / FoMoE): the change of the global parameters since what the sites hold,
+  // quantized, with the coordinator's residual carried into the next round; a site that holds a
+  // tensor for the first time (or rejoins) receives it whole in fp32. None = whole fp32 parameters.
+  Compression down_compression = Compression::None;
+  // Overlap (DiLoCo / Photon / FoMoE, as Streaming DiLoCo): after sending its report a site trains
+  // the next round's first overlap_steps (tau) inner steps at once, while the report and the next
+  // StartRound cross the link; it then merges: params = overlap_mix (alpha) * its own + (1 - alpha)
+  // * the global ones. tau = 0 and alpha = 0 are today's rounds exactly.
+  bool overlap = false;
+  int overlap_steps = 2;
+  double overlap_mix = 0.5;
   int quorum = 1;               // minimum sites reporting for dense parameters
   // A connected site that sends no report for this long is dead. 0 = derived from the rounds
   // seen: 600 s until one completes, then 5x the median completed round (at least 30 s).

@@ -29,6 +29,9 @@ inline constexpr const char* kEvalOnly = "eval_only";
 inline constexpr const char* kSiteHeldoutLoss = "site_heldout_loss";
 inline constexpr const char* kSiteHeldoutStep = "site_heldout_step";
 inline constexpr const char* kDataManifest = "data_manifest";
+// StartRound with federation.overlap: the next round's inner steps (0 = this is the last round),
+// so the site trains that round's first overlap_steps right after its report.
+inline constexpr const char* kNextSteps = "next_steps";
 inline constexpr const char* kOwnData = "own_data";  // RoundReport: bool, the site trains on data of its own
 
 }  // namespace fomoe::report

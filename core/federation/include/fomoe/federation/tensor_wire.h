@@ -14,7 +14,7 @@
 namespace fomoe {
 
 net::TensorBlob tensor_to_blob(const std::string& name, const torch::Tensor& t, WirePrecision precision);
-/// Checks dtype and shape against `expected_shape` when given (non-empty); throws c10::Error on mismatch.
+/// fp32 CPU values (block-quantized blobs are dequantized). Checks dtype and shape against `expected_shape` when given (non-empty); throws c10::Error on mismatch.
 torch::Tensor blob_to_tensor(const net::TensorBlob& blob, const std::vector<int64_t>& expected_shape = {});
 net::DType wire_dtype(WirePrecision p);
 

@@ -180,6 +180,15 @@ class AgentEndpoint {
   /// coordinator comes back after a loss (take_reconnected() is then true).
   std::optional<Inbound> poll(std::chrono::milliseconds timeout);
 
+  /// With link emulation: on, send() and poll() do not sleep for the link; a message crosses it in
+  /// the background (one after another per direction, from when it was handed over or read) and
+  /// goes to ZeroMQ, or comes out of poll(), when its last byte would have arrived, so the caller
+  /// can compute meanwhile (as with a real link). Off again: waits until what is crossing is sent.
+  void set_link_in_background(bool on);
+  /// Background link: moves what is due (sends, and starts received messages crossing). Call it
+  /// between units of work so arrivals are stamped on time.
+  void pump();
+
   /// True while a connection to the coordinator has completed its (CURVE) handshake and not
   /// closed since: connect mode, our connection; bind mode, an accepted one.
   bool connected() const;

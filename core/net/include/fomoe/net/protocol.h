@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fomoe/base/expected.h"
+#include "fomoe/base/quantized_layout.h"
 
 namespace fomoe::net {
 
@@ -57,9 +58,16 @@ std::optional<MsgType> msg_type_from_u16(uint16_t value);
 /// Every known type, in enum order (for tests and tools).
 const std::vector<MsgType>& all_msg_types();
 
-enum class DType : uint8_t { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5 };
+// Q8 .. Q2: block-quantized values with bf16 block scales (fomoe/base/quantized_layout.h):
+// symmetric int8, fp8 e4m3, symmetric int4 (two per byte), 2-bit levels (four per byte).
+enum class DType : uint8_t { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5, Q8 = 6, FP8 = 7, Q4 = 8, Q2 = 9 };
 
+/// Bytes per element of a plain dtype; 0 for the block-quantized ones (see payload_bytes).
 size_t dtype_size(DType dtype);
+/// The layout of a block-quantized dtype; nullopt for plain ones.
+std::optional<QuantizedLayout> quantized_layout(DType dtype);
+/// Data bytes of `numel` values of `dtype` (no overflow check: see the decoder).
+uint64_t payload_bytes(DType dtype, uint64_t numel);
 const char* dtype_name(DType dtype);
 std::optional<DType> dtype_from_u8(uint8_t value);
 
@@ -72,7 +80,7 @@ inline constexpr const char* kSiteId = "site_id";                  // Welcome: i
 inline constexpr const char* kExperimentToml = "experiment_toml";  // Welcome: string
 inline constexpr const char* kResidency = "residency";             // Welcome; StartRound after a re-plan: array
 inline constexpr const char* kSteps = "steps";                     // StartRound, RoundReport: integer >= 0
-inline constexpr const char* kPayload = "payload";                 // RoundReport: "pseudo_grad" | "params"
+inline constexpr const char* kPayload = "payload";                 // RoundReport: "pseudo_grad" | "params" | "params_delta" (Photon, compressed: start - end)
 inline constexpr const char* kExpertTokens = "expert_tokens";      // RoundReport: array
 inline constexpr const char* kMetrics = "metrics";                 // RoundReport: object name -> number
 inline constexpr const char* kComputeSeconds = "compute_s";        // RoundReport: number
@@ -112,7 +120,7 @@ struct TensorBlob {
   std::string name;            // printable ASCII without spaces, 1..kMaxTensorNameBytes bytes
   DType dtype = DType::F32;
   std::vector<int64_t> shape;  // 0..kMaxTensorDims dims, each >= 0; {} = scalar
-  std::string data;            // raw little-endian bytes, size == numel * dtype_size
+  std::string data;            // raw little-endian bytes, size == payload_bytes(dtype, numel)
 
   int64_t numel() const;
 };

@@ -20,6 +20,9 @@ struct FederationShape {
   int inner_steps = 32;               // H
   Method method = Method::FoMoE;      // the method `project_method` picks; project() does all four
   WirePrecision precision = WirePrecision::F32;  // travel precision of gradients / pseudo-gradients
+  Compression compression = Compression::None;       // up (DDP: both ways); None = precision
+  Compression down_compression = Compression::None;  // DiLoCo / Photon / FoMoE parameters down after the first round
+  bool error_feedback = true;                        // with compression: a residual per held parameter
   double bandwidth_bps = 1e9;         // each site's link, bits per second; <= 0 = unlimited
   double latency_s = 0.01;            // one-way latency per message
   double coordinator_bandwidth_bps = 0.0;  // the coordinator's own link; <= 0 = same as bandwidth_bps
@@ -40,7 +43,7 @@ struct MemoryEstimate {
   uint64_t weights = 0;
   uint64_t grads = 0;
   uint64_t optimizer = 0;     // AdamW: two fp32 moments per held parameter
-  uint64_t snapshot = 0;      // start-of-round fp32 copy for the pseudo-gradient (not DDP)
+  uint64_t snapshot = 0;      // fp32 copies: start of round (not DDP), error-feedback residual, down shadow
   uint64_t activations = 0;   // one inner step's saved activations for batch x seq_len tokens
   uint64_t total() const { return weights + grads + optimizer + snapshot + activations; }
 };
@@ -60,7 +63,8 @@ struct MethodProjection {
   std::vector<SiteProjection> sites;
   WireBytes coordinator_in;      // per round: sum over sites of their up traffic
   WireBytes coordinator_out;     // per round: sum over sites of their down traffic
-  WireBytes one_time_down;       // per site, once per run (DDP's fp32 initial parameters)
+  WireBytes one_time_down;       // per site, once per run: DDP's fp32 initial parameters; with down
+                                 // compression, the first round's whole fp32 tensors (largest site)
   double coordinator_time_s = 0.0;  // per round: all sites' traffic serialised on its link
   MemoryEstimate coordinator_memory;
   int messages_each_way = 0;     // per site per round (DDP: H, others: 1)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fomoe/base/quantized_layout.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/sysmodel/model_shape.h"
 
@@ -29,11 +30,24 @@ WireBytes operator+(WireBytes a, const WireBytes& b);
 WireBytes operator*(WireBytes a, uint64_t n);
 
 size_t bytes_per_element(WirePrecision p);
+
+/// How a tensor's values travel: plain elements of elem_bytes, or block-quantized.
+struct TravelFormat {
+  size_t elem_bytes = 4;
+  bool quantized = false;
+  QuantizedLayout layout;
+  uint64_t data_bytes(uint64_t numel) const { return quantized ? quantized_bytes(numel, layout) : numel * elem_bytes; }
+};
+inline TravelFormat plain_travel(size_t elem_bytes) { return TravelFormat{elem_bytes, false, {}}; }
+/// What federation.precision and federation.compression (None: the precision) make of a tensor.
+TravelFormat travel_format(WirePrecision precision, Compression compression);
 /// 1 + 1 + 2 + name_bytes + 8 * ndim + 8.
 uint64_t tensor_descriptor_bytes(size_t name_bytes, size_t ndim);
 /// One tensor's descriptor and data frames (no message framing).
 WireBytes tensor_wire_bytes(const ParamSpec& t, size_t elem_bytes);
+WireBytes tensor_wire_bytes(const ParamSpec& t, const TravelFormat& format);
 /// One message: header + meta_bytes + every tensor's descriptor and data.
 WireBytes message_wire_bytes(const std::vector<ParamSpec>& tensors, size_t elem_bytes, uint64_t meta_bytes = 0);
+WireBytes message_wire_bytes(const std::vector<ParamSpec>& tensors, const TravelFormat& format, uint64_t meta_bytes = 0);
 
 }  // namespace fomoe::sysmodel

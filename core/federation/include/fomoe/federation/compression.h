@@ -1,0 +1,51 @@
+// What travels, compressed: block quantization (fomoe/base/quantized_layout.h: int8, fp8 e4m3,
+// int4, int2, each block of values with one bf16 scale) and error feedback, which keeps at the
+// sender what a round's message did not carry and adds it to the next one (so the sum of what
+// was sent over rounds follows the sum of the true values instead of accumulating the error).
+#pragma once
+
+#include <torch/types.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "fomoe/config/experiment.h"
+#include "fomoe/net/protocol.h"
+
+namespace fomoe {
+
+/// The wire dtype of a compression setting (Q8, FP8, Q4, Q2); F32 for Compression::None.
+net::DType compressed_dtype(Compression c);
+/// Quantizes t (any floating dtype or device, flattened in row-major order) into a blob of the
+/// block-quantized dtype q. Scales are rounded up to bf16, so no value clips; |error| per value is
+/// at most half a step of its block (int8: absmax/254, int4: absmax/14, int2: absmax/3; fp8: 2^-4
+/// relative, and absmax * 2^-19 near zero).
+net::TensorBlob quantize_to_blob(const std::string& name, const torch::Tensor& t, net::DType q);
+/// fp32 CPU values of a block-quantized blob, in its shape. Throws c10::Error naming the tensor on
+/// a wrong data size or a non-finite scale.
+torch::Tensor dequantize_blob(const net::TensorBlob& blob);
+
+/// Per-tensor residuals of one sender. With feedback off, encode just compresses.
+class ErrorFeedback {
+ public:
+  explicit ErrorFeedback(bool enabled = true) : enabled_(enabled) {}
+  /// Compresses value + the residual of `name` into dtype (block-quantized or plain F32/BF16/F16)
+  /// and keeps, as the new residual, what the blob does not carry. `sent` (optional) gets the
+  /// blob's values in fp32 on value's device: what the receiver will decode.
+  net::TensorBlob encode(const std::string& name, const torch::Tensor& value, net::DType dtype, torch::Tensor* sent = nullptr);
+  /// Drops a residual (a tensor the sender no longer holds, or a receiver that starts over).
+  void forget(const std::string& name) { residual_.erase(name); }
+  void clear() { residual_.clear(); }
+  /// Drops the residuals of every tensor not in `keep` (the sender's holdings changed).
+  void forget_all_but(const std::set<std::string>& keep);
+  /// The residual of `name`, undefined if none.
+  torch::Tensor residual(const std::string& name) const;
+  bool enabled() const { return enabled_; }
+
+ private:
+  bool enabled_;
+  std::map<std::string, torch::Tensor> residual_;
+};
+
+}  // namespace fomoe

@@ -1,0 +1,187 @@
+// Compressed rounds on real agent processes: at every compression setting, for every method, the
+// bytes on the wire are the ones the system model predicts from the config alone, and the
+// federation trains (held-out loss falls).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "federation_test_support.h"
+#include "fomoe/base/metric_names.h"
+#include "fomoe/federation/global_model.h"
+#include "fomoe/net/protocol.h"
+#include "fomoe/sysmodel/presets.h"
+#include "fomoe/sysmodel/projection.h"
+
+using namespace fomoe;
+using namespace fomoe::test;
+
+namespace {
+
+struct Setting {
+  Method method;
+  Compression up;
+  Compression down;
+  bool error_feedback = true;
+};
+
+std::string label(const Setting& s) {
+  return std::string(method_name(s.method)) + "-" + compression_name(s.up) + "-down-" + compression_name(s.down) +
+         (s.error_feedback ? "" : "-no-ef");
+}
+
+// Bytes the coordinator measured, per site, round and message type.
+struct Measured {
+  std::map<std::tuple<int, int, std::string>, int64_t> sent, received;
+};
+Measured measure(const CapturingSink& sink) {
+  Measured m;
+  for (auto& l : sink.links)
+    (l.direction == Direction::Sent ? m.sent : m.received)[{l.site, l.round, l.msg_type}] += l.bytes;
+  return m;
+}
+
+TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
+  const std::vector<Setting> settings = {
+      {Method::FoMoE, Compression::Int8, Compression::None},
+      {Method::FoMoE, Compression::Fp8, Compression::Int8},
+      {Method::FoMoE, Compression::Int4, Compression::Int4},
+      {Method::FoMoE, Compression::Int2, Compression::Int4, /*error_feedback=*/false},
+      {Method::DiLoCo, Compression::Int4, Compression::Int8},
+      {Method::Photon, Compression::Int4, Compression::Int4},
+      {Method::Ddp, Compression::Int8, Compression::None},
+  };
+  for (const Setting& st : settings) {
+    SCOPED_TRACE(label(st));
+    auto c = tiny(st.method, 2);
+    c.train.steps = 12;  // three rounds of H = 4
+    c.train.eval_every = 4;
+    c.federation.compression = st.up;
+    c.federation.down_compression = st.down;
+    c.federation.error_feedback = st.error_feedback;
+    CapturingSink sink;
+    auto r = run(c, "compressed-" + label(st), &sink);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->rounds, 3);
+
+    // It trains: the global held-out loss falls from the first eval point to the last.
+    std::vector<double> heldout;
+    for (auto& m : sink.metrics)
+      if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    ASSERT_GE(heldout.size(), 2u);
+    for (double v : heldout) EXPECT_TRUE(std::isfinite(v));
+    EXPECT_LT(heldout.back(), heldout.front());
+
+    // Bytes: the system model's per-round numbers, from the config alone.
+    auto shape = sysmodel::model_shape_from(c.model);
+    auto fed = sysmodel::federation_shape_from(c);
+    auto projected = sysmodel::project_method(shape, fed);
+    auto full = fed;  // the first round's whole fp32 parameters down
+    full.down_compression = Compression::None;
+    auto first = sysmodel::project_method(shape, full);
+    const auto m = measure(sink);
+    const int64_t steps_meta = static_cast<int64_t>(nlohmann::json({{"steps", 4}}).dump().size());
+    for (int site = 0; site < 2; ++site) {
+      SCOPED_TRACE("site " + std::to_string(site));
+      const auto& sp = projected.sites[static_cast<size_t>(site)];
+      if (st.method == Method::Ddp) {
+        // H StepGrads up and H StepUpdates down per round, each the whole model's gradients.
+        for (int round = 0; round < 3; ++round) {
+          const int64_t up = m.received.at({site, round, "step_grad"});
+          const int64_t down = m.sent.at({site, round, "step_update"});
+          const int64_t up_pred = static_cast<int64_t>(sp.up.total()), down_pred = static_cast<int64_t>(sp.down.total());
+          // Metadata {"step": N} is all the model leaves out: at most 16 bytes a message.
+          EXPECT_GE(up, up_pred);
+          EXPECT_LT(up, up_pred + 4 * 16);
+          EXPECT_GE(down, down_pred);
+          EXPECT_LT(down, down_pred + 4 * 16);
+        }
+        continue;
+      }
+      // Down: round 0 whole fp32 tensors, later rounds the quantized change (exact: the
+      // StartRound's metadata is {"steps": 4} here).
+      const auto& first_site = first.sites[static_cast<size_t>(site)];
+      EXPECT_EQ(m.sent.at({site, 0, "start_round"}), static_cast<int64_t>(first_site.down.total()) + steps_meta);
+      for (int round = 1; round < 3; ++round)
+        EXPECT_EQ(m.sent.at({site, round, "start_round"}), static_cast<int64_t>(sp.down.total()) + steps_meta) << "round " << round;
+      // Up: exact tensor frames, plus the report's metadata (metrics, expert counts: < 4 KiB;
+      // the first report also names the data the site reads: < 16 KiB).
+      for (int round = 0; round < 3; ++round) {
+        const int64_t up = m.received.at({site, round, "round_report"});
+        EXPECT_GE(up, static_cast<int64_t>(sp.up.total())) << "round " << round;
+        EXPECT_LT(up, static_cast<int64_t>(sp.up.total()) + (round == 0 ? 16384 : 4096)) << "round " << round;
+      }
+    }
+  }
+}
+
+// Compressed reports carry fewer bytes than fp32 ones by the layouts' ratios: int8 about 4x,
+// int4 about 7.5x, int2 about 14x (tensor frames; a tiny model's descriptors weigh in).
+TEST(CompressedRounds, TheSystemModelsRatiosFollowTheLayouts) {
+  auto c = tiny(Method::FoMoE, 2);
+  auto shape = sysmodel::model_shape_from(c.model);
+  auto fed = sysmodel::federation_shape_from(c);
+  const double fp32 = static_cast<double>(sysmodel::project_method(shape, fed).sites[0].up.tensor);
+  auto ratio = [&](Compression k) {
+    auto f = fed;
+    f.compression = k;
+    return fp32 / static_cast<double>(sysmodel::project_method(shape, f).sites[0].up.tensor);
+  };
+  EXPECT_NEAR(ratio(Compression::Int8), 32.0 / (8 + 16.0 / 128), 0.05);
+  EXPECT_NEAR(ratio(Compression::Int4), 32.0 / (4 + 16.0 / 64), 0.1);
+  EXPECT_NEAR(ratio(Compression::Int2), 32.0 / (2 + 16.0 / 64), 0.3);
+}
+
+}  // namespace
+
+namespace {
+
+double final_loss(const ExperimentConfig& c, const std::string& name, CapturingSink* sink = nullptr) {
+  auto r = run(c, name, sink);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message);
+  return r ? r->final_eval_loss : std::nan("");
+}
+
+// Overlap with tau = 0 and alpha = 0 takes the overlapped path (the emulated link crossing in the
+// background, the merge) and equals today's rounds; with tau > 0 the federation trains on, with
+// the same tokens and the same bytes per round.
+TEST(OverlappedRounds, TauZeroAlphaZeroEqualsTodaysRoundsAndOverlapTrains) {
+  auto base = tiny(Method::FoMoE, 2);
+  base.train.steps = 12;
+  base.train.eval_every = 4;
+  base.federation.bandwidth_mbps = 200;  // emulated: the overlapped path crosses it in the background
+  base.federation.latency_ms = 5;
+  auto zero = base;
+  zero.federation.overlap = true;
+  zero.federation.overlap_steps = 0;
+  zero.federation.overlap_mix = 0.0;
+  const double today = final_loss(base, "overlap-off");
+  const double tau0 = final_loss(zero, "overlap-tau0");
+  EXPECT_NEAR(tau0, today, 1e-6);
+
+  auto on = base;
+  on.federation.overlap = true;
+  on.federation.overlap_steps = 2;
+  on.federation.overlap_mix = 0.5;
+  CapturingSink sink;
+  auto r = run(on, "overlap-on", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 3);
+  std::vector<double> heldout;
+  std::map<long, int> train_loss_steps;  // every inner step trained once: the global curve has each logged step once
+  for (auto& m : sink.metrics) {
+    if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    if (m.name == metric::kTrainLoss && m.site == -1) ++train_loss_steps[m.step];
+  }
+  ASSERT_GE(heldout.size(), 2u);
+  EXPECT_LT(heldout.back(), heldout.front());
+  EXPECT_GT(std::abs(r->final_eval_loss - today), 1e-6) << "overlap with tau = 2, alpha = 0.5 changed nothing";
+  for (auto& [step, n] : train_loss_steps) EXPECT_EQ(n, 1) << "step " << step;
+  EXPECT_EQ(train_loss_steps.rbegin()->first, 12);
+  // The same tokens as without overlap: the early steps belong to their round.
+  auto off = run(base, "overlap-off-tokens");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_DOUBLE_EQ(r->tokens, off->tokens);
+}
+
+}  // namespace
