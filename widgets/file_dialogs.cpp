@@ -67,4 +67,12 @@ QString openOrCreateFileName(QWidget* parent, const QString& caption, const QStr
   return runDialog(d);
 }
 
+QString existingDirectory(QWidget* parent, const QString& caption, const QString& dir) {
+  QFileDialog d(parent, caption, dir);
+  d.setAcceptMode(QFileDialog::AcceptOpen);
+  d.setFileMode(QFileDialog::Directory);
+  d.setOption(QFileDialog::ShowDirsOnly);
+  return runDialog(d);
+}
+
 }  // namespace fomoe::gui

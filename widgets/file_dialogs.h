@@ -16,5 +16,7 @@ QString openFileName(QWidget* parent, const QString& caption, const QString& dir
 QString saveFileName(QWidget* parent, const QString& caption, const QString& path, const QString& filter);
 /// An existing file or a new name (a run store that does not exist yet is created on open).
 QString openOrCreateFileName(QWidget* parent, const QString& caption, const QString& dir, const QString& filter);
+/// An existing directory.
+QString existingDirectory(QWidget* parent, const QString& caption, const QString& dir);
 
 }  // namespace fomoe::gui

@@ -6,7 +6,6 @@
 #include <QDockWidget>
 #include <QDir>
 #include <QFileInfo>
-#include <QInputDialog>
 #include <QLineEdit>
 #include <QLabel>
 #include <QMenuBar>
@@ -20,6 +19,7 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
+#include "attach_dialog.h"
 #include "bridge/experiment_document.h"
 #include "bridge/run_controller.h"
 #include "bridge/run_data.h"
@@ -258,16 +258,21 @@ void MainWindow::buildActions() {
   addAction(escapeStopAction_);
   run->addSeparator();
   run->addAction(tr("&Attach to remote coordinator..."), this, [this] {
-    bool ok = false;
-    const QString addr = QInputDialog::getText(this, tr("Attach"), tr("Event stream of the coordinator (tcp://HOST:PORT):"),
-                                               QLineEdit::Normal, "tcp://", &ok);
-    if (!ok || addr.trimmed().isEmpty()) return;
-    const QString key = QInputDialog::getText(this, tr("Attach"), tr("Its public key (Z85; empty = no encryption):"),
-                                              QLineEdit::Normal, QString(), &ok);
-    if (!ok) return;
+    AttachDialog d(this);
+    if (settings_) {
+      d.setAddress(settings_->value(session::kAttachAddress).toString());
+      d.setKeyDir(settings_->value(session::kAttachKeyDir).toString());
+      d.setKeyName(settings_->value(session::kAttachKeyName).toString());
+    }
+    if (d.exec() != QDialog::Accepted || d.address().isEmpty()) return;
+    if (settings_) {
+      settings_->setValue(session::kAttachAddress, d.address());
+      settings_->setValue(session::kAttachKeyDir, d.keyDir());
+      settings_->setValue(session::kAttachKeyName, d.keyName());
+    }
     live_->reset(-1, doc_->config(), tr("remote"));
     showData(live_);
-    if (controller_->attach(addr.trimmed(), key.trimmed())) tabs_->setCurrentWidget(liveTab_);
+    if (controller_->attach(d.address(), d.keyDir(), d.keyName())) tabs_->setCurrentWidget(liveTab_);
   });
 
   auto* tb = mainToolBar_ = addToolBar(tr("Main"));

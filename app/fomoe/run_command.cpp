@@ -119,6 +119,56 @@ std::string human_bytes(double b) {
   std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
   return buf;
 }
+// `fomoe run --publish ADDR`: CURVE with the coordinator's key pair (or --publish-keys DIR's) and
+// the watchers' keys of KEYDIR/watchers (or --watchers DIR) by default; plaintext when asked
+// (the loopback rule is checked at parse time). Prints where the keys are and how to watch.
+Expected<std::unique_ptr<net::EventPublisher>> start_publisher(const ExperimentConfig& cfg, const std::string& run_dir,
+                                                               const std::string& address, const std::string& keys_flag,
+                                                               const std::string& watchers_flag, bool plaintext) {
+  namespace fs = std::filesystem;
+  net::EventPublisherOptions po;
+  po.bind_address = address;
+  const std::string key_dir = !keys_flag.empty() ? keys_flag : coordinator_key_dir(cfg, run_dir);
+  if (!plaintext) {
+    auto server = !keys_flag.empty() ? net::load_keypair((fs::path(key_dir) / "server.key").string())
+                                     : coordinator_server_keys(cfg, run_dir);
+    if (!server)
+      return make_error(ErrorCode::NotFound, "--publish: " + server.error().message +
+                                                 (keys_flag.empty() ? std::string()
+                                                                    : " (make it with `fomoe keygen --out " + key_dir +
+                                                                          " --name server`)"));
+    po.curve = true;
+    po.server_keys = *server;
+    po.allowed_keys_dir = !watchers_flag.empty() ? watchers_flag : (fs::path(key_dir) / "watchers").string();
+  }
+  auto p = net::EventPublisher::create(po);
+  if (!p) return make_error(p.error().code == ErrorCode::InvalidArgument || p.error().code == ErrorCode::Corrupt
+                                ? p.error().code
+                                : ErrorCode::Io,
+                            p.error().message);
+  const std::string endpoint = (*p)->endpoint();
+  if (plaintext) {
+    std::fprintf(stderr, "fomoe run: publishing run events on %s in plaintext (watch with `fomoe watch %s`)\n",
+                 endpoint.c_str(), endpoint.c_str());
+    return p;
+  }
+  auto listed = net::load_allow_list(po.allowed_keys_dir);
+  const size_t n = listed ? listed->size() : 0;
+  std::fprintf(stderr,
+               "fomoe run: publishing run events on %s (CURVE, server public key %s of %s; watchers' keys: %s/*.pub, "
+               "%zu now, read again when an unknown key connects)\n"
+               "fomoe run: a watcher keeps its NAME.key and a copy of server.pub in a directory DIR and runs "
+               "`fomoe watch %s --keys DIR --name NAME`\n",
+               endpoint.c_str(), po.server_keys.public_key.c_str(), (fs::path(key_dir) / "server.key").string().c_str(),
+               po.allowed_keys_dir.c_str(), n, endpoint.c_str());
+  if (n == 0)
+    std::fprintf(stderr,
+                 "fomoe run: no watcher keys in %s yet: every watcher is refused until its NAME.pub (from `fomoe keygen "
+                 "--out DIR --name NAME`) is copied there\n",
+                 po.allowed_keys_dir.c_str());
+  return p;
+}
+
 }  // namespace
 
 // Load-aware placement from the expert load a recorded run measured (summed over its rounds and
@@ -152,9 +202,9 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   auto app = make_app("fomoe run",
                       "Runs a federation: K local agent processes by default, or the remote ones the experiment "
                       "lists; an experiment of method \"single\" trains one site (as `fomoe train`).");
-  std::string path, db, publish;
+  std::string path, db, publish, publish_keys, watchers;
   long placement_run = -1;
-  bool resume = false;
+  bool resume = false, publish_plaintext = false, publish_insecure = false;
   std::vector<std::string> overrides;
   long steps_override = 0;
   app->add_option("EXPERIMENT", path, "experiment TOML file (experiments/*.toml)")->required()->type_name("FILE.toml");
@@ -164,8 +214,35 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   app->add_flag("--resume", resume, "go on from the coordinator state saved in the run directory");
   app->add_option("--db", db, "run store (default: the experiment's run.db, else ~/.local/share/fomoe/runs.db)")
       ->type_name("PATH");
-  app->add_option("--publish", publish, "serve the run's live event stream here (`fomoe watch ADDRESS`)")
-      ->type_name("tcp://*:PORT");
+  CLI::Option* publish_opt =
+      app->add_option("--publish", publish,
+                      "serve the run's live event stream here, CURVE-encrypted, to the watchers whose keys are "
+                      "allowed (`fomoe watch ADDRESS --keys DIR --name NAME`)")
+          ->type_name("tcp://*:PORT");
+  CLI::Option* keys_opt =
+      app->add_option("--publish-keys", publish_keys,
+                      "the publisher's key directory: DIR/server.key (default: the coordinator's, federation.key_dir or "
+                      "else runs/NAME/keys, where a local run makes server.key)")
+          ->type_name("DIR")
+          ->needs(publish_opt);
+  CLI::Option* watchers_opt =
+      app->add_option("--watchers", watchers,
+                      "the watchers' public keys, DIR/*.pub, one NAME.pub per watcher (default: KEYDIR/watchers; "
+                      "read again when an unknown key connects)")
+          ->type_name("DIR")
+          ->needs(publish_opt);
+  app->add_flag("--publish-plaintext", publish_plaintext,
+                    "publish unencrypted, to anyone who connects: only on a loopback address (tcp://127.0.0.1:PORT, "
+                    "tcp://localhost:PORT, tcp://[::1]:PORT, ipc://PATH)")
+          ->needs(publish_opt)
+          ->excludes(keys_opt)
+          ->excludes(watchers_opt);
+  app->add_flag("--publish-insecure", publish_insecure,
+                "publish unencrypted on any address (implies --publish-plaintext): anyone who can connect watches "
+                "the run")
+      ->needs(publish_opt)
+      ->excludes(keys_opt)
+      ->excludes(watchers_opt);
   app->add_option("--placement-from-run", placement_run,
                   "load-aware expert placement from the expert load a recorded run measured")
       ->check(integer_in(0, INT64_MAX))
@@ -173,6 +250,13 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   add_repeated(*app, "--set", overrides, "override an experiment key, e.g. --set federation.sites=8 (repeatable)")
       ->type_name("section.key=value");
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  if (publish_plaintext && !publish_insecure && !net::is_loopback_address(publish))
+    return usage_error(*app,
+                       "--publish-plaintext: " + publish +
+                           " is not a loopback address, so the unencrypted stream would reach anyone who can "
+                           "connect: publish with CURVE (drop --publish-plaintext), bind tcp://127.0.0.1:PORT or "
+                           "ipc://PATH, or say --publish-insecure",
+                       std::cerr);
   auto cfg = load_cli_experiment("run", path, overrides, steps_override);
   if (!cfg) return 2;
   if (cfg->run.method == Method::Single) {
@@ -197,6 +281,16 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
                cfg->train.steps, wire_precision_name(f.precision),
                cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
   const std::string run_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
+  // The publisher binds before anything is recorded: a taken port or a missing key records no run.
+  std::unique_ptr<net::EventPublisher> publisher;
+  if (!publish.empty()) {
+    auto p = start_publisher(*cfg, run_dir, publish, publish_keys, watchers, publish_plaintext || publish_insecure);
+    if (!p) {
+      std::cerr << "fomoe run: " << p.error().message << "\n";
+      return p.error().code == ErrorCode::Io ? 1 : 2;
+    }
+    publisher = std::move(p).value();
+  }
   int64_t resume_id = -1;
   if (resume) resume_id = recorded_run_id(run_dir, resolved_db_path(*cfg, db));
   auto rec = start_recording(*cfg, db, f.sites, resume_id);
@@ -209,19 +303,8 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   write_record_file(run_dir, rec->db_path, rec->run_id);
   RunSinkFanout sinks;
   sinks.add(rec->recorder.get());
-  std::unique_ptr<net::EventPublisher> publisher;
-  if (!publish.empty()) {
-    net::EventPublisherOptions po;
-    po.bind_address = publish;
-    auto p = net::EventPublisher::create(po);
-    if (!p) {
-      std::cerr << "fomoe run: " << p.error().message << "\n";
-      return 1;
-    }
-    publisher = std::move(p).value();
+  if (publisher) {
     sinks.add(publisher.get());
-    std::fprintf(stderr, "fomoe run: publishing run events on %s (watch with `fomoe watch %s`)\n", publisher->endpoint().c_str(),
-                 publisher->endpoint().c_str());
     net::RunStarted started;
     started.run_id = rec->run_id;
     started.info.name = cfg->run.name;

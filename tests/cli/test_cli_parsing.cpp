@@ -158,6 +158,19 @@ TEST(CliParsing, UnknownOptionsMissingValuesAndPositionalsExitTwo) {
       {{"agent", "--connect", "tcp://a:1", "--listen", "tcp://*:2", "--no-curve"}, "--connect"},
       {{"watch"}, "ADDRESS is required"},
       {{"watch", "http://host:80"}, "tcp://"},
+      // The live stream is CURVE unless asked; plaintext only on loopback unless forced (#16).
+      {{"run", kExperiment, "--publish", "tcp://*:5560", "--publish-plaintext"}, "--publish-insecure"},
+      {{"run", kExperiment, "--publish", "tcp://10.0.0.5:5560", "--publish-plaintext"},
+       "--publish-plaintext: tcp://10.0.0.5:5560 is not a loopback address"},
+      {{"run", kExperiment, "--publish-plaintext"}, "--publish-plaintext requires --publish"},
+      {{"run", kExperiment, "--publish-insecure"}, "--publish-insecure requires --publish"},
+      {{"run", kExperiment, "--watchers", "w"}, "--watchers requires --publish"},
+      {{"run", kExperiment, "--publish", "tcp://127.0.0.1:1", "--publish-plaintext", "--publish-keys", "k"}, "excludes"},
+      {{"watch", "tcp://host:1", "--keys", "k"}, "--keys requires --name"},
+      {{"watch", "tcp://host:1", "--name", "alice"}, "--name requires --keys"},
+      {{"watch", "tcp://host:1", "--key", "a.key"}, "--key requires --server-key"},
+      {{"watch", "tcp://host:1", "--server-key", "server.pub"}, "--server-key needs --keys DIR --name NAME or --key FILE"},
+      {{"watch", "tcp://host:1", "--keys", "k", "--name", "a", "--key", "a.key", "--server-key", "s"}, "excludes"},
       {{"keygen", "--name", "x"}, "--out and --name are required"},
       {{"data", "frobnicate"}, "unknown command 'frobnicate'"},
       {{"runs", "compare", "1"}, "RUN: At least 2 required"},
@@ -183,13 +196,19 @@ TEST(CliParsing, UnknownOptionsMissingValuesAndPositionalsExitTwo) {
 TEST(CliParsing, RuntimeFailuresExitOne) {
   test::TempDir dir;
   const auto results = fomoe_cli(std::vector<std::vector<std::string>>{
-      {"keygen", "--out", dir.path(), "--name", "../evil"}, {"runs", "show", "7", "--db", dir.file("runs.db")}});
+      {"keygen", "--out", dir.path(), "--name", "../evil"},
+      {"runs", "show", "7", "--db", dir.file("runs.db")},
+      {"watch", "tcp://127.0.0.1:1", "--keys", dir.path(), "--name", "nobody"}});
   const Result& r = results[0];
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_TRUE(has(r.err, "invalid")) << r.err;
   const Result& missing = results[1];
   EXPECT_EQ(missing.code, 2) << missing.err;  // an unknown run is the caller's mistake
   EXPECT_TRUE(has(missing.err, "no run with id 7")) << missing.err;
+  const Result& no_keys = results[2];  // a watcher without its key file: says which and how to make it
+  EXPECT_EQ(no_keys.code, 1) << no_keys.err;
+  EXPECT_TRUE(has(no_keys.err, "nobody.key")) << no_keys.err;
+  EXPECT_TRUE(has(no_keys.err, "fomoe keygen --out")) << no_keys.err;
 }
 
 TEST(CliParsing, RunsShowFormatJsonIsValidJson) {

@@ -1,12 +1,18 @@
 // Run event stream over loopback PUB/SUB (label net): every topic arrives equal, pump() forwards
-// into a RunSink, topic filters, CURVE allow/refuse, queued events survive the publisher's
-// destruction, and garbage from a raw PUB socket never crashes the subscriber.
+// into a RunSink, topic filters, CURVE allow/refuse (an unlisted key, a plaintext subscriber and a
+// wrong server key get nothing and are told why; a refused key is logged once; an allow-list
+// directory is read again), queued events survive the publisher's destruction, and garbage from
+// a raw PUB socket never crashes the subscriber.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -30,6 +36,11 @@ struct LogCapture {
     auto* self = static_cast<LogCapture*>(user);
     std::lock_guard<std::mutex> lock(self->mutex);
     self->lines.push_back(std::string(module) + ": " + message);
+  }
+  size_t count(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return static_cast<size_t>(std::count_if(lines.begin(), lines.end(),
+                                             [&](const std::string& l) { return l.find(needle) != std::string::npos; }));
   }
   bool contains(const std::string& needle) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -235,6 +246,155 @@ TEST_F(EventStreamTest, CurveWithoutAllowListAcceptsAnySubscriberThatKnowsTheSer
   EXPECT_TRUE(settle(*sub, [&] { publish_hello(*pub); }));
 }
 
+// Polls until `done(connection)` or the limit; false if the subscriber received an event.
+template <typename Done>
+bool wait_connection(EventSubscriber& sub, Done done, std::chrono::milliseconds limit = 10000ms) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline && !done(sub.connection()))
+    if (sub.poll(50ms)) return false;
+  return done(sub.connection());
+}
+
+EventSubscriberOptions curve_subscriber(const std::string& address, const CurveKeyPair& keys,
+                                        const std::string& server_key) {
+  EventSubscriberOptions so;
+  so.connect_address = address;
+  so.curve = true;
+  so.client_keys = keys;
+  so.server_public_key = server_key;
+  return so;
+}
+
+TEST_F(EventStreamTest, RefusedSubscribersGetNothingAndAreToldWhy) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  auto server = generate_keypair(), good = generate_keypair(), bad = generate_keypair(),
+       other = generate_keypair();
+  ASSERT_TRUE(server && good && bad && other);
+  EventPublisherOptions po;
+  po.curve = true;
+  po.server_keys = *server;
+  po.allowed_public_keys = {good->public_key};
+  auto pub = make_publisher(po);
+  ASSERT_TRUE(pub);
+  auto unlisted = make_subscriber(curve_subscriber(pub->endpoint(), *bad, server->public_key));
+  auto plaintext = make_subscriber(pub->endpoint());
+  auto wrong_server = make_subscriber(curve_subscriber(pub->endpoint(), *good, other->public_key));
+  auto allowed = make_subscriber(curve_subscriber(pub->endpoint(), *good, server->public_key));
+  ASSERT_TRUE(unlisted && plaintext && wrong_server && allowed);
+  ASSERT_TRUE(settle(*allowed, [&] { publish_hello(*pub); }));
+  EXPECT_TRUE(allowed->connection().connected);
+  EXPECT_EQ(allowed->connection_problem(), "");
+
+  // The publisher keeps publishing while the others try: none of it reaches them.
+  std::atomic<bool> stop{false};
+  std::thread publishing([&] {
+    while (!stop) {
+      publish_hello(*pub);
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  EXPECT_TRUE(wait_connection(*unlisted, [](const SubscriberConnection& c) { return c.refused > 0; }));
+  EXPECT_TRUE(wait_connection(*plaintext, [](const SubscriberConnection& c) { return c.failed > 0; }));
+  EXPECT_TRUE(wait_connection(*wrong_server, [](const SubscriberConnection& c) { return c.failed > 0; }));
+  for (EventSubscriber* s : {unlisted.get(), plaintext.get(), wrong_server.get()}) {
+    EXPECT_FALSE(s->poll(300ms));
+    EXPECT_FALSE(s->connection().connected);
+    EXPECT_EQ(s->connection().handshakes, 0u);
+  }
+  stop = true;
+  publishing.join();
+  EXPECT_NE(unlisted->connection_problem().find("refused this subscriber's key " + bad->public_key), std::string::npos)
+      << unlisted->connection_problem();
+  EXPECT_NE(plaintext->connection_problem().find("probably uses CURVE"), std::string::npos)
+      << plaintext->connection_problem();
+  EXPECT_NE(wrong_server->connection_problem().find("is server.pub the publisher's public key"), std::string::npos)
+      << wrong_server->connection_problem();
+  EXPECT_GE(pub->stats().refused, 1u);
+}
+
+TEST_F(EventStreamTest, ARefusedKeyIsLoggedOnceNotPerRetry) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  auto server = generate_keypair(), good = generate_keypair(), bad = generate_keypair();
+  ASSERT_TRUE(server && good && bad);
+  EventPublisherOptions po;
+  po.curve = true;
+  po.server_keys = *server;
+  po.allowed_public_keys = {good->public_key};
+  auto pub = make_publisher(po);
+  ASSERT_TRUE(pub);
+  auto intruder = make_subscriber(curve_subscriber(pub->endpoint(), *bad, server->public_key));
+  ASSERT_TRUE(intruder);
+  // The refused subscriber retries every ~100 ms: let it knock several times.
+  const auto deadline = Clock::now() + 10s;
+  while (pub->stats().refused < 4 && Clock::now() < deadline) EXPECT_FALSE(intruder->poll(50ms));
+  EXPECT_GE(pub->stats().refused, 4u);
+  EXPECT_EQ(log_.count("refused CURVE key " + bad->public_key), 1u);
+  EXPECT_TRUE(log_.contains("not in the allow-list"));
+}
+
+TEST_F(EventStreamTest, AnAllowListDirectoryIsReadAgainWhenAnUnknownKeyKnocks) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("fomoe_watchers_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto server = generate_keypair();
+  auto alice = write_keypair((dir / "alice").string(), "alice");
+  ASSERT_TRUE(server && alice);
+  EventPublisherOptions po;
+  po.curve = true;
+  po.server_keys = *server;
+  po.allowed_keys_dir = (dir / "watchers").string();  // missing at first: everyone is refused
+  auto pub = make_publisher(po);
+  ASSERT_TRUE(pub);
+  auto sub = make_subscriber(curve_subscriber(pub->endpoint(), *alice, server->public_key));
+  ASSERT_TRUE(sub);
+  EXPECT_TRUE(wait_connection(*sub, [](const SubscriberConnection& c) { return c.refused > 0; }));
+  EXPECT_TRUE(log_.contains("refused CURVE key " + alice->public_key));
+  EXPECT_TRUE(log_.contains("copy the subscriber's NAME.pub into " + po.allowed_keys_dir));
+  // The operator copies alice.pub there; no restart.
+  fs::create_directories(dir / "watchers");
+  fs::copy_file(dir / "alice" / "alice.pub", dir / "watchers" / "alice.pub");
+  EXPECT_TRUE(settle(*sub, [&] { publish_hello(*pub); }));
+  EXPECT_TRUE(sub->connection().connected);
+  fs::remove_all(dir);
+}
+
+TEST_F(EventStreamTest, ABadKeyFileInTheAllowListDirectoryIsAnError) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("fomoe_badwatchers_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "eve.pub") << "not a key\n";
+  EventPublisherOptions po;
+  po.curve = true;
+  po.server_keys = *generate_keypair();
+  po.allowed_keys_dir = dir.string();
+  auto p = EventPublisher::create(po);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("eve.pub"), std::string::npos) << p.error().message;
+  fs::remove_all(dir);
+}
+
+TEST_F(EventStreamTest, NoPublisherThereIsNamed) {
+  auto sub = make_subscriber("tcp://127.0.0.1:1");  // nothing listens on port 1
+  ASSERT_TRUE(sub);
+  EXPECT_FALSE(sub->poll(500ms));
+  EXPECT_EQ(sub->connection().tcp_connects, 0u);
+  EXPECT_NE(sub->connection_problem().find("no publisher answers at tcp://127.0.0.1:1"), std::string::npos)
+      << sub->connection_problem();
+}
+
+TEST(EventStreamAddresses, LoopbackAddresses) {
+  for (const char* a : {"tcp://127.0.0.1:5560", "tcp://127.0.0.1:*", "tcp://127.1.2.3:1", "tcp://localhost:5560",
+                        "tcp://[::1]:5560", "ipc:///tmp/fomoe.sock", "inproc://x"})
+    EXPECT_TRUE(is_loopback_address(a)) << a;
+  for (const char* a : {"tcp://*:5560", "tcp://0.0.0.0:5560", "tcp://10.0.0.5:5560", "tcp://[::]:5560",
+                        "tcp://eth0:5560", "tcp://127.0.0.1.example.com:1", "tcp://localhost.evil:1", "tcp://127.0.0.1",
+                        "udp://127.0.0.1:1", ""})
+    EXPECT_FALSE(is_loopback_address(a)) << a;
+}
+
 TEST_F(EventStreamTest, GarbageFromARawPublisherIsDroppedNotFatal) {
   zmq::context_t ctx;
   zmq::socket_t raw(ctx, zmq::socket_type::pub);
@@ -288,6 +448,11 @@ TEST_F(EventStreamTest, BadOptionsAreClearErrors) {
 
   po = {};
   po.allowed_public_keys = {generate_keypair()->public_key};  // without curve
+  p = EventPublisher::create(po);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("needs curve = true"), std::string::npos) << p.error().message;
+  po.allowed_public_keys.clear();
+  po.allowed_keys_dir = "/tmp";  // without curve too
   p = EventPublisher::create(po);
   ASSERT_FALSE(p);
   EXPECT_NE(p.error().message.find("needs curve = true"), std::string::npos) << p.error().message;

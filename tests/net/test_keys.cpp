@@ -65,6 +65,35 @@ TEST_F(KeysTest, AllowListErrorsNameTheProblem) {
   EXPECT_NE(bad.error().message.find("no key found"), std::string::npos);
 }
 
+TEST_F(KeysTest, ClientKeysComeFromNameKeyAndServerPub) {
+  if (!curve_available()) GTEST_SKIP() << "libzmq without CURVE";
+  auto alice = write_keypair(dir_.string(), "alice");
+  ASSERT_TRUE(alice) << alice.error().message;
+  auto missing_server = load_client_keys(dir_.string(), "alice");
+  ASSERT_FALSE(missing_server);
+  EXPECT_NE(missing_server.error().message.find("server.pub"), std::string::npos) << missing_server.error().message;
+  EXPECT_NE(missing_server.error().message.find("copy the coordinator's server.pub into"), std::string::npos);
+
+  auto server = write_keypair((dir_ / "coordinator").string(), kServerKeyName);
+  ASSERT_TRUE(server);
+  fs::copy_file(dir_ / "coordinator" / "server.pub", dir_ / "server.pub");
+  auto keys = load_client_keys(dir_.string(), "alice");
+  ASSERT_TRUE(keys) << keys.error().message;
+  EXPECT_EQ(keys->keys.public_key, alice->public_key);
+  EXPECT_EQ(keys->keys.secret_key, alice->secret_key);
+  EXPECT_EQ(keys->server_public_key, server->public_key);
+
+  auto files = load_client_key_files((dir_ / "alice.key").string(), (dir_ / "coordinator" / "server.pub").string());
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_EQ(files->server_public_key, server->public_key);
+
+  auto no_key = load_client_keys(dir_.string(), "bob");
+  ASSERT_FALSE(no_key);
+  EXPECT_NE(no_key.error().message.find("bob.key"), std::string::npos) << no_key.error().message;
+  EXPECT_NE(no_key.error().message.find("fomoe keygen --out"), std::string::npos) << no_key.error().message;
+  EXPECT_FALSE(load_client_keys(dir_.string(), "../alice"));
+}
+
 TEST(Keys, Z85Validation) {
   EXPECT_TRUE(is_valid_z85_key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
   EXPECT_FALSE(is_valid_z85_key("short"));

@@ -6,6 +6,7 @@
 #include <QFileInfo>
 #include <QPointer>
 
+#include <chrono>
 #include <exception>
 #include <filesystem>
 
@@ -105,7 +106,7 @@ bool RunController::start(const ExperimentConfig& cfg) {
 
 void RunController::cancel() { cancel_ = true; }
 
-bool RunController::attach(const QString& address, const QString& serverPublicKey) {
+bool RunController::attach(const QString& address, const QString& keyDir, const QString& keyName) {
   try {
     if (thread_) {
       emit errorOccurred(tr("A run is already in progress; stop it first."));
@@ -115,11 +116,27 @@ bool RunController::attach(const QString& address, const QString& serverPublicKe
       emit errorOccurred(tr("'%1' is not a ZeroMQ address: give the coordinator's event stream as tcp://HOST:PORT").arg(address));
       return false;
     }
+    net::ClientKeys keys;
+    const bool curve = !keyDir.isEmpty();
+    if (curve) {
+      if (keyName.isEmpty()) {
+        emit errorOccurred(tr("Give the watcher's name too: the key directory holds NAME.key and server.pub."));
+        return false;
+      }
+      auto k = net::load_client_keys(keyDir.toStdString(), keyName.toStdString());
+      if (!k) {
+        emit errorOccurred(tr("cannot attach: %1").arg(QString::fromStdString(k.error().message)));
+        return false;
+      }
+      keys = *k;
+    }
     cancel_ = false;
     attached_ = true;
     runId_ = -1;
     setState(State::Starting, tr("attaching to %1").arg(address));
-    thread_ = QThread::create([this, address, serverPublicKey] { watch(address, serverPublicKey); });
+    thread_ = QThread::create([this, address, curve, keys] {
+      watch(address, curve, keys.keys.public_key, keys.keys.secret_key, keys.server_public_key);
+    });
     thread_->setObjectName(QStringLiteral("fomoe-watch"));
     connect(thread_, &QThread::finished, this, [this] {
       attached_ = false;
@@ -136,7 +153,8 @@ bool RunController::attach(const QString& address, const QString& serverPublicKe
   }
 }
 
-void RunController::watch(QString address, QString serverPublicKey) {
+void RunController::watch(QString address, bool curve, std::string clientPublic, std::string clientSecret,
+                          std::string serverPublic) {
   auto post = [this](auto fn) { QMetaObject::invokeMethod(this, fn, Qt::QueuedConnection); };
   // Forwards to the bridge and notices the end of the run and its id.
   struct Watcher : RunSink {
@@ -166,15 +184,10 @@ void RunController::watch(QString address, QString serverPublicKey) {
   try {
     net::EventSubscriberOptions o;
     o.connect_address = address.toStdString();
-    if (!serverPublicKey.isEmpty()) {
-      auto keys = net::generate_keypair();
-      if (!keys) {
-        post([this, m = QString::fromStdString(keys.error().message)] { emit errorOccurred(m); setState(State::Failed, m); });
-        return;
-      }
+    if (curve) {
       o.curve = true;
-      o.client_keys = *keys;
-      o.server_public_key = serverPublicKey.toStdString();
+      o.client_keys = net::CurveKeyPair{std::move(clientPublic), std::move(clientSecret)};
+      o.server_public_key = std::move(serverPublic);
     }
     auto sub = net::EventSubscriber::create(o);
     if (!sub) {
@@ -185,7 +198,23 @@ void RunController::watch(QString address, QString serverPublicKey) {
     Watcher w;
     w.out = bridge_;
     w.self = this;
-    while (!cancel_.load() && !w.finished) (*sub)->pump(w, std::chrono::milliseconds(200));
+    // ZeroMQ says nothing when a handshake fails: after a few quiet seconds, say what the
+    // socket monitor saw (no publisher, keys needed, key refused), once per new reason.
+    const auto start = std::chrono::steady_clock::now();
+    bool any = false;
+    std::string said;
+    while (!cancel_.load() && !w.finished) {
+      any = (*sub)->pump(w, std::chrono::milliseconds(200)) > 0 || any;
+      if (any || std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) continue;
+      std::string problem = (*sub)->connection_problem();
+      if (problem.empty() || problem == said) continue;
+      said = problem;
+      post([this, address, m = QString::fromStdString(problem)] {
+        const QString text = tr("nothing arrived from %1 yet: %2").arg(address, m);
+        emit errorOccurred(text);
+        if (attached_ && thread_) setState(State::Running, text);
+      });
+    }
     const bool finished = w.finished;
     const RunStatus st = w.status;
     post([this, finished, st, address] {

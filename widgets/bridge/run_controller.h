@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include "bridge/event_bridge.h"
 #include "fomoe/config/experiment.h"
@@ -36,9 +37,13 @@ class RunController : public QObject {
   /// Starts the run on the worker thread. False (and errorOccurred) if one is running, the
   /// config is invalid or this build cannot train.
   bool start(const ExperimentConfig& cfg);
-  /// Watches a run published by a remote coordinator (EventPublisher, ZeroMQ PUB/SUB) in the
-  /// live views; nothing is trained or recorded here. serverPublicKey "" = no CURVE.
-  bool attach(const QString& address, const QString& serverPublicKey);
+  /// Watches a run published by a remote coordinator (`fomoe run --publish`, ZeroMQ PUB/SUB) in
+  /// the live views; nothing is trained or recorded here. With keyDir (what `fomoe watch --keys
+  /// DIR --name NAME` takes: DIR/NAME.key and the coordinator's DIR/server.pub) the stream is
+  /// CURVE; keyDir "" = a plaintext publisher (--publish-plaintext). False (and errorOccurred)
+  /// for a bad address or unreadable keys. When nothing arrives for a few seconds,
+  /// errorOccurred says why (no publisher, keys needed, key refused) once per reason.
+  bool attach(const QString& address, const QString& keyDir = QString(), const QString& keyName = QString());
   bool isAttached() const { return attached_; }
   void cancel();
   bool isRunning() const { return thread_ != nullptr; }
@@ -59,7 +64,7 @@ class RunController : public QObject {
  private:
   void setState(State s, const QString& message);
   void work(ExperimentConfig cfg);
-  void watch(QString address, QString serverPublicKey);
+  void watch(QString address, bool curve, std::string clientPublic, std::string clientSecret, std::string serverPublic);
   void postProgress(int done, int total, double trainLoss, double evalLoss, double elapsedS, bool force);
 
   EventBridge* bridge_;

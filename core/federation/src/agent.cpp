@@ -10,7 +10,6 @@
 #include <csignal>
 
 #include <chrono>
-#include <filesystem>
 #include <optional>
 #include <set>
 #include <thread>
@@ -483,21 +482,14 @@ int run_agent(const AgentSettings& s) {
   o.curve = s.curve;
   std::string public_key;
   if (s.curve) {
-    const auto dir = std::filesystem::path(s.key_dir);
-    auto keys = net::load_keypair((dir / (s.name + ".key")).string());
+    auto keys = net::load_client_keys(s.key_dir, s.name);
     if (!keys) {
-      FOMOE_LOG_ERROR("agent", "%s (make keys with `fomoe keygen --out %s --name %s`)", keys.error().message.c_str(),
-                      s.key_dir.c_str(), s.name.c_str());
+      FOMOE_LOG_ERROR("agent", "%s", keys.error().message.c_str());
       return 1;
     }
-    auto server = net::load_key_file((dir / "server.pub").string());
-    if (!server) {
-      FOMOE_LOG_ERROR("agent", "%s (copy the coordinator's server.pub into %s)", server.error().message.c_str(), s.key_dir.c_str());
-      return 1;
-    }
-    o.client_keys = *keys;
-    o.server_public_key = *server;
-    public_key = keys->public_key;
+    o.client_keys = keys->keys;
+    o.server_public_key = keys->server_public_key;
+    public_key = keys->keys.public_key;
   }
   if (s.bandwidth_mbps > 0 || s.latency_ms > 0) o.link = net::LinkEmulator{s.bandwidth_mbps * 1e6, s.latency_ms / 1e3};
   auto ep = net::AgentEndpoint::create(o);

@@ -135,6 +135,26 @@ class LocalAgents : public SiteSupervisor {
 
 }  // namespace
 
+std::string coordinator_key_dir(const ExperimentConfig& cfg, const std::string& run_dir) {
+  return !cfg.federation.key_dir.empty() ? cfg.federation.key_dir : (std::filesystem::path(run_dir) / "keys").string();
+}
+
+Expected<net::CurveKeyPair> coordinator_server_keys(const ExperimentConfig& cfg, const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  const std::string key_dir = coordinator_key_dir(cfg, run_dir);
+  const std::string secret = (fs::path(key_dir) / (std::string(net::kServerKeyName) + ".key")).string();
+  if (!cfg.federation.agents.empty()) {
+    // Remote sites: the operator made the keys (`fomoe keygen`) and gave the agents server.pub.
+    auto server = net::load_keypair(secret);
+    if (!server) return make_error(server.error().code, server.error().message + " (federation.key_dir must hold server.key)");
+    return server;
+  }
+  // Local sites: made on the first run in this directory, reused after (resume, restarted agents).
+  auto server = net::write_keypair(key_dir, net::kServerKeyName, /*overwrite=*/false);
+  if (!server) server = net::load_keypair(secret);
+  return server;
+}
+
 Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const LocalFederationOptions& options,
                                           const std::function<bool(const RoundProgress&)>& progress) {
   namespace fs = std::filesystem;
@@ -150,12 +170,12 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
   s.run_id = options.run_id;
   s.resume = options.resume;
   s.state_path = (fs::path(options.run_dir) / "coordinator.pt").string();
-  const std::string key_dir = !cfg.federation.key_dir.empty() ? cfg.federation.key_dir : (fs::path(options.run_dir) / "keys").string();
+  const std::string key_dir = coordinator_key_dir(cfg, options.run_dir);
+  auto server = coordinator_server_keys(cfg, options.run_dir);
+  if (!server) return server.error();
+  s.server_keys = *server;
   if (remote) {
     // Remote sites: the operator made the keys (`fomoe keygen`); the experiment lists the agents.
-    auto server = net::load_keypair((fs::path(key_dir) / "server.key").string());
-    if (!server) return make_error(server.error().code, server.error().message + " (federation.key_dir must hold server.key)");
-    s.server_keys = *server;
     // The agents listen (`fomoe agent --listen ADDR`); the coordinator connects to each.
     s.bind.clear();
     for (auto& a : cfg.federation.agents) {
@@ -164,10 +184,6 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
     }
   } else {
     // Local sites: fresh keys per run dir (reused when resuming, so restarted agents keep theirs).
-    auto server = net::write_keypair(key_dir, "server", /*overwrite=*/false);
-    if (!server) server = net::load_keypair((fs::path(key_dir) / "server.key").string());
-    if (!server) return server.error();
-    s.server_keys = *server;
     for (int k = 0; k < K; ++k) {
       const std::string name = "site-" + std::to_string(k);
       auto kp = net::write_keypair(key_dir, name, false);

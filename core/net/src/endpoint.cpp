@@ -16,6 +16,7 @@
 #include <zmq_addon.hpp>
 
 #include "fomoe/base/log.h"
+#include "socket_monitor.h"
 #include "zap_handler.h"
 
 namespace fomoe::net {
@@ -116,49 +117,6 @@ Status liveness_options(zmq::socket_t& s, double heartbeat_s) {
   s.set(zmq::sockopt::tcp_maxrt, ms);  // TCP_USER_TIMEOUT
   s.set(zmq::sockopt::connect_timeout, ms);
   return Status::ok();
-}
-
-// Monitors `s` into a PAIR socket read with dontwait. libzmq's I/O thread sends monitor events
-// with a blocking send, so a full monitor queue would stall it (and all its connections):
-// our receive side has no high-water mark. Call before bind/connect so no connection is missed.
-bool start_monitor(zmq::context_t& ctx, zmq::socket_t& s, zmq::socket_t& monitor,
-                   const char* address, int events) {
-  if (zmq_socket_monitor(s.handle(), address, events) != 0) {
-    FOMOE_LOG_WARN(kLogModule, "socket monitor unavailable (%s): connection losses go unnoticed",
-                   zmq_strerror(zmq_errno()));
-    return false;
-  }
-  monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
-  monitor.set(zmq::sockopt::linger, 0);
-  monitor.set(zmq::sockopt::rcvhwm, 0);
-  monitor.connect(address);
-  return true;
-}
-
-struct MonitorEvent {
-  uint16_t event = 0;
-  uint32_t value = 0;  // the fd for ACCEPTED / CONNECTED / DISCONNECTED
-  std::string address;
-};
-
-// Next event (libzmq 4.3 format: [u16 event, u32 value] [endpoint]), or nullopt when none is queued.
-std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor) {
-  for (;;) {
-    std::vector<zmq::message_t> ev;
-    try {
-      if (!zmq::recv_multipart(monitor, std::back_inserter(ev), zmq::recv_flags::dontwait))
-        return std::nullopt;
-    } catch (const zmq::error_t& e) {
-      FOMOE_LOG_DEBUG(kLogModule, "monitor: %s", e.what());
-      return std::nullopt;
-    }
-    if (ev.empty() || ev[0].size() < 6) continue;
-    MonitorEvent out;
-    std::memcpy(&out.event, ev[0].data(), 2);
-    std::memcpy(&out.value, static_cast<const char*>(ev[0].data()) + 2, 4);
-    if (ev.size() > 1) out.address = ev[1].to_string();
-    return out;
-  }
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 #include "fomoe/net/event_stream.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -17,6 +21,7 @@
 
 #include "fomoe/base/log.h"
 #include "fomoe/net/protocol.h"
+#include "socket_monitor.h"
 #include "zap_handler.h"
 
 namespace fomoe::net {
@@ -332,6 +337,40 @@ void deliver(const StreamEvent& event, RunSink& sink) {
 // Publisher
 // =============================================================================================
 
+bool is_loopback_address(std::string_view address) {
+  if (address.rfind("ipc://", 0) == 0 || address.rfind("inproc://", 0) == 0) return true;
+  if (address.rfind("tcp://", 0) != 0) return false;
+  std::string_view rest = address.substr(6);
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string host(rest.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return host.rfind("127.", 0) == 0 && inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
+namespace {
+
+// DIR/*.pub as keys; a missing directory or one without .pub files is an empty list (watchers
+// are added while the publisher runs), a bad key file an error naming it.
+Expected<std::vector<std::string>> read_allowed_keys_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  bool any = false;
+  if (fs::is_directory(dir, ec))
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end && !any; it.increment(ec))
+      any = it->path().extension() == ".pub";
+  if (!any) return std::vector<std::string>{};
+  auto listed = load_allow_list(dir);
+  if (!listed) return listed.error();
+  std::vector<std::string> keys;
+  for (const AllowedKey& k : *listed) keys.push_back(k.public_key);
+  return keys;
+}
+
+}  // namespace
+
 struct EventPublisher::Impl {
   EventPublisherOptions opt;
   zmq::context_t ctx;  // declared first: destroyed last
@@ -422,10 +461,10 @@ Expected<std::unique_ptr<EventPublisher>> EventPublisher::create(EventPublisherO
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
   const EventPublisherOptions& opt = impl->opt;
-  if (!opt.curve && !opt.allowed_public_keys.empty())
+  if (!opt.curve && (!opt.allowed_public_keys.empty() || !opt.allowed_keys_dir.empty()))
     return make_error(ErrorCode::InvalidArgument,
-                      "event publisher: allowed_public_keys needs curve = true (keys are only "
-                      "checked in the CURVE handshake)");
+                      "event publisher: an allow-list (allowed_public_keys, allowed_keys_dir) needs "
+                      "curve = true (keys are only checked in the CURVE handshake)");
   try {
     if (opt.curve) {
       if (!curve_available())
@@ -434,9 +473,31 @@ Expected<std::unique_ptr<EventPublisher>> EventPublisher::create(EventPublisherO
         if (!is_valid_z85_key(k))
           return make_error(ErrorCode::InvalidArgument, "event publisher: allowed subscriber key '" +
                                                             k + "' is not a 40-character Z85 CURVE key");
-      if (!opt.allowed_public_keys.empty()) {
-        auto zap = ZapHandler::start(impl->ctx, opt.allowed_public_keys,
-                                     "add it to the event publisher's allowed subscriber keys");
+      ZapHandler::KeySource reload;
+      if (!opt.allowed_keys_dir.empty()) {
+        // At the start a bad key file is an error; later it is logged and the last keys stay.
+        auto first = read_allowed_keys_dir(opt.allowed_keys_dir);
+        if (!first) return first.error();
+        reload = [dir = opt.allowed_keys_dir, last_error = std::string()]() mutable
+            -> std::optional<std::vector<std::string>> {
+          auto keys = read_allowed_keys_dir(dir);
+          if (keys) {
+            last_error.clear();
+            return std::move(*keys);
+          }
+          if (keys.error().message != last_error)
+            FOMOE_LOG_WARN(kLogModule, "event publisher: %s (keeping the keys read before)",
+                           keys.error().message.c_str());
+          last_error = keys.error().message;
+          return std::nullopt;
+        };
+      }
+      if (!opt.allowed_public_keys.empty() || reload) {
+        const std::string hint =
+            opt.allowed_keys_dir.empty()
+                ? "add it to the event publisher's allowed subscriber keys"
+                : "to admit it, copy the subscriber's NAME.pub into " + opt.allowed_keys_dir;
+        auto zap = ZapHandler::start(impl->ctx, opt.allowed_public_keys, hint, std::move(reload));
         if (!zap) return zap.error();
         impl->zap = std::move(*zap);
       }
@@ -467,15 +528,17 @@ Expected<std::unique_ptr<EventPublisher>> EventPublisher::create(EventPublisherO
   }
   // From here on only the publisher thread touches the socket (thread start is a full barrier).
   impl->thread = std::thread([p = impl.get()] { p->run(); });
-  FOMOE_LOG_INFO(kLogModule, "run events published on %s (CURVE %s)", impl->endpoint.c_str(),
-                 opt.curve ? "on" : "off");
+  FOMOE_LOG_INFO(kLogModule, "run events published on %s (CURVE %s%s)", impl->endpoint.c_str(),
+                 opt.curve ? "on" : "off",
+                 impl->zap ? ", subscriber keys checked" : opt.curve ? ", any subscriber key" : "");
   return std::unique_ptr<EventPublisher>(new EventPublisher(std::move(impl)));
 }
 
 std::string EventPublisher::endpoint() const { return impl_->endpoint; }
 void EventPublisher::publish(StreamEvent event) { impl_->push(std::move(event)); }
 PublisherStats EventPublisher::stats() const {
-  return PublisherStats{impl_->published.load(), impl_->dropped.load()};
+  return PublisherStats{impl_->published.load(), impl_->dropped.load(),
+                        impl_->zap ? impl_->zap->refused() : 0};
 }
 
 void EventPublisher::on_run_started(int64_t run_id, const RunInfo& info) {
@@ -501,7 +564,69 @@ struct EventSubscriber::Impl {
   EventSubscriberOptions opt;
   zmq::context_t ctx;  // declared first: destroyed last
   zmq::socket_t sub;
+  zmq::socket_t monitor;  // after sub: closed before it
+  bool monitoring = false;
+  SubscriberConnection conn;
+  bool retry_pending = false;  // a refused or mismatched handshake that ZeroMQ will not retry
+  Clock::time_point retry_at{};
   uint64_t dropped = 0;
+
+  ~Impl() {
+    if (monitoring) zmq_socket_monitor(sub.handle(), nullptr, 0);
+  }
+
+  void drain_monitor() {
+    if (!monitoring) return;
+    while (auto ev = next_monitor_event(monitor)) {
+      switch (ev->event) {
+        case ZMQ_EVENT_CONNECTED: ++conn.tcp_connects; break;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+          ++conn.handshakes;
+          conn.connected = true;
+          break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+          ++conn.refused;
+          schedule_retry();
+          FOMOE_LOG_DEBUG(kLogModule, "event subscriber: %s refused our key (ZAP status %u)",
+                          opt.connect_address.c_str(), ev->value);
+          break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+          schedule_retry();
+          [[fallthrough]];
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:  // the peer hung up: ZeroMQ reconnects itself
+          ++conn.failed;
+          FOMOE_LOG_DEBUG(kLogModule, "event subscriber: handshake with %s failed (event %u, %u)",
+                          opt.connect_address.c_str(), ev->event, ev->value);
+          break;
+        case ZMQ_EVENT_DISCONNECTED: conn.connected = false; break;
+        default: break;
+      }
+    }
+  }
+
+  void schedule_retry() {
+    if (opt.retry_refused_ms <= 0) return;
+    retry_pending = true;
+    retry_at = Clock::now() + std::chrono::milliseconds(opt.retry_refused_ms);
+  }
+
+  // A fresh connection for one ZeroMQ dropped after a refused handshake (it keeps the socket's
+  // subscriptions).
+  void retry_if_due() {
+    if (!retry_pending || Clock::now() < retry_at) return;
+    retry_pending = false;
+    try {
+      sub.disconnect(opt.connect_address);
+    } catch (const zmq::error_t&) {
+      // already gone
+    }
+    try {
+      sub.connect(opt.connect_address);
+    } catch (const zmq::error_t& e) {
+      FOMOE_LOG_WARN(kLogModule, "event subscriber cannot connect to %s again: %s",
+                     opt.connect_address.c_str(), e.what());
+    }
+  }
 
   void drop(const std::string& reason) {
     ++dropped;
@@ -548,6 +673,11 @@ Expected<std::unique_ptr<EventSubscriber>> EventSubscriber::create(EventSubscrib
     } else {
       for (StreamTopic t : opt.topics) s.set(zmq::sockopt::subscribe, stream_topic_name(t));
     }
+    impl->monitoring =
+        start_monitor(impl->ctx, s, impl->monitor, "inproc://fomoe-subscriber-monitor",
+                      ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
     try {
       s.connect(opt.connect_address);
     } catch (const zmq::error_t& e) {
@@ -563,17 +693,25 @@ Expected<std::unique_ptr<EventSubscriber>> EventSubscriber::create(EventSubscrib
 std::optional<StreamEvent> EventSubscriber::poll(std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   const auto deadline = Clock::now() + timeout;
-  zmq::pollitem_t items[] = {{m.sub.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t items[] = {{m.sub.handle(), 0, ZMQ_POLLIN, 0},
+                             {m.monitoring ? m.monitor.handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   for (;;) {
     std::vector<zmq::message_t> frames;
     try {
+      m.drain_monitor();
+      m.retry_if_due();
       if (!zmq::recv_multipart(m.sub, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        const auto now = Clock::now();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
         if (left.count() <= 0) return std::nullopt;
-        zmq::poll(items, 1, left);
+        if (m.retry_pending)
+          left = std::min(left, std::max(std::chrono::milliseconds(1),
+                                         std::chrono::ceil<std::chrono::milliseconds>(m.retry_at - now)));
+        zmq::poll(items, m.monitoring ? 2 : 1, left);
         continue;
       }
     } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) return std::nullopt;  // a signal (Ctrl-C): the caller decides
       FOMOE_LOG_ERROR(kLogModule, "event subscriber receive failed: %s", e.what());
       return std::nullopt;
     }
@@ -603,5 +741,32 @@ size_t EventSubscriber::pump(RunSink& sink, std::chrono::milliseconds timeout) {
 }
 
 uint64_t EventSubscriber::dropped() const { return impl_->dropped; }
+
+SubscriberConnection EventSubscriber::connection() const { return impl_->conn; }
+
+std::string EventSubscriber::connection_problem() const {
+  const SubscriberConnection& c = impl_->conn;
+  const EventSubscriberOptions& o = impl_->opt;
+  const std::string& at = o.connect_address;
+  if (c.connected) return "";
+  if (c.refused > 0)
+    return "the publisher at " + at + " refused this subscriber's key " + o.client_keys.public_key +
+           ": its NAME.pub must be in the publisher's watcher allow-list (`fomoe run --publish`: "
+           "KEYDIR/watchers/, see --publish-keys)";
+  if (c.failed > 0 && !o.curve)
+    return "the handshake with " + at +
+           " failed: the publisher probably uses CURVE and needs this subscriber's keys (a key "
+           "directory with NAME.key and the coordinator's server.pub: `fomoe watch --keys DIR "
+           "--name NAME`)";
+  if (c.failed > 0)
+    return "the CURVE handshake with " + at +
+           " failed: is server.pub the publisher's public key (KEYDIR/server.pub of `fomoe run "
+           "--publish`)? A plaintext publisher (--publish-plaintext) takes no keys";
+  if (c.handshakes > 0) return "the connection to " + at + " was lost; reconnecting";
+  if (c.tcp_connects == 0)
+    return "no publisher answers at " + at +
+           " (is `fomoe run --publish` running there, and the address and port right?)";
+  return "connected to " + at + " but the handshake has not finished";
+}
 
 }  // namespace fomoe::net

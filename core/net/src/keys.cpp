@@ -155,6 +155,35 @@ Expected<CurveKeyPair> write_keypair(const std::string& dir, const std::string& 
   return pair;
 }
 
+Expected<ClientKeys> load_client_key_files(const std::string& secret_key_path,
+                                           const std::string& server_public_key_path) {
+  auto keys = load_keypair(secret_key_path);
+  if (!keys)
+    return make_error(keys.error().code,
+                      keys.error().message + " (make a key pair with `fomoe keygen --out DIR --name NAME`)");
+  auto server = load_key_file(server_public_key_path);
+  if (!server)
+    return make_error(server.error().code,
+                      server.error().message + " (copy the coordinator's server.pub there)");
+  return ClientKeys{*keys, *server};
+}
+
+Expected<ClientKeys> load_client_keys(const std::string& dir, const std::string& name) {
+  if (!valid_name(name))
+    return make_error(ErrorCode::InvalidArgument,
+                      "key name '" + name + "' is invalid: use letters, digits, '_', '-', '.'");
+  const fs::path d(dir);
+  auto keys = load_keypair((d / (name + ".key")).string());
+  if (!keys)
+    return make_error(keys.error().code, keys.error().message + " (make it with `fomoe keygen --out " +
+                                             dir + " --name " + name + "`)");
+  auto server = load_key_file((d / (std::string(kServerKeyName) + ".pub")).string());
+  if (!server)
+    return make_error(server.error().code,
+                      server.error().message + " (copy the coordinator's server.pub into " + dir + ")");
+  return ClientKeys{*keys, *server};
+}
+
 Expected<std::vector<AllowedKey>> load_allow_list(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))

@@ -14,10 +14,15 @@ constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";  // fixed by the 
 
 Expected<std::unique_ptr<ZapHandler>> ZapHandler::start(zmq::context_t& ctx,
                                                         const std::vector<std::string>& keys,
-                                                        std::string hint) {
+                                                        std::string hint, KeySource reload) {
   std::unique_ptr<ZapHandler> h(new ZapHandler());
   h->hint_ = std::move(hint);
   h->allowed_.insert(keys.begin(), keys.end());
+  h->reload_ = std::move(reload);
+  if (h->reload_) {
+    if (auto k = h->reload_()) h->reloaded_ = std::set<std::string>(k->begin(), k->end());
+    h->last_reload_ = std::chrono::steady_clock::now();
+  }
   try {
     h->socket_ = zmq::socket_t(ctx, zmq::socket_type::rep);
     h->socket_.set(zmq::sockopt::linger, 0);
@@ -53,6 +58,21 @@ void ZapHandler::loop() {
   }
 }
 
+bool ZapHandler::allowed_locked(const std::string& key) {
+  if (allowed_.count(key) > 0 || reloaded_.count(key) > 0) return true;
+  if (!reload_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_reload_ < std::chrono::seconds(1)) return false;
+  last_reload_ = now;
+  if (auto k = reload_()) {
+    reloaded_ = std::set<std::string>(k->begin(), k->end());
+    // A key that was refused before and is listed now is news: its next refusal is logged again.
+    for (auto it = refused_logged_.begin(); it != refused_logged_.end();)
+      it = reloaded_.count(*it) > 0 ? refused_logged_.erase(it) : std::next(it);
+  }
+  return reloaded_.count(key) > 0;
+}
+
 // ZAP request (RFC 27): version, request id, domain, address, routing id, mechanism, credentials.
 bool ZapHandler::handle_request() {
   std::vector<zmq::message_t> req;
@@ -66,10 +86,11 @@ bool ZapHandler::handle_request() {
     bool ok;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ok = allowed_.count(key) > 0;
+      ok = allowed_locked(key);
       if (!ok) {
         refused_.fetch_add(1);
-        // A refused peer reconnects every ~100 ms: warn once per key, then debug.
+        // A refused peer knocks again (an event subscriber retries every second, a watcher is
+        // started again): warn once per key, then debug.
         if (refused_logged_.insert(key).second)
           FOMOE_LOG_WARN(kLogModule, "refused CURVE key %s from %s: not in the allow-list (%s)",
                          key.c_str(), address.c_str(), hint_.c_str());

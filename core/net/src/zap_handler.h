@@ -4,9 +4,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,11 +23,17 @@ namespace fomoe::net {
 
 class ZapHandler {
  public:
+  /// Keys read again from where they live (an allow-list directory); nullopt keeps the last ones.
+  using KeySource = std::function<std::optional<std::vector<std::string>>()>;
+
   /// `keys` must be valid Z85 keys (checked by the caller). `hint` ends the refusal warning
   /// (what the operator should do, e.g. "add its .pub file to the coordinator's allow-list").
+  /// With `reload`, a key that is not allowed makes the handler (on its thread, at most once a
+  /// second) replace the reloaded keys with reload()'s, so keys added there are admitted at the
+  /// peer's next attempt, and keys removed there are refused from the next handshake on.
   static Expected<std::unique_ptr<ZapHandler>> start(zmq::context_t& ctx,
                                                      const std::vector<std::string>& keys,
-                                                     std::string hint);
+                                                     std::string hint, KeySource reload = {});
   ~ZapHandler();  // stops the thread and closes the socket (before the context terminates)
   ZapHandler(const ZapHandler&) = delete;
   ZapHandler& operator=(const ZapHandler&) = delete;
@@ -36,13 +45,17 @@ class ZapHandler {
   ZapHandler() = default;
   void loop();
   bool handle_request();
+  bool allowed_locked(const std::string& key);  // mutex_ held
 
   zmq::socket_t socket_;
   std::string hint_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
-  std::set<std::string> allowed_;
+  std::set<std::string> allowed_;   // the fixed keys and allow_key()'s
+  std::set<std::string> reloaded_;  // the last keys reload_ gave
+  KeySource reload_;
+  std::chrono::steady_clock::time_point last_reload_{};
   std::set<std::string> refused_logged_;
   std::atomic<uint64_t> refused_{0};
 };

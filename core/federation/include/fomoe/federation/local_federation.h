@@ -22,6 +22,15 @@ struct LocalFederationOptions {
   std::function<void(const std::vector<int>& agent_pids, const std::string& endpoint, const std::string& key_dir)> on_started;
 };
 
+/// The coordinator's CURVE key directory: federation.key_dir, else RUN_DIR/keys. It holds
+/// server.key / server.pub (the coordinator's key pair: agents and watchers hold server.pub) and,
+/// for a local run, the generated site-K keys.
+std::string coordinator_key_dir(const ExperimentConfig& cfg, const std::string& run_dir);
+/// The coordinator's key pair, KEY_DIR/server.key: a local run makes it when missing (and keeps
+/// it for later runs in that directory); remote sites need the operator's
+/// (`fomoe keygen --out KEY_DIR --name server`).
+Expected<net::CurveKeyPair> coordinator_server_keys(const ExperimentConfig& cfg, const std::string& run_dir);
+
 Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const LocalFederationOptions& options,
                                           const std::function<bool(const RoundProgress&)>& progress = {});
 

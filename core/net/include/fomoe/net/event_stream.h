@@ -69,9 +69,14 @@ struct EventPublisherOptions {
   std::string bind_address = "tcp://127.0.0.1:*";  // ':*' picks a free port; see endpoint()
   bool curve = false;                 // encrypt; subscribers then need server_keys.public_key
   CurveKeyPair server_keys;           // required with curve
-  /// With curve: subscriber keys allowed by a ZAP handler; empty = any subscriber that knows the
-  /// server's public key.
+  /// With curve: subscriber keys allowed by a ZAP handler; empty (and no allowed_keys_dir) = any
+  /// subscriber that knows the server's public key.
   std::vector<std::string> allowed_public_keys;
+  /// With curve: the subscriber keys of DIR/*.pub are allowed too (load_allow_list). The
+  /// directory may be missing or empty at first: it is read again (at most once a second) when
+  /// an unknown key knocks, so a watcher's NAME.pub copied there is admitted without a restart.
+  /// Refused keys are logged once each (warning), with this directory as the remedy.
+  std::string allowed_keys_dir;
   int send_hwm = 10000;               // messages queued per subscriber; beyond that PUB drops
   size_t max_queue = 100000;          // callbacks queued for the publisher thread; beyond: dropped
   int linger_ms = 200;                // on destruction, how long queued messages may still go out
@@ -80,7 +85,13 @@ struct EventPublisherOptions {
 struct PublisherStats {
   uint64_t published = 0;  // handed to the PUB socket
   uint64_t dropped = 0;    // dropped because the queue to the publisher thread was full
+  uint64_t refused = 0;    // subscriber handshakes the allow-list refused (a peer retries: many)
 };
+
+/// True for a ZeroMQ address only this machine can reach: tcp://127.x.y.z:PORT,
+/// tcp://localhost:PORT, tcp://[::1]:PORT, ipc://PATH, inproc://NAME. `fomoe run` publishes in
+/// plaintext only there unless told otherwise (--publish-insecure).
+bool is_loopback_address(std::string_view address);
 
 /// A RunSink that publishes every callback. Callbacks only copy the event into a queue (never
 /// block on the network); a dedicated thread owns the PUB socket, encodes and sends.
@@ -123,6 +134,21 @@ struct EventSubscriberOptions {
   std::string server_public_key;      // Z85; required with curve
   uint64_t max_message_bytes = 256ull << 20;  // larger frames are refused by ZeroMQ
   int receive_hwm = 100000;
+  /// ZeroMQ gives up on a connection whose handshake the publisher refused (a key not in its
+  /// allow-list) or that failed on the protocol (CURVE on one side only): connect again after
+  /// this long, so a key added to the publisher's allow-list is admitted. 0 = never.
+  int retry_refused_ms = 1000;
+};
+
+/// What the subscriber's socket monitor saw of its connection to the publisher. CURVE handshake
+/// failures are otherwise silent in ZeroMQ: a refused or mismatched subscriber just receives
+/// nothing (EventSubscriberOptions::retry_refused_ms says when it tries again).
+struct SubscriberConnection {
+  bool connected = false;     // a handshake succeeded and that connection is still open
+  uint64_t tcp_connects = 0;  // TCP connections made (something listens there)
+  uint64_t handshakes = 0;    // handshakes that succeeded
+  uint64_t refused = 0;       // the publisher's allow-list refused our key (ZAP status 400)
+  uint64_t failed = 0;        // other handshake failures: CURVE on one side only, a wrong server key
 };
 
 /// Receives and decodes the stream. Single-thread object (it owns a ZeroMQ socket).
@@ -140,6 +166,12 @@ class EventSubscriber {
   /// arrived, each into `sink`. Returns how many were delivered.
   size_t pump(RunSink& sink, std::chrono::milliseconds timeout);
   uint64_t dropped() const;
+  /// The connection as of the last poll() / pump().
+  SubscriberConnection connection() const;
+  /// Why nothing arrives, for a person (the CLI's `fomoe watch` and the workbench's Attach say
+  /// it after a few quiet seconds): "" while connected; otherwise what the monitor saw and what
+  /// to do, e.g. that the publisher uses CURVE and this subscriber has no keys.
+  std::string connection_problem() const;
 
  private:
   struct Impl;

@@ -20,6 +20,15 @@ struct CurveKeyPair {
   std::string secret_key;  // Z85, 40 chars
 };
 
+/// A client's side of CURVE (an agent, a watcher): its own key pair and the server's public key.
+struct ClientKeys {
+  CurveKeyPair keys;
+  std::string server_public_key;  // Z85
+};
+
+/// The file stem of the coordinator's key pair in its key directory: server.key / server.pub.
+inline constexpr const char* kServerKeyName = "server";
+
 struct AllowedKey {
   std::string name;        // file stem of NAME.pub
   std::string public_key;  // Z85
@@ -38,6 +47,14 @@ Expected<std::string> load_key_file(const std::string& path);
 /// Writes DIR/NAME.key (0600) and DIR/NAME.pub; refuses to overwrite unless `overwrite`.
 Expected<CurveKeyPair> write_keypair(const std::string& dir, const std::string& name,
                                      bool overwrite = false);
+/// A client's key directory: DIR/NAME.key (its secret key, from `fomoe keygen --out DIR --name
+/// NAME`) and DIR/server.pub (the coordinator's public key, copied there). What an agent
+/// (`fomoe agent --key-dir DIR --name NAME`) and a watcher (`fomoe watch --keys DIR --name NAME`,
+/// the workbench's Attach) read. Errors name the file and say what to run or copy.
+Expected<ClientKeys> load_client_keys(const std::string& dir, const std::string& name);
+/// The same from two files: the client's NAME.key and the server's .pub.
+Expected<ClientKeys> load_client_key_files(const std::string& secret_key_path,
+                                           const std::string& server_public_key_path);
 /// Every DIR/*.pub, sorted by name. Errors name the file and what is wrong with it; a directory
 /// without any .pub file is an error too (an empty allow-list would refuse every agent).
 Expected<std::vector<AllowedKey>> load_allow_list(const std::string& dir);
