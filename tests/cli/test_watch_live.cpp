@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fomoe/config/experiment.h"
+#include "../tiny_experiment.h"
 
 extern char** environ;
 
@@ -116,28 +117,15 @@ TEST(WatchLive, WatchersWithAllowedKeysSeeTheRunOthersAreRefusedAndToldWhy) {
   const fs::path dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "watch-live";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  ExperimentConfig c;
+  ExperimentConfig c = fomoe::test::tiny_experiment(Method::FoMoE, 2);
   c.run.name = "watched";
-  c.run.method = Method::FoMoE;
-  c.run.device = "cpu";
   c.run.out_dir = (dir / "runs").string();
-  c.model.vocab_size = 320;
-  c.model.d_model = 32;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 32;
-  c.model.n_experts = 4;
-  c.model.top_k = 2;
-  c.model.d_expert = 32;
-  c.data.max_bytes = 60000;
-  c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
   c.train.steps = 48;
   c.train.batch_size = 4;
   c.train.warmup_steps = 2;
   c.train.eval_batches = 2;
   c.train.eval_every = 8;
   c.train.log_every = 4;
-  c.federation.sites = 2;
   c.federation.inner_steps = 4;
   c.federation.replication = 1;
   c.federation.key_dir = (dir / "coordinator").string();

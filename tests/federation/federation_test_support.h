@@ -12,6 +12,7 @@
 #include "fomoe/base/run_events.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/local_federation.h"
+#include "../tiny_experiment.h"
 
 namespace fomoe::test {
 
@@ -41,26 +42,13 @@ struct CapturingSink : RunSink {
 };
 
 inline ExperimentConfig tiny(Method method, int sites) {
-  ExperimentConfig c;
-  c.run.method = method;
+  ExperimentConfig c = tiny_experiment(method, sites);
   c.run.name = std::string("test-") + method_name(method);
-  c.run.device = "cpu";  // federation mechanics, not devices: the same numbers on a GPU machine
-  c.model.vocab_size = 320;
-  c.model.d_model = 32;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 32;
-  c.model.n_experts = 4;
-  c.model.top_k = 2;
-  c.model.d_expert = 32;
-  c.data.max_bytes = 60000;
-  c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
   c.train.steps = 8;
   c.train.batch_size = 4;
   c.train.warmup_steps = 2;
   c.train.eval_batches = 2;
   c.train.eval_every = 0;
-  c.federation.sites = sites;
   c.federation.inner_steps = 4;
   c.federation.replication = 1;
   c.federation.round_timeout_s = 60;

@@ -25,6 +25,7 @@
 
 #include "fomoe/base/metric_names.h"
 #include "fomoe/config/experiment.h"
+#include "../tiny_experiment.h"
 #include "fomoe/store/run_store.h"
 
 extern char** environ;
@@ -94,21 +95,9 @@ TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {
   const auto dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "chaos-soak";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  ExperimentConfig c;
+  ExperimentConfig c = fomoe::test::tiny_experiment(Method::FoMoE, 2);
   c.run.name = "soak";
-  c.run.method = Method::FoMoE;
-  c.run.device = "cpu";
   c.run.out_dir = (dir / "runs").string();
-  c.model.vocab_size = 320;
-  c.model.d_model = 32;
-  c.model.n_layers = 2;
-  c.model.n_heads = 2;
-  c.model.seq_len = 32;
-  c.model.n_experts = 4;
-  c.model.top_k = 2;
-  c.model.d_expert = 32;
-  c.data.max_bytes = 60000;
-  c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
   c.train.steps = 100000;  // the chaos phase decides the length; the resume ends it (--steps)
   c.train.batch_size = 4;
   c.train.warmup_steps = 2;
