@@ -62,16 +62,23 @@ double mean(const std::vector<double>& v) {
 }
 
 // "7,8,9" -> {7, 8, 9}; empty on anything else.
-std::vector<uint64_t> parse_seeds(const std::string& text) {
-  std::vector<uint64_t> seeds;
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 18) return {};
-    seeds.push_back(std::stoull(item));
+    out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
     if (comma == std::string::npos) break;
     pos = comma + 1;
+  }
+  return out;
+}
+
+std::vector<uint64_t> parse_seeds(const std::string& text) {
+  std::vector<uint64_t> seeds;
+  for (const std::string& item : split_commas(text)) {
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 18) return {};
+    seeds.push_back(std::stoull(item));
   }
   return seeds;
 }
@@ -114,17 +121,6 @@ std::optional<Variant> parse_variant(const std::string& text) {
     v.down = *down;
   }
   return v;
-}
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
-    out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
