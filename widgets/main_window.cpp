@@ -137,6 +137,14 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
     showData(live_);
     store_->reload();
   });
+  connect(controller_, &RunController::runResumed, this, [this](qint64 id) {
+    // The live views go on from the recorded history, so the curves show no gap across the resume.
+    QString err;
+    if (!store_->store() || !live_->loadFromStore(*store_->store(), id, 4000, &err))
+      live_->reset(id, doc_->config(), QString::fromStdString(doc_->config().run.name));
+    showData(live_);
+    store_->reload();
+  });
   connect(controller_, &RunController::runStateChanged, this, [this](RunController::State s, const QString& msg) {
     stateLabel_->setText(msg);
     const bool running = s == RunController::State::Starting || s == RunController::State::Running;
@@ -162,6 +170,14 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
     QString err;
     if (!openRun(id, &err)) QMessageBox::warning(this, tr("Open run"), err);
     else tabs_->setCurrentWidget(liveTab_);
+  });
+  connect(browser_, &RunBrowser::resumeRun, this, [this](qint64 id) {
+    if (controller_->isRunning()) {
+      QMessageBox::warning(this, tr("Resume run"), tr("A run is in progress; stop it first."));
+      return;
+    }
+    controller_->setDatabasePath(store_->path());
+    if (controller_->resume(id)) tabs_->setCurrentWidget(liveTab_);
   });
   connect(browser_, &RunBrowser::compareRuns, this, [this](const QList<qint64>& ids) {
     QString err;
@@ -392,7 +408,7 @@ void MainWindow::startRun() {
 
 void MainWindow::stopRun() {
   controller_->cancel();
-  stateLabel_->setText(tr("stopping after the current round..."));
+  stateLabel_->setText(tr("stopping at the next safe point (the run can be resumed from the run browser)..."));
 }
 
 bool MainWindow::openStore(const QString& path) {

@@ -51,6 +51,9 @@ RunBrowser::RunBrowser(StoreModel* model, QWidget* parent) : QWidget(parent), mo
                      "stopped"});
   auto* open = new QPushButton(tr("Open in views"));
   auto* compare = new QPushButton(tr("Compare selected"));
+  auto* resume = new QPushButton(tr("Resume"));
+  resume->setObjectName("resumeRunButton");
+  resume->setToolTip(tr("Go on with a stopped or interrupted run, in its own record"));
   auto* del = new QPushButton(tr("Delete"));
   auto* refresh = new QPushButton(tr("Refresh"));
   count_ = new QLabel;
@@ -61,6 +64,7 @@ RunBrowser::RunBrowser(StoreModel* model, QWidget* parent) : QWidget(parent), mo
   bar->addStretch(1);
   bar->addWidget(open);
   bar->addWidget(compare);
+  bar->addWidget(resume);
   bar->addWidget(del);
   bar->addWidget(refresh);
   v->addLayout(bar);
@@ -87,7 +91,7 @@ RunBrowser::RunBrowser(StoreModel* model, QWidget* parent) : QWidget(parent), mo
   view_->setColumnWidth(StoreModel::ColBytes, 110);
   v->addWidget(view_, 1);
   auto* hint = new QLabel(tr("Double-click a row to open it; double-click a tag cell to edit tags; select several rows "
-                             "and press Compare."));
+                             "and press Compare; select a stopped run and press Resume to go on with it."));
   hint->setStyleSheet("color: #666;");
   v->addWidget(hint);
 
@@ -105,6 +109,10 @@ RunBrowser::RunBrowser(StoreModel* model, QWidget* parent) : QWidget(parent), mo
   connect(compare, &QPushButton::clicked, this, [this] {
     const auto ids = selectedRuns();
     if (!ids.isEmpty()) emit compareRuns(ids);
+  });
+  connect(resume, &QPushButton::clicked, this, [this] {
+    const auto ids = selectedRuns();
+    if (!ids.isEmpty()) emit resumeRun(ids.first());
   });
   connect(del, &QPushButton::clicked, this, &RunBrowser::deleteSelected);
   connect(refresh, &QPushButton::clicked, this, &RunBrowser::reload);

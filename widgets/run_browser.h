@@ -27,6 +27,8 @@ class RunBrowser : public QWidget {
  signals:
   void openRun(qint64 runId);
   void compareRuns(const QList<qint64>& runIds);
+  /// Resume pressed with a run selected (the controller says why when it cannot go on).
+  void resumeRun(qint64 runId);
 
  public slots:
   void reload();

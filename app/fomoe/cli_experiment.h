@@ -17,6 +17,7 @@ struct TrainArgs {
   std::string db;                      // run store (empty: the experiment's or the default)
   std::vector<std::string> overrides;  // --set section.key=value
   long steps = 0;                      // 0 = the experiment's train.steps
+  std::string command = "train";       // how the user called it ("run" for a single-site experiment)
 };
 
 /// `fomoe train` once its command line is parsed.

@@ -1,6 +1,10 @@
 #include "recording.h"
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "fomoe/store/run_store.h"
 
@@ -40,6 +44,46 @@ Expected<Recording> start_recording(const ExperimentConfig& cfg, const std::stri
   if (r.run_id < 0) return make_error(ErrorCode::Io, "cannot record the run in " + r.db_path + ": " +
                                          (r.recorder->last_error().is_ok() ? std::string("unknown") : r.recorder->last_error().error().message));
   return r;
+}
+
+std::filesystem::path run_record_file(const std::string& run_dir) { return std::filesystem::path(run_dir) / "record.json"; }
+
+std::filesystem::path checkpoint_record_file(const std::string& checkpoint) { return checkpoint + ".record.json"; }
+
+int64_t recorded_run_id(const std::filesystem::path& record_file, const std::string& db_path) {
+  std::ifstream in(record_file);
+  if (!in) return -1;
+  try {
+    auto j = nlohmann::json::parse(in);
+    std::error_code ec;
+    const auto a = std::filesystem::weakly_canonical(j.at("db").get<std::string>(), ec);
+    const auto b = std::filesystem::weakly_canonical(db_path, ec);
+    return a == b ? j.at("run_id").get<int64_t>() : -1;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+void write_record_file(const std::filesystem::path& record_file, const std::string& db_path, int64_t run_id) {
+  std::error_code ec;
+  if (record_file.has_parent_path()) std::filesystem::create_directories(record_file.parent_path(), ec);
+  const auto tmp = record_file.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << nlohmann::json{{"db", std::filesystem::absolute(db_path, ec).string()}, {"run_id", run_id}}.dump() << "\n";
+  }
+  std::filesystem::rename(tmp, record_file, ec);
+}
+
+double seconds_since_record_start(const std::string& db_path, int64_t run_id) {
+  StoreOptions read_only;
+  read_only.read_only = true;
+  auto store = RunStore::open(db_path, read_only);
+  if (!store) return 0.0;
+  auto run = (*store)->get_run(run_id);
+  if (!run) return 0.0;
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::max(0.0, now - run->started_at);
 }
 
 }  // namespace fomoe::cli

@@ -22,91 +22,14 @@
 #include "fomoe/net/event_stream.h"
 #include "fomoe/federation/placement.h"
 #include "fomoe/store/run_store.h"
+#include "fomoe/train/single_site.h"
 #include "progress_bar.h"
 #include "recording.h"
+#include "stop_signals.h"
 
 namespace fomoe::cli {
 
 namespace {
-
-// SIGINT / SIGTERM: the first asks the coordinator to stop at the next safe point (the run is
-// recorded "stopped" and can be resumed); a second one aborts at once.
-std::atomic<bool> g_stop_requested{false};
-volatile sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int sig) {
-  if (g_stop_signal != 0) _exit(128 + sig);
-  g_stop_signal = sig;
-  g_stop_requested.store(true);
-  static const char msg[] = "\nfomoe run: stopping at the next safe point (press Ctrl-C again to abort at once)\n";
-  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-  (void)ignored;
-}
-
-// Installs the handlers for the life of the object and restores the previous ones after.
-class StopSignals {
- public:
-  StopSignals() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
-const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
-
-// The run record a run directory belongs to (written when the run starts), so `--resume` goes on
-// in that record instead of starting a second one.
-std::filesystem::path record_file(const std::string& run_dir) { return std::filesystem::path(run_dir) / "record.json"; }
-
-int64_t recorded_run_id(const std::string& run_dir, const std::string& db_path) {
-  std::ifstream in(record_file(run_dir));
-  if (!in) return -1;
-  try {
-    auto j = nlohmann::json::parse(in);
-    std::error_code ec;
-    const auto a = std::filesystem::weakly_canonical(j.at("db").get<std::string>(), ec);
-    const auto b = std::filesystem::weakly_canonical(db_path, ec);
-    return a == b ? j.at("run_id").get<int64_t>() : -1;
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
-// A resumed run's clock goes on from its record's start, so times in the record never go back.
-double seconds_since_record_start(const std::string& db_path, int64_t run_id) {
-  StoreOptions read_only;
-  read_only.read_only = true;
-  auto store = RunStore::open(db_path, read_only);
-  if (!store) return 0.0;
-  auto run = (*store)->get_run(run_id);
-  if (!run) return 0.0;
-  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  return std::max(0.0, now - run->started_at);
-}
-
-void write_record_file(const std::string& run_dir, const std::string& db_path, int64_t run_id) {
-  std::error_code ec;
-  std::filesystem::create_directories(run_dir, ec);
-  const auto path = record_file(run_dir);
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << nlohmann::json{{"db", std::filesystem::absolute(db_path, ec).string()}, {"run_id", run_id}}.dump() << "\n";
-  }
-  std::filesystem::rename(tmp, path, ec);
-}
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -265,6 +188,8 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     t.steps = steps_override;
     t.db = db;
     t.overrides = overrides;
+    if (resume) t.resume = checkpoint_path(*cfg);  // where a stopped single-site run left its state
+    t.command = "run";
     return train(t);
   }
   if (placement_run >= 0) {
@@ -292,7 +217,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     publisher = std::move(p).value();
   }
   int64_t resume_id = -1;
-  if (resume) resume_id = recorded_run_id(run_dir, resolved_db_path(*cfg, db));
+  if (resume) resume_id = recorded_run_id(run_record_file(run_dir), resolved_db_path(*cfg, db));
   auto rec = start_recording(*cfg, db, f.sites, resume_id);
   if (!rec) {
     std::cerr << "fomoe run: " << rec.error().message << "\n";
@@ -300,7 +225,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   }
   if (resume_id >= 0 && rec->run_id == resume_id)
     std::fprintf(stderr, "fomoe run: resuming run %lld in %s\n", static_cast<long long>(resume_id), rec->db_path.c_str());
-  write_record_file(run_dir, rec->db_path, rec->run_id);
+  write_record_file(run_record_file(run_dir), rec->db_path, rec->run_id);
   RunSinkFanout sinks;
   sinks.add(rec->recorder.get());
   if (publisher) {
@@ -318,11 +243,9 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   o.run_dir = run_dir;
   o.resume = resume;
   o.run_id = static_cast<uint64_t>(rec->run_id);
-  o.stop_now = &g_stop_requested;
+  o.stop_now = StopSignals::flag();
   if (resume_id >= 0 && rec->run_id == resume_id) o.wall_offset_s = seconds_since_record_start(rec->db_path, rec->run_id);
-  g_stop_requested = false;
-  g_stop_signal = 0;
-  StopSignals signals;
+  StopSignals signals("fomoe run");
   ProgressBar bar(rounds);
   auto result = run_federation(*cfg, o, [&](const RoundProgress& p) {
     char status[200];
@@ -334,7 +257,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   });
   bar.finish();
   if (result && result->stopped) {
-    const int sig = g_stop_signal != 0 ? g_stop_signal : SIGINT;
+    const int sig = StopSignals::signal() != 0 ? StopSignals::signal() : SIGINT;
     const std::string why = std::string("stopped by ") + signal_name(sig) + " after round " + std::to_string(result->rounds) +
                             " of " + std::to_string(rounds);
     sinks.on_run_finished(RunStatus::Stopped, why);
@@ -349,7 +272,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   sinks.on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
   if (!result) {
     std::cerr << "fomoe run: " << result.error().message << "\n";
-    return g_stop_signal != 0 ? 128 + g_stop_signal : 1;
+    return StopSignals::signal() != 0 ? 128 + StopSignals::signal() : 1;
   }
   std::printf("done: %d rounds, %ld steps per site, held-out loss %.4f, %.1f s\n", result->rounds, result->steps,
               result->final_eval_loss, result->wall_s);

@@ -863,3 +863,89 @@ TEST(FederationProcesses, SigintStopsTheRunCleanlyAndResumeGoesOnInTheSameRecord
 }
 
 }  // namespace
+
+namespace {
+
+// Ctrl-C in `fomoe train` (one site): it stops after the step in flight with a checkpoint,
+// records the run "stopped", prints the resume command and exits 130; that command goes on in
+// the same record from the checkpoint, and every logged step is recorded once.
+TEST(FederationProcesses, SigintStopsTrainWithACheckpointAndResumeGoesOnInTheSameRecord) {
+  const auto dir = fresh_dir("train-sigint");
+  const std::string exp = (dir / "exp.toml").string();
+  constexpr long kSteps = 3000;  // far more than trains before the signal
+  {
+    auto c = tiny(Method::Single, 1);
+    c.run.name = "stoptrain";
+    c.run.out_dir = (dir / "runs").string();
+    c.train.steps = kSteps;
+    c.train.checkpoint_every = 0;  // the only checkpoint is the one the stop writes
+    std::ofstream(exp) << to_toml(c);
+  }
+  const std::string db = (dir / "runs.db").string();
+  const std::string err = (dir / "stderr.txt").string();
+  auto spawn = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), FOMOE_CLI_PATH);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    posix_spawn(&pid, FOMOE_CLI_PATH, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+  };
+  auto logged_steps = [&] {
+    StoreOptions ro;
+    ro.read_only = true;
+    long n = 0;
+    if (auto store = RunStore::open(db, ro))
+      if (auto runs = (*store)->list_runs(); runs && !runs->empty())
+        (*store)->for_each_metric(runs->front().run.id, [&](const MetricPoint& m) { n += m.name == metric::kTrainLoss; });
+    return n;
+  };
+  pid_t pid = spawn({"train", exp, "--db", db});
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 600 && logged_steps() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_GE(logged_steps(), 3) << "nothing trained";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed instead of stopping";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::stringstream text;
+  text << std::ifstream(err).rdbuf();
+  const std::string ckpt = (dir / "runs" / "stoptrain.ckpt").string();
+  const std::string again = "fomoe train " + exp + " --resume " + ckpt + " --db " + db;
+  EXPECT_NE(text.str().find("resume with: " + again), std::string::npos) << text.str();
+  ASSERT_TRUE(fs::exists(ckpt)) << "the stop wrote no checkpoint";
+  {
+    auto store = RunStore::open(db);
+    ASSERT_TRUE(store);
+    auto runs = (*store)->list_runs();
+    ASSERT_TRUE(runs);
+    ASSERT_EQ(runs->size(), 1u);
+    EXPECT_EQ(runs->front().run.status, "stopped");
+    EXPECT_LT(runs->front().last_step, kSteps) << "the run finished before the signal: nothing to resume";
+  }
+  pid = spawn({"train", exp, "--resume", ckpt, "--db", db});
+  ASSERT_GT(pid, 0);
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto store = RunStore::open(db);
+  ASSERT_TRUE(store);
+  auto runs = (*store)->list_runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u) << "a resumed run must go on in its record, not start a second";
+  EXPECT_EQ(runs->front().run.status, "finished");
+  std::map<long, int> seen;  // one site records its train loss as site 0
+  (*store)->for_each_metric(runs->front().run.id, [&](const MetricPoint& m) { seen[m.step] += m.name == metric::kTrainLoss && m.site == 0; });
+  for (long step = 10; step <= kSteps; step += 10) EXPECT_EQ(seen[step], 1) << "train loss at step " << step;
+  auto events = (*store)->events(runs->front().run.id);
+  ASSERT_TRUE(events);
+  EXPECT_EQ(std::count_if(events->begin(), events->end(), [](const RunEvent& e) { return e.kind == "resumed"; }), 1);
+}
+
+}  // namespace

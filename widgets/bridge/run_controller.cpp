@@ -56,6 +56,7 @@ QString RunController::stateName(State s) {
     case State::Finished: return QStringLiteral("finished");
     case State::Failed: return QStringLiteral("failed");
     case State::Cancelled: return QStringLiteral("cancelled");
+    case State::Stopped: return QStringLiteral("stopped");
   }
   return QString();
 }
@@ -65,13 +66,78 @@ void RunController::setState(State s, const QString& message) {
   emit runStateChanged(s, message);
 }
 
-bool RunController::start(const ExperimentConfig& cfg) {
+bool RunController::start(const ExperimentConfig& cfg) { return launch(cfg, ResumePoint{}); }
+
+// The run directory of a workbench federation run: its keys, agent logs and coordinator state.
+static std::filesystem::path workbench_run_dir(const ExperimentConfig& cfg, qint64 id) {
+  return std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + "-" + std::to_string(id));
+}
+
+bool RunController::resume(qint64 runId) {
+  try {
+    if (thread_) {
+      emit errorOccurred(tr("A run is already in progress; stop it first."));
+      return false;
+    }
+    StoreOptions readOnly;
+    readOnly.read_only = true;
+    auto store = RunStore::open(dbPath_.toStdString(), readOnly);
+    if (!store) {
+      emit errorOccurred(tr("cannot resume run %1: %2").arg(runId).arg(QString::fromStdString(store.error().message)));
+      return false;
+    }
+    auto run = (*store)->get_run(runId);
+    if (!run) {
+      emit errorOccurred(tr("cannot resume run %1: %2").arg(runId).arg(QString::fromStdString(run.error().message)));
+      return false;
+    }
+    if (run->status == "finished") {
+      emit errorOccurred(tr("Run %1 finished: there is nothing to resume.").arg(runId));
+      return false;
+    }
+    auto cfg = parse_experiment(run->config_text, "run " + std::to_string(runId) + "'s recorded config");
+    if (!cfg) {
+      emit errorOccurred(tr("cannot resume run %1: %2").arg(runId).arg(QString::fromStdString(cfg.error().message)));
+      return false;
+    }
+    ResumePoint r;
+    r.runId = runId;
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    r.wallOffsetS = std::max(0.0, now - run->started_at);
+    if (cfg->run.method == Method::Single) {
+      auto cps = (*store)->checkpoints(runId);
+      if (cps && !cps->empty()) r.checkpoint = cps->back().path;
+      if (r.checkpoint.empty() || !std::filesystem::exists(r.checkpoint)) {
+        emit errorOccurred(tr("Run %1 left no checkpoint to go on from%2.")
+                               .arg(runId)
+                               .arg(r.checkpoint.empty() ? QString() : tr(" (%1 is gone)").arg(QString::fromStdString(r.checkpoint))));
+        return false;
+      }
+    } else {
+      const auto state = workbench_run_dir(*cfg, runId) / "coordinator.pt";
+      if (!std::filesystem::exists(state)) {
+        emit errorOccurred(tr("Run %1 has no saved coordinator state at %2 (no round completed, or it was not started "
+                              "from this workbench: resume it with `fomoe run --resume`).")
+                               .arg(runId)
+                               .arg(QString::fromStdString(state.string())));
+        return false;
+      }
+    }
+    return launch(*cfg, r);
+  } catch (const std::exception& e) {
+    emit errorOccurred(tr("cannot resume run %1: %2").arg(runId).arg(e.what()));
+    return false;
+  }
+}
+
+bool RunController::launch(const ExperimentConfig& cfg, const ResumePoint& resume) {
   try {
     if (thread_) {
       emit errorOccurred(tr("A run is already in progress; stop it first."));
       return false;
     }
 #ifdef FOMOE_BRIDGE_NO_TRAINING
+    (void)resume;
     emit errorOccurred(tr("This build has no LibTorch: it can browse runs but not train. Rebuild with -DFOMOE_WITH_TORCH=ON."));
     return false;
 #else
@@ -86,8 +152,9 @@ bool RunController::start(const ExperimentConfig& cfg) {
     }
     cancel_ = false;
     runId_ = -1;
-    setState(State::Starting, tr("starting %1").arg(QString::fromStdString(cfg.run.name)));
-    thread_ = QThread::create([this, cfg] { work(cfg); });
+    setState(State::Starting, resume.runId >= 0 ? tr("resuming run %1").arg(resume.runId)
+                                                 : tr("starting %1").arg(QString::fromStdString(cfg.run.name)));
+    thread_ = QThread::create([this, cfg, resume] { work(cfg, resume); });
     thread_->setObjectName(QStringLiteral("fomoe-run"));
     connect(thread_, &QThread::finished, this, [this] {
       if (thread_) {
@@ -221,8 +288,9 @@ void RunController::watch(QString address, bool curve, std::string clientPublic,
       bridge_->flushNow();
       if (!finished) setState(State::Cancelled, tr("detached from %1").arg(address));
       else setState(st == RunStatus::Finished                                    ? State::Finished
-                    : st == RunStatus::Cancelled || st == RunStatus::Stopped ? State::Cancelled  // on request
-                                                                             : State::Failed,
+                    : st == RunStatus::Cancelled ? State::Cancelled
+                    : st == RunStatus::Stopped   ? State::Stopped  // on request, resumable where it runs
+                                                 : State::Failed,
                     tr("remote run %1 ended: %2").arg(runId_).arg(run_status_name(st)));
     });
   } catch (const std::exception& e) {
@@ -248,7 +316,7 @@ void RunController::postProgress(int done, int total, double trainLoss, double e
       Qt::QueuedConnection);
 }
 
-void RunController::work(ExperimentConfig cfg) {
+void RunController::work(ExperimentConfig cfg, ResumePoint resume) {
 #ifndef FOMOE_BRIDGE_NO_TRAINING
   auto post = [this](auto fn) { QMetaObject::invokeMethod(this, fn, Qt::QueuedConnection); };
   auto fail = [&](const QString& msg) {
@@ -272,7 +340,18 @@ void RunController::work(ExperimentConfig cfg) {
     info.config_text = to_toml(cfg);
     info.git_revision = "workbench";
     info.n_sites = nSites;
-    const int64_t id = recorder->begin_run(info);
+    const bool resuming = resume.runId >= 0;
+    int64_t id = -1;
+    if (resuming) {
+      // The same record goes on (a second process writing it is refused by the recorder).
+      if (Status st = recorder->resume_run(resume.runId); !st) {
+        fail(tr("cannot resume run %1: %2").arg(resume.runId).arg(QString::fromStdString(st.error().message)));
+        return;
+      }
+      id = resume.runId;
+    } else {
+      id = recorder->begin_run(info);
+    }
     if (id < 0) {
       fail(tr("cannot record the run in %1: %2")
                .arg(QString::fromStdString(db))
@@ -282,45 +361,61 @@ void RunController::work(ExperimentConfig cfg) {
     }
     bridge_->setForward(recorder.get());
     bridge_->on_run_started(id, info);  // the recorder sees its own id and only the GUI learns it
-    post([this, id, name = QString::fromStdString(cfg.run.name)] {
+    post([this, id, resuming, name = QString::fromStdString(cfg.run.name)] {
       runId_ = id;
-      emit runIdAssigned(id);
-      setState(State::Running, tr("run %1 (%2) running").arg(id).arg(name));
+      if (resuming) emit runResumed(id);
+      else emit runIdAssigned(id);
+      setState(State::Running, resuming ? tr("run %1 (%2) resumed").arg(id).arg(name) : tr("run %1 (%2) running").arg(id).arg(name));
     });
 
     QString error;
+    bool stopped = false;
+    QString stoppedAt;
     if (cfg.run.method == Method::Single) {
+      if (resuming)
+        bridge_->on_event(RunEvent{resume.wallOffsetS, -1, "resumed", "resumed from " + resume.checkpoint});
       auto r = run_single_site(cfg, bridge_, [this](const TrainProgress& p) {
         postProgress(static_cast<int>(p.step), static_cast<int>(p.total_steps), p.train_loss, p.eval_loss, p.elapsed_s, false);
         return !cancel_.load();
-      });
+      }, resume.checkpoint, resume.wallOffsetS);
       if (!r) error = QString::fromStdString(r.error().message);
+      else if (r->stopped) {
+        stopped = true;
+        stoppedAt = tr("after step %1 of %2").arg(r->steps).arg(cfg.train.steps);
+      }
     } else {
       LocalFederationOptions o;
       o.self_exe = cliPath_.toStdString();
-      o.run_dir = (std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + "-" + std::to_string(id))).string();
+      o.run_dir = workbench_run_dir(cfg, id).string();
       o.sink = bridge_;
       o.run_id = static_cast<uint64_t>(id);
-      o.stop_now = &cancel_;  // Stop gives up the round in flight instead of waiting for its end
+      o.resume = resuming;
+      o.wall_offset_s = resume.wallOffsetS;
+      o.stop_now = &cancel_;  // Stop: at the next safe point, the state of the last completed round kept
       auto r = run_federation(cfg, o, [this](const RoundProgress& p) {
         postProgress(p.round, p.total_rounds, p.train_loss, p.eval_loss, p.elapsed_s, true);
         return !cancel_.load();
       });
       if (!r) error = QString::fromStdString(r.error().message);
+      else if (r->stopped) {
+        stopped = true;
+        stoppedAt = tr("after round %1").arg(r->rounds);
+      }
     }
-    const bool cancelled = cancel_.load();
-    const RunStatus status = !error.isEmpty() ? RunStatus::Failed : cancelled ? RunStatus::Cancelled : RunStatus::Finished;
-    bridge_->on_run_finished(status, error.toStdString());
+    const RunStatus status = !error.isEmpty() ? RunStatus::Failed : stopped ? RunStatus::Stopped : RunStatus::Finished;
+    const QString why = stopped ? tr("stopped from the workbench %1").arg(stoppedAt) : error;
+    bridge_->on_run_finished(status, why.toStdString());
     bridge_->setForward(nullptr);
     recorder.reset();  // drains the writer queue before the GUI re-reads the store
-    post([this, status, error] {
+    post([this, status, why] {
       bridge_->flushNow();
       if (status == RunStatus::Failed) {
-        emit errorOccurred(error);
-        setState(State::Failed, error);
+        emit errorOccurred(why);
+        setState(State::Failed, why);
+      } else if (status == RunStatus::Stopped) {
+        setState(State::Stopped, tr("run %1 %2; Resume in the run browser goes on from there").arg(runId_).arg(why));
       } else {
-        setState(status == RunStatus::Cancelled ? State::Cancelled : State::Finished,
-                 status == RunStatus::Cancelled ? tr("run %1 cancelled").arg(runId_) : tr("run %1 finished").arg(runId_));
+        setState(State::Finished, tr("run %1 finished").arg(runId_));
       }
     });
   } catch (const std::exception& e) {
@@ -328,8 +423,6 @@ void RunController::work(ExperimentConfig cfg) {
     FOMOE_LOG_ERROR("gui", "run worker failed: %s", e.what());
     fail(tr("the run failed: %1").arg(e.what()));
   }
-#else
-  (void)cfg;
 #endif
 }
 

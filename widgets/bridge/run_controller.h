@@ -1,6 +1,8 @@
 // RunController: starts one run (a local federation, or a single site) on a worker QThread,
-// records it into the run store and feeds the GUI through its EventBridge. Cancel = the
-// progress callback returns false, so the engine stops cleanly after the current round/step.
+// records it into the run store and feeds the GUI through its EventBridge. Stop (cancel()) =
+// the engine stops at its next safe point: the run is recorded "stopped", its state kept (the
+// coordinator's after the last completed round; a single site's checkpoint), and resume() goes
+// on in the same record.
 #pragma once
 
 #include <QObject>
@@ -19,7 +21,7 @@ namespace fomoe::gui {
 class RunController : public QObject {
   Q_OBJECT
  public:
-  enum class State { Idle, Starting, Running, Finished, Failed, Cancelled };
+  enum class State { Idle, Starting, Running, Finished, Failed, Cancelled, Stopped };
   Q_ENUM(State)
 
   explicit RunController(QObject* parent = nullptr);
@@ -45,6 +47,11 @@ class RunController : public QObject {
   /// errorOccurred says why (no publisher, keys needed, key refused) once per reason.
   bool attach(const QString& address, const QString& keyDir = QString(), const QString& keyName = QString());
   bool isAttached() const { return attached_; }
+  /// Goes on with a stopped or interrupted run of the store, in its own record: a federation
+  /// from the coordinator state saved after its last completed round, a single site from its
+  /// last checkpoint, with the config it was recorded with. False (and errorOccurred, naming
+  /// why) when a run is in progress, the run is unknown, finished, or left no state to go on from.
+  bool resume(qint64 runId);
   void cancel();
   bool isRunning() const { return thread_ != nullptr; }
   State state() const { return state_; }
@@ -59,11 +66,19 @@ class RunController : public QObject {
   /// done/total are rounds for a federation, steps for a single site; evalLoss < 0 = none yet.
   void progressChanged(int done, int total, double trainLoss, double evalLoss, double elapsedS);
   void runIdAssigned(qint64 runId);
+  /// Instead of runIdAssigned when resume() goes on in an existing record (its history is in the store).
+  void runResumed(qint64 runId);
   void errorOccurred(const QString& message);
 
  private:
   void setState(State s, const QString& message);
-  void work(ExperimentConfig cfg);
+  struct ResumePoint {
+    qint64 runId = -1;        // -1: a new run record
+    double wallOffsetS = 0;   // the record's age: its clock goes on from there
+    std::string checkpoint;   // single site: the checkpoint to go on from
+  };
+  bool launch(const ExperimentConfig& cfg, const ResumePoint& resume);
+  void work(ExperimentConfig cfg, ResumePoint resume);
   void watch(QString address, bool curve, std::string clientPublic, std::string clientSecret, std::string serverPublic);
   void postProgress(int done, int total, double trainLoss, double evalLoss, double elapsedS, bool force);
 

@@ -22,9 +22,15 @@ double now_s(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+std::string checkpoint_path(const ExperimentConfig& cfg) {
+  return (std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + ".ckpt")).string();
+}
+
 Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink* sink, const ProgressFn& progress,
-                                           const std::string& resume_checkpoint) {
-  const auto t0 = std::chrono::steady_clock::now();
+                                           const std::string& resume_checkpoint, double wall_offset_s) {
+  // A resumed run's clock goes on from its record's (wall_offset_s), so recorded times never go back.
+  const auto t0 = std::chrono::steady_clock::now() -
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wall_offset_s));
   SingleSiteResult result;
   try {
     auto feed = DataFeed::open(cfg, /*n_sites=*/1, /*site=*/0);
@@ -69,6 +75,18 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
     double loss_sum = 0, aux_sum = 0, z_sum = 0, step_seconds = 0;
     int64_t tokens_interval = 0, tokens_total = 0;
     int n_interval = 0;
+    auto save_checkpoint = [&](long step) -> Status {
+      std::filesystem::create_directories(cfg.run.out_dir);
+      const std::string path = checkpoint_path(cfg);
+      auto st = (*feed)->sampler_state();
+      auto saved = trainer.save_checkpoint(path, {{"sampler_rng", static_cast<int64_t>(st.rng)},
+                                                  {"sampler_batches", static_cast<int64_t>(st.n_batches)}});
+      if (!saved) return saved.error();
+      result.checkpoint_path = path;
+      result.checkpoint_path_step = step;
+      if (sink) sink->on_checkpoint(CheckpointEntry{-1, step, path});
+      return Status::ok();
+    };
     auto emit = [&](std::vector<MetricPoint> points) {
       if (sink && !points.empty()) sink->on_metrics(points);
     };
@@ -114,20 +132,19 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
         emit({{metric::kEvalLoss, prog.eval_loss, step, -1, -1, now_s(t0)}});
       }
       if (cfg.train.checkpoint_every > 0 && (step % cfg.train.checkpoint_every == 0 || last)) {
-        std::filesystem::create_directories(cfg.run.out_dir);
-        const std::string path = (std::filesystem::path(cfg.run.out_dir) / (cfg.run.name + ".ckpt")).string();
-        auto st = (*feed)->sampler_state();
-        auto saved = trainer.save_checkpoint(path, {{"sampler_rng", static_cast<int64_t>(st.rng)},
-                                                    {"sampler_batches", static_cast<int64_t>(st.n_batches)}});
-        if (!saved) return saved.error();
-        result.checkpoint_path = path;
-        if (sink) sink->on_checkpoint(CheckpointEntry{-1, step, path});
+        if (Status st = save_checkpoint(step); !st) return st.error();
       }
       prog.step = step;
       prog.elapsed_s = now_s(t0);
       if (progress && !progress(prog)) {
+        // A stop request: the step just taken is kept in a checkpoint (the sampler's position
+        // with it), so a resume goes on exactly here.
+        if (!last && result.checkpoint_path_step != step) {
+          if (Status st = save_checkpoint(step); !st) return st.error();
+        }
         result.steps = step;
-        return make_error(ErrorCode::Internal, "cancelled at step " + std::to_string(step));
+        result.stopped = !last;
+        return result;
       }
     }
     result.steps = static_cast<long>(trainer.step());
