@@ -1,9 +1,11 @@
 // Byte layout of top-k sparsified tensors on the wire (federation.topk / down_topk), shared by the
 // protocol (which checks a tensor's data size), the codec (core/federation/compression) and the
 // system model (which predicts bytes exactly). As SparseLoCo: a tensor of n values, flattened, is
-// cut into chunks of kSparseChunk values (the last one shorter); each chunk keeps
-// k = max(1, ceil(fraction * chunk_len)) values of largest magnitude. The fraction itself does not
-// travel: k per chunk is read from the data size, k = (shape, bytes) is checked by the decoder.
+// cut into chunks of kSparseChunk values (the last one shorter); each full chunk keeps
+// k = max(1, ceil(fraction * 4096)) values of largest magnitude, a shorter last chunk of len values
+// max(1, ceil(k * len / 4096)) (at most len), so everything follows from one integer k. The
+// fraction does not travel: the protocol and the decoder recover k from (shape, data size) and
+// refuse a size no k in [1, 4096] gives exactly (sparse_split).
 // Data = [uint16 index within its chunk for every kept value, chunk after chunk, ascending within a
 // chunk][the kept values, concatenated in the same order, coded as fp32 or block-quantized
 // (quantized_layout.h) over the whole concatenation].
