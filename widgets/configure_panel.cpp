@@ -155,11 +155,20 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addChoice(fed, "federation.compression", tr("compression up"), compressions, [](auto& c) { return int(c.federation.compression); },
             [](auto& c, int v) { c.federation.compression = Compression(v); },
             tr("pseudo-gradients (DDP: gradients, both ways) block-quantized with bf16 scales; none = the wire precision"));
+  addDouble(fed, "federation.topk", tr("top-k up (fraction)"), 0.0, 1.0, 4, [](auto& c) { return c.federation.topk; },
+            [](auto& c, double v) { c.federation.topk = v; },
+            tr("keep this fraction of values per chunk of 4096 (largest magnitude, uint16 indices), coded by compression up; "
+               "use with error feedback"))
+      ->setSpecialValueText(tr("off"));
   addCheck(fed, "federation.error_feedback", tr("error feedback"), [](auto& c) { return c.federation.error_feedback; },
            [](auto& c, bool v) { c.federation.error_feedback = v; });
   addChoice(fed, "federation.down_compression", tr("compression down"), compressions,
             [](auto& c) { return int(c.federation.down_compression); }, [](auto& c, int v) { c.federation.down_compression = Compression(v); },
             tr("parameters down after a site's first round: the quantized change since what it holds"));
+  addDouble(fed, "federation.down_topk", tr("top-k down (fraction)"), 0.0, 1.0, 4, [](auto& c) { return c.federation.down_topk; },
+            [](auto& c, double v) { c.federation.down_topk = v; },
+            tr("keep this fraction of the change since what a site holds, coded by compression down; the rest waits for later rounds"))
+      ->setSpecialValueText(tr("off"));
   addCheck(fed, "federation.overlap", tr("overlap rounds"), [](auto& c) { return c.federation.overlap; },
            [](auto& c, bool v) { c.federation.overlap = v; },
            tr("train the next round's first steps while the exchange crosses the link (Streaming DiLoCo)"));
@@ -296,16 +305,18 @@ void ConfigurePanel::applyMethodRules() {
   auto outer = [](const ExperimentConfig& c) { return c.run.method == Method::DiLoCo || c.run.method == Method::FoMoE; };
   auto photon = [](const ExperimentConfig& c) { return c.run.method == Method::Photon; };
   for (const char* key : {"federation.sites", "federation.precision", "federation.quorum", "federation.bandwidth_mbps",
-                          "federation.latency_ms", "federation.compression"})
+                          "federation.latency_ms", "federation.compression", "federation.topk"})
     appliesWhen(key, tr("Not used by a single-site run."), federated);
   appliesWhen("federation.inner_steps", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
   appliesWhen("federation.down_compression", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow compression up."), rounds);
+  appliesWhen("federation.down_topk", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow top-k up."), rounds);
   appliesWhen("federation.overlap", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
   for (const char* key : {"federation.overlap_steps", "federation.overlap_mix"})
     appliesWhen(key, tr("Only with overlapped rounds."),
                 [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.run.method != Method::Ddp && c.federation.overlap; });
-  appliesWhen("federation.error_feedback", tr("Only with compression up."),
-              [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.federation.compression != Compression::None; });
+  appliesWhen("federation.error_feedback", tr("Only with compression or top-k up."), [](const ExperimentConfig& c) {
+    return c.run.method != Method::Single && (c.federation.compression != Compression::None || c.federation.topk > 0);
+  });
   for (const char* key : {"federation.replication", "federation.placement", "federation.expert_weighting"})
     appliesWhen(key, tr("FoMoE only: the other methods keep every expert on every site."), fomoe);
   appliesWhen("federation.replan_every", tr("FoMoE with load-aware or data-affinity placement only."), [](const ExperimentConfig& c) {

@@ -3,6 +3,7 @@
 // throughput side by side.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -84,10 +85,13 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
 }
 
 // A variant: UP[/DOWN][:noef][@TAU], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
-// the next round's first TAU steps train while the exchange crosses the link).
+// the next round's first TAU steps train while the exchange crosses the link). UP and DOWN are
+// COMPRESSION[+topkF] or topkF (fp32 values): top-k sparsified, fraction F kept, e.g.
+// "int2+topk0.02/int4+topk0.05".
 struct Variant {
   std::string text;
   Compression up = Compression::None, down = Compression::None;
+  double topk = 0, down_topk = 0;
   bool error_feedback = true;
   int overlap_steps = -1;  // -1: no overlap
 };
@@ -111,15 +115,31 @@ std::optional<Variant> parse_variant(const std::string& text) {
     v.error_feedback = false;
     rest = rest.substr(0, colon);
   }
+  // COMPRESSION, COMPRESSION+topkF or topkF.
+  auto side = [](const std::string& s, Compression& c, double& topk) {
+    std::string comp = s, sparse;
+    if (auto plus = s.find('+'); plus != std::string::npos) {
+      comp = s.substr(0, plus);
+      sparse = s.substr(plus + 1);
+    } else if (s.rfind("topk", 0) == 0) {
+      comp = "none";
+      sparse = s;
+    }
+    auto named = compression_named(comp);
+    if (!named) return false;
+    c = *named;
+    if (!sparse.empty()) {
+      if (sparse.rfind("topk", 0) != 0) return false;
+      const std::string f = sparse.substr(4);
+      if (f.empty() || f.size() > 12 || f.find_first_not_of("0123456789.") != std::string::npos) return false;
+      topk = std::atof(f.c_str());
+      if (!(topk > 0 && topk <= 1)) return false;
+    }
+    return true;
+  };
   const auto slash = rest.find('/');
-  auto up = compression_named(rest.substr(0, slash));
-  if (!up) return std::nullopt;
-  v.up = *up;
-  if (slash != std::string::npos) {
-    auto down = compression_named(rest.substr(slash + 1));
-    if (!down) return std::nullopt;
-    v.down = *down;
-  }
+  if (!side(rest.substr(0, slash), v.up, v.topk)) return std::nullopt;
+  if (slash != std::string::npos && !side(rest.substr(slash + 1), v.down, v.down_topk)) return std::nullopt;
   return v;
 }
 
@@ -208,12 +228,14 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       cfg.federation.compression = variant.up;
       cfg.federation.down_compression = m == Method::Ddp ? Compression::None : variant.down;
       cfg.federation.error_feedback = variant.error_feedback;
+      cfg.federation.topk = variant.topk;
+      cfg.federation.down_topk = m == Method::Ddp ? 0.0 : variant.down_topk;
       if (variant.overlap_steps >= 0 && m != Method::Ddp) {
         cfg.federation.overlap = true;
         cfg.federation.overlap_steps = variant.overlap_steps;
         if (overlap_mix >= 0) cfg.federation.overlap_mix = overlap_mix;
       }
-      if (variant.up != Compression::None) cfg.federation.precision = WirePrecision::F32;
+      if (variant.up != Compression::None || variant.topk > 0) cfg.federation.precision = WirePrecision::F32;
       cfg.run.name = std::string("bench-comm-") + method_name(m);
       LinkTally tally;
       LocalFederationOptions o;
@@ -284,7 +306,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       "seed%s\n",
       path.c_str(), K, H, base->federation.replication, wire_precision_name(base->federation.precision),
       base->train.steps, seeds.size(), seeds.size() == 1 ? "" : "s");
-  std::printf("%-8s %-13s %12s %17s %12s %10s %10s %24s %11s %14s\n", "method", "variant", "params/site", "bytes/site/round",
+  std::printf("%-8s %-27s %12s %17s %12s %10s %10s %24s %11s %14s\n", "method", "variant", "params/site", "bytes/site/round",
               "FoMoE saves", "DDP/this", "eval loss", "minus FoMoE (per seed)", "tokens/s", "round/compute");
   for (auto& r : results) {
     // Paired by seed: negative means this row reached a lower held-out loss than the FoMoE reference.
@@ -296,7 +318,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     }
     char ddp_ratio[32] = "-";
     if (ddp) std::snprintf(ddp_ratio, sizeof ddp_ratio, "%.1fx", ddp->bytes_per_site_round / r.bytes_per_site_round);
-    std::printf("%-8s %-13s %12lld %17.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
+    std::printf("%-8s %-27s %12lld %17.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
                 static_cast<long long>(r.params_per_site), r.bytes_per_site_round,
                 r.bytes_per_site_round / fomoe->bytes_per_site_round, ddp_ratio, mean(r.eval_loss),
                 diffs.empty() ? "-" : diffs.c_str(), mean(r.tokens_per_s), mean(r.round_over_compute));
@@ -304,7 +326,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   std::printf(
       "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; FoMoE saves: this row's\n"
       " bytes over FoMoE %s's; DDP/this: DDP's bytes over this row's; minus FoMoE: this row's held-out loss minus\n"
-      " FoMoE %s's, paired by seed; variant UP/DOWN, noef = no error feedback, @TAU = overlap; round/compute: the\n"
+      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, @TAU = overlap; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
   return 0;

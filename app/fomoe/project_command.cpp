@@ -2,6 +2,7 @@
 // (the model itself: core/sysmodel).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 
@@ -117,7 +118,11 @@ std::string format_projection_table(const Projection& p, const std::string& titl
     << " (active per token " << human_count(static_cast<double>(c.active)) << ")\n";
   o << "federation  K=" << f.n_sites << " sites, r=" << std::min(f.replication, f.n_sites) << ", H=" << f.inner_steps
     << ", travel " << (f.compression == Compression::None ? wire_precision_name(f.precision) : compression_name(f.compression))
-    << (f.down_compression == Compression::None ? "" : std::string(" up, ") + compression_name(f.down_compression) + " down")
+    << (f.topk > 0 ? fmt(" + top-k %g", f.topk) : std::string())
+    << (f.down_compression == Compression::None && f.down_topk <= 0
+            ? ""
+            : std::string(" up, ") + compression_name(f.down_compression) + (f.down_topk > 0 ? fmt(" + top-k %g", f.down_topk) : std::string()) +
+                  " down")
     << ", weights " << (f.bf16_weights ? "bf16" : "fp32")
     << ", link " << human_bps(f.bandwidth_bps) << " / " << fmt("%g", f.latency_s * 1e3) << " ms, batch " << f.batch
     << " x " << f.seq_len << " tokens\n\n";
@@ -184,6 +189,7 @@ std::string format_projection_json(const Projection& p) {
   j["federation"] = {{"sites", f.n_sites},         {"replication", std::min(f.replication, f.n_sites)},
                      {"inner_steps", f.inner_steps}, {"precision", wire_precision_name(f.precision)},
                      {"compression", compression_name(f.compression)}, {"down_compression", compression_name(f.down_compression)},
+                     {"topk", f.topk}, {"down_topk", f.down_topk},
                      {"bandwidth_bps", f.bandwidth_bps}, {"latency_s", f.latency_s},
                      {"batch", f.batch},           {"seq_len", f.seq_len},
                      {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights}};
@@ -242,6 +248,19 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
                                           "parameters down after the first round, as quantized changes")
                               ->check(one_of(compressions))
                               ->type_name("none|int8|fp8|int4|int2");
+  double topk = 0, down_topk = 0;
+  auto fraction = CLI::Validator(
+      [](std::string& s) {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        return end && *end == 0 && v >= 0 && v <= 1 ? std::string() : "'" + s + "' is not a fraction in [0, 1] (0 = off)";
+      },
+      "", "fraction");
+  CLI::Option* topk_opt = app->add_option("--topk", topk, "top-k sparsification up: fraction of values kept per chunk of 4096 (0 = off)")
+                              ->check(fraction)
+                              ->type_name("F");
+  CLI::Option* down_topk_opt =
+      app->add_option("--down-topk", down_topk, "top-k sparsification of the changes down: fraction kept (0 = off)")->check(fraction)->type_name("F");
   CLI::Option* bw_opt = app->add_option("--bandwidth-gbps", bandwidth_gbps, "link bandwidth, Gbit/s")
                             ->check(positive_number())
                             ->type_name("X");
@@ -318,6 +337,12 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   };
   if (compression_opt->count()) fed.compression = compression_of(compression);
   if (down_opt->count()) fed.down_compression = compression_of(down_compression);
+  if (topk_opt->count()) fed.topk = topk;
+  if (down_topk_opt->count()) fed.down_topk = down_topk;
+  if (fed.topk > 0 && fed.precision != WirePrecision::F32) {
+    err << "fomoe project: --precision " << wire_precision_name(fed.precision) << " and --topk both set what travels up: choose one\n";
+    return 2;
+  }
   if (fed.compression != Compression::None && fed.precision != WirePrecision::F32) {
     err << "fomoe project: --precision " << wire_precision_name(fed.precision) << " and --compression " << compression_name(fed.compression)
         << " both set what travels up: choose one\n";

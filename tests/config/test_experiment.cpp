@@ -106,6 +106,32 @@ TEST(Experiment, CanonicalTomlRoundTrips) {
   EXPECT_EQ(again->federation.sites, 3);
 }
 
+TEST(Experiment, TopKFractions) {
+  auto ok = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\ntopk = 0.02\ndown_topk = 0.05\ncompression = \"int2\"\n", "t.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_DOUBLE_EQ(ok->federation.topk, 0.02);
+  EXPECT_DOUBLE_EQ(ok->federation.down_topk, 0.05);
+  auto again = parse_experiment(fomoe::to_toml(*ok), "u.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_DOUBLE_EQ(again->federation.topk, 0.02);
+  EXPECT_DOUBLE_EQ(again->federation.down_topk, 0.05);
+  EXPECT_DOUBLE_EQ(fomoe::ExperimentConfig{}.federation.topk, 0.0);  // off by default
+  for (const char* bad : {"topk = 1.5", "topk = -0.1", "down_topk = 2"}) {
+    auto r = parse_experiment(std::string("[federation]\n") + bad + "\n", "b.toml");
+    ASSERT_FALSE(r) << bad;
+    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(r.error().message.find("federation." + key), std::string::npos) << r.error().message;
+  }
+  // DDP's gradients may be sparsified (both ways follow topk), but it has no down changes.
+  EXPECT_TRUE(parse_experiment("[run]\nmethod = \"ddp\"\n[federation]\ntopk = 0.1\n", "d.toml"));
+  auto ddp = parse_experiment("[run]\nmethod = \"ddp\"\n[federation]\ndown_topk = 0.1\n", "d.toml");
+  ASSERT_FALSE(ddp);
+  EXPECT_NE(ddp.error().message.find("federation.down_topk"), std::string::npos) << ddp.error().message;
+  auto prec = parse_experiment("[run]\nmethod = \"diloco\"\n[federation]\ntopk = 0.1\nprecision = \"bf16\"\n", "p.toml");
+  ASSERT_FALSE(prec);
+  EXPECT_NE(prec.error().message.find("federation.topk"), std::string::npos) << prec.error().message;
+}
+
 TEST(Experiment, PerSiteLinks) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nbandwidth_mbps = 100\n"
                               "site_bandwidth_mbps = [1000, 50, 1000]\n", "l.toml");

@@ -23,11 +23,13 @@ struct Setting {
   Compression up;
   Compression down;
   bool error_feedback = true;
+  double topk = 0, down_topk = 0;  // top-k sparsification, 0 = off
 };
 
 std::string label(const Setting& s) {
   return std::string(method_name(s.method)) + "-" + compression_name(s.up) + "-down-" + compression_name(s.down) +
-         (s.error_feedback ? "" : "-no-ef");
+         (s.error_feedback ? "" : "-no-ef") + (s.topk > 0 ? "-topk" + std::to_string(s.topk) : "") +
+         (s.down_topk > 0 ? "-down-topk" + std::to_string(s.down_topk) : "");
 }
 
 // Bytes the coordinator measured, per site, round and message type.
@@ -50,6 +52,9 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
       {Method::DiLoCo, Compression::Int4, Compression::Int8},
       {Method::Photon, Compression::Int4, Compression::Int4},
       {Method::Ddp, Compression::Int8, Compression::None},
+      // Top-k sparsified (values + uint16 indices per chunk of 4096), with error feedback.
+      {Method::FoMoE, Compression::Int2, Compression::Int4, true, 0.05, 0.1},
+      {Method::DiLoCo, Compression::None, Compression::None, true, 0.05, 0.05},
   };
   for (const Setting& st : settings) {
     SCOPED_TRACE(label(st));
@@ -59,6 +64,8 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
     c.federation.compression = st.up;
     c.federation.down_compression = st.down;
     c.federation.error_feedback = st.error_feedback;
+    c.federation.topk = st.topk;
+    c.federation.down_topk = st.down_topk;
     CapturingSink sink;
     auto r = run(c, "compressed-" + label(st), &sink);
     ASSERT_TRUE(r) << r.error().message;
@@ -78,6 +85,7 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
     auto projected = sysmodel::project_method(shape, fed);
     auto full = fed;  // the first round's whole fp32 parameters down
     full.down_compression = Compression::None;
+    full.down_topk = 0;
     auto first = sysmodel::project_method(shape, full);
     const auto m = measure(sink);
     const int64_t steps_meta = static_cast<int64_t>(nlohmann::json({{"steps", 4}}).dump().size());

@@ -6,6 +6,8 @@
 #include "fomoe/federation/compression.h"
 #include "fomoe/federation/tensor_wire.h"
 
+#include <cstring>
+
 namespace fomoe {
 namespace {
 
@@ -148,6 +150,119 @@ TEST(Compression, ForgettingDropsResidualsOfTensorsNoLongerHeld) {
   fb.forget_all_but({"b"});
   EXPECT_FALSE(fb.residual("a").defined());
   EXPECT_TRUE(fb.residual("b").defined());
+}
+
+
+// Top-k: the kept entries are exactly each chunk's k of largest magnitude (torch::topk per chunk),
+// the rest decode to 0, the wire size is the layout's, including a short last chunk.
+TEST(Sparse, KeepsEachChunksTopKByMagnitudeAndZerosTheRest) {
+  for (DType values : {DType::F32, DType::Q8, DType::Q2}) {
+    for (int64_t n : {int64_t{100}, int64_t{4096}, int64_t{3 * 4096 + 777}}) {
+      SCOPED_TRACE(std::string(net::dtype_name(values)) + " n " + std::to_string(n));
+      const double f = 0.03;
+      auto x = sample({n}, 11 + n);
+      auto blob = sparsify_to_blob("layers.0.w", x, f, values);
+      EXPECT_EQ(blob.dtype, net::sparse_dtype(values));
+      EXPECT_EQ(blob.data.size(), net::payload_bytes(blob.dtype, static_cast<uint64_t>(n), f));
+      const auto vl = net::quantized_layout(values);
+      EXPECT_EQ(blob.data.size(), sparse_bytes(static_cast<uint64_t>(n), f, vl ? &*vl : nullptr));
+      auto y = blob_to_tensor(blob);
+      ASSERT_EQ(y.sizes(), x.sizes());
+      const int64_t C = 4096;
+      const int64_t k_full = static_cast<int64_t>(sparse_full_k(f));
+      int64_t kept_total = 0;
+      for (int64_t start = 0; start < n; start += C) {
+        const int64_t len = std::min(C, n - start);
+        const int64_t k = len == C ? k_full : static_cast<int64_t>(sparse_last_k(static_cast<uint64_t>(len), static_cast<uint64_t>(k_full)));
+        kept_total += k;
+        auto xc = x.narrow(0, start, len), yc = y.narrow(0, start, len);
+        auto want = std::get<1>(xc.abs().topk(k));
+        auto mask = torch::zeros({len}, torch::kBool);
+        mask.index_put_({want}, true);
+        // Outside the top-k: exactly 0. Inside: the value (fp32 exactly; quantized within a step).
+        EXPECT_TRUE(torch::equal(yc.masked_select(~mask), torch::zeros({len - k}))) << "chunk at " << start;
+        if (values == DType::F32) EXPECT_TRUE(torch::equal(yc.masked_select(mask), xc.masked_select(mask)));
+        else  // blocks run over the concatenated kept values: half a step of the largest one's block at most
+          EXPECT_LT((yc - xc).masked_select(mask).abs().max().item<double>(), x.abs().max().item<double>() * 0.51);
+      }
+      EXPECT_EQ(static_cast<uint64_t>(kept_total), sparse_kept(static_cast<uint64_t>(n), f));
+    }
+  }
+  // Through the protocol: the decoder accepts the exact size and the values survive.
+  net::Message msg = net::make_message(net::MsgType::RoundReport, {{"steps", 1}, {"payload", "pseudo_grad"}, {"expert_tokens", nlohmann::json::array()}, {"metrics", nlohmann::json::object()}, {"compute_s", 0.0}});
+  msg.tensors.push_back(sparsify_to_blob("layers.0.w", sample({5000}, 3), 0.02, DType::Q4));
+  auto frames = net::encode(msg);
+  ASSERT_TRUE(frames) << frames.error().message;
+  auto back = net::decode(*frames);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(torch::equal(blob_to_tensor(back->tensors[0]), blob_to_tensor(msg.tensors[0])));
+}
+
+TEST(Sparse, HostileBlobsAreRefusedNamingTheTensor) {
+  auto good = sparsify_to_blob("layers.1.w", sample({5000}, 4), 0.01, DType::Q8);
+  auto expect_refused = [](const net::TensorBlob& b, const char* what) {
+    try {
+      blob_to_tensor(b);
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("layers.1.w"), std::string::npos) << what << ": " << e.what();
+    }
+  };
+  {  // wrong size: one byte short; also refused by the protocol
+    auto b = good;
+    b.data.pop_back();
+    expect_refused(b, "short");
+    net::Message msg = net::make_message(net::MsgType::StepGrad, {{"step", 0}});
+    msg.tensors.push_back(b);
+    auto s = net::validate(msg);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message.find("no top-k size"), std::string::npos) << s.error().message;
+  }
+  {  // an index outside its chunk (the second chunk has 5000 - 4096 = 904 values)
+    auto b = good;
+    const uint16_t bad = 1000;
+    const size_t last = sparse_full_k(0.01);  // first index of the short chunk
+    std::memcpy(b.data.data() + last * 2, &bad, 2);
+    expect_refused(b, "index outside the chunk");
+  }
+  {  // a duplicate index
+    auto b = good;
+    std::memcpy(b.data.data() + 2, b.data.data(), 2);
+    expect_refused(b, "duplicate index");
+  }
+  {  // a non-finite scale of the kept values
+    auto b = good;
+    const size_t kept = sparse_kept(5000, 0.01);
+    const uint16_t bf16_nan = 0x7fc0;
+    std::memcpy(b.data.data() + kept * 2, &bf16_nan, 2);
+    expect_refused(b, "non-finite scale");
+  }
+}
+
+// Error feedback with top-k: each round truth - sent == the residual, and the sent sum follows
+// the true sum far better than without feedback.
+TEST(Sparse, ErrorFeedbackMakesTheSentSumFollowTheTrueSum) {
+  const int64_t n = 4096 + 500;
+  ErrorFeedback with(true), without(false);
+  torch::manual_seed(9);
+  auto drift = torch::randn({n}) * 2e-4;
+  torch::Tensor truth = torch::zeros({n}), sent_with = torch::zeros({n}), sent_without = torch::zeros({n});
+  const auto dtype = travel_dtype(Compression::Int4, 0.05);
+  EXPECT_EQ(dtype, DType::SPARSE_Q4);
+  for (int r = 0; r < 60; ++r) {
+    auto v = drift + torch::randn({n}) * 1e-3;
+    truth += v;
+    torch::Tensor a, b;
+    auto blob = with.encode("w", v, dtype, &a, 0.05);
+    EXPECT_EQ(blob.data.size(), net::payload_bytes(dtype, static_cast<uint64_t>(n), 0.05));
+    without.encode("w", v, dtype, &b, 0.05);
+    sent_with += a;
+    sent_without += b;
+    EXPECT_TRUE(torch::allclose(truth - sent_with, with.residual("w"), 1e-5, 1e-6)) << "round " << r;
+  }
+  const double err_with = (truth - sent_with).norm().item<double>();
+  const double err_without = (truth - sent_without).norm().item<double>();
+  EXPECT_LT(err_with * 2, err_without) << "with " << err_with << ", without " << err_without;
 }
 
 }  // namespace

@@ -223,7 +223,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
          }},
         {"compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.compression, kCompressions); }},
         BOOL_KEY(federation, error_feedback), BOOL_KEY(federation, overlap), INT_KEY(federation, overlap_steps, 0, 1000000),
-        DBL_KEY(federation, overlap_mix, 0.0, 1.0),
+        DBL_KEY(federation, overlap_mix, 0.0, 1.0), DBL_KEY(federation, topk, 0.0, 1.0), DBL_KEY(federation, down_topk, 0.0, 1.0),
         {"down_compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.down_compression, kCompressions); }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
         DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000),
@@ -422,6 +422,14 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (f.overlap && f.overlap_steps >= f.inner_steps)
       return bad("federation.overlap_steps (" + std::to_string(f.overlap_steps) + ") must be below federation.inner_steps (" +
                  std::to_string(f.inner_steps) + "): a round's first tau steps overlap the exchange, the rest train on the new global model");
+    if (!(f.topk >= 0 && f.topk <= 1)) return bad("federation.topk = " + std::to_string(f.topk) + ": the fraction kept must be in (0, 1], or 0 for off");
+    if (!(f.down_topk >= 0 && f.down_topk <= 1))
+      return bad("federation.down_topk = " + std::to_string(f.down_topk) + ": the fraction kept must be in (0, 1], or 0 for off");
+    if (f.topk > 0 && f.precision != WirePrecision::F32)
+      return bad(std::string("federation.precision = \"") + wire_precision_name(f.precision) +
+                 "\" and federation.topk both set what travels up: choose one (top-k values are coded by federation.compression)");
+    if (f.down_topk > 0 && c.run.method == Method::Ddp)
+      return bad("federation.down_topk: DDP sends its averaged gradients down with federation.topk and federation.compression");
     if (f.compression != Compression::None && f.precision != WirePrecision::F32)
       return bad(std::string("federation.precision = \"") + wire_precision_name(f.precision) + "\" and federation.compression = \"" +
                  compression_name(f.compression) + "\" both set what travels up: choose one");
@@ -519,7 +527,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
                   {"compression", compression_name(f.compression)}, {"error_feedback", f.error_feedback},
-                  {"down_compression", compression_name(f.down_compression)}, {"overlap", f.overlap},
+                  {"down_compression", compression_name(f.down_compression)}, {"topk", f.topk}, {"down_topk", f.down_topk}, {"overlap", f.overlap},
                   {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},
                   {"restart_sites", f.restart_sites}, {"bandwidth_mbps", f.bandwidth_mbps},

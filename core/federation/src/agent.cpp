@@ -210,7 +210,7 @@ class Agent {
     for (auto& p : trainer_->model()->named_parameters()) params[p.key()] = p.value();
     std::vector<net::TensorBlob> whole;
     for (const auto& blob : msg.tensors) {
-      if (!net::quantized_layout(blob.dtype)) {
+      if (!net::quantized_layout(blob.dtype) && !net::sparse_value_dtype(blob.dtype)) {
         whole.push_back(blob);
         continue;
       }
@@ -233,11 +233,12 @@ class Agent {
     NamedTensors grads;
     for (auto& p : trainer_->model()->named_parameters())
       grads.emplace_back(p.key(), p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value()));
-    if (cfg_.federation.compression == Compression::None) {
+    const double topk = cfg_.federation.topk;
+    if (cfg_.federation.compression == Compression::None && topk == 0) {
       msg.tensors = tensors_to_blobs(grads, precision);
     } else {
-      const auto dtype = compressed_dtype(cfg_.federation.compression);
-      for (auto& [name, g] : grads) msg.tensors.push_back(up_feedback_.encode(name, g, dtype));
+      const auto dtype = travel_dtype(cfg_.federation.compression, topk);
+      for (auto& [name, g] : grads) msg.tensors.push_back(up_feedback_.encode(name, g, dtype, nullptr, topk));
     }
     if (!send(std::move(msg))) throw std::runtime_error("cannot send gradients");
     const auto t0 = Clock::now();
@@ -350,7 +351,8 @@ class Agent {
       meta[report::kDataManifest] = manifest_;
       manifest_sent_ = true;
     }
-    const bool compressed = cfg_.federation.compression != Compression::None;
+    const double topk = cfg_.federation.topk;
+    const bool compressed = cfg_.federation.compression != Compression::None || topk > 0;
     // Photon sends its parameters; compressed, their change (start - end) instead, which the
     // coordinator subtracts from what it sent: parameters themselves do not quantize well.
     if (method == Method::Photon) meta[net::field::kPayload] = compressed ? "params_delta" : "params";
@@ -365,8 +367,8 @@ class Agent {
       if (!compressed) {
         report.tensors = tensors_to_blobs(payload, cfg_.federation.precision);
       } else {
-        const auto dtype = compressed_dtype(cfg_.federation.compression);
-        for (auto& [name, t] : payload) report.tensors.push_back(up_feedback_.encode(name, t, dtype));
+        const auto dtype = travel_dtype(cfg_.federation.compression, topk);
+        for (auto& [name, t] : payload) report.tensors.push_back(up_feedback_.encode(name, t, dtype, nullptr, topk));
       }
     }
     // The report's own upload time is part of this round's communication: it is known before

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fomoe/federation/tensor_wire.h"
@@ -96,7 +97,112 @@ net::TensorBlob quantize_to_blob(const std::string& name, const torch::Tensor& t
   return blob;
 }
 
+net::DType travel_dtype(Compression c, double topk) {
+  const auto d = compressed_dtype(c);
+  return topk > 0 ? net::sparse_dtype(d) : d;
+}
+
+net::TensorBlob sparsify_to_blob(const std::string& name, const torch::Tensor& t, double fraction, net::DType values) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(fraction > 0 && fraction <= 1, "tensor ", name, ": top-k fraction ", fraction, " is not in (0, 1]");
+  TORCH_CHECK(values == net::DType::F32 || net::quantized_layout(values), "tensor ", name, ": dtype ", net::dtype_name(values),
+              " cannot code sparse values");
+  auto x = t.detach().to(torch::kCPU, torch::kFloat).contiguous().view(-1);
+  const int64_t n = x.numel();
+  const int64_t C = static_cast<int64_t>(kSparseChunk);
+  const int64_t full = n / C, rest = n % C;
+  const int64_t k_full = static_cast<int64_t>(sparse_full_k(fraction));
+  const int64_t k_last = static_cast<int64_t>(sparse_last_k(static_cast<uint64_t>(rest), static_cast<uint64_t>(k_full)));
+  std::vector<torch::Tensor> idx, val;
+  if (full > 0) {
+    auto chunks = x.narrow(0, 0, full * C).view({full, C});
+    auto top = std::get<1>(chunks.abs().topk(k_full, 1, true, false));
+    top = std::get<0>(top.sort(1));
+    idx.push_back(top.reshape(-1));
+    val.push_back(chunks.gather(1, top).reshape(-1));
+  }
+  if (rest > 0) {
+    auto last = x.narrow(0, full * C, rest);
+    auto top = std::get<0>(std::get<1>(last.abs().topk(k_last, 0, true, false)).sort());
+    idx.push_back(top);
+    val.push_back(last.index_select(0, top));
+  }
+  auto indices = idx.empty() ? torch::zeros({0}, torch::kLong) : torch::cat(idx).to(torch::kLong).contiguous();
+  auto kept = val.empty() ? torch::zeros({0}, torch::kFloat) : torch::cat(val).contiguous();
+  const int64_t m = kept.numel();
+  net::TensorBlob blob;
+  blob.name = name;
+  blob.dtype = net::sparse_dtype(values);
+  blob.shape = t.sizes().vec();
+  std::string coded;
+  if (values == net::DType::F32) {
+    coded.resize(static_cast<size_t>(m) * 4);
+    if (m > 0) std::memcpy(coded.data(), kept.data_ptr(), coded.size());
+  } else {
+    coded = quantize_to_blob(name, kept, values).data;
+  }
+  blob.data.resize(static_cast<size_t>(m) * kSparseIndexBytes + coded.size());
+  auto acc = indices.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < m; ++i) {
+    const auto v = static_cast<uint16_t>(acc[i]);
+    std::memcpy(blob.data.data() + i * kSparseIndexBytes, &v, kSparseIndexBytes);
+  }
+  if (!coded.empty()) std::memcpy(blob.data.data() + m * kSparseIndexBytes, coded.data(), coded.size());
+  TORCH_CHECK(blob.data.size() == net::payload_bytes(blob.dtype, static_cast<uint64_t>(n), fraction), "tensor ", name,
+              ": sparse layout mismatch");
+  return blob;
+}
+
+namespace {
+
+torch::Tensor desparsify_blob(const net::TensorBlob& blob, net::DType values) {
+  const int64_t n = blob.numel();
+  const auto vl = net::quantized_layout(values);
+  SparseSplit split;
+  TORCH_CHECK(sparse_split(static_cast<uint64_t>(n), blob.data.size(), vl ? &*vl : nullptr, split), "tensor ", blob.name, ": ",
+              blob.data.size(), " data bytes is no top-k size of ", n, " values of ", net::dtype_name(blob.dtype));
+  const int64_t m = static_cast<int64_t>(split.kept);
+  const int64_t C = static_cast<int64_t>(kSparseChunk);
+  const int64_t full = n / C;
+  auto positions = torch::empty({m}, torch::kLong);
+  auto pos = positions.accessor<int64_t, 1>();
+  int64_t i = 0;
+  for (int64_t c = 0; c * C < n; ++c) {
+    const int64_t len = std::min(C, n - c * C);
+    const int64_t k = c < full ? static_cast<int64_t>(split.k_full) : static_cast<int64_t>(split.k_last);
+    int64_t prev = -1;
+    for (int64_t j = 0; j < k; ++j, ++i) {
+      uint16_t v;
+      std::memcpy(&v, blob.data.data() + i * kSparseIndexBytes, kSparseIndexBytes);
+      TORCH_CHECK(v < len, "tensor ", blob.name, ": index ", v, " in chunk ", c, " is outside its ", len, " values");
+      TORCH_CHECK(static_cast<int64_t>(v) > prev, "tensor ", blob.name, ": indices of chunk ", c, " are not strictly ascending");
+      prev = v;
+      pos[i] = c * C + v;
+    }
+  }
+  TORCH_CHECK(i == m, "tensor ", blob.name, ": sparse chunk split mismatch");
+  const size_t index_bytes = static_cast<size_t>(m) * kSparseIndexBytes;
+  torch::Tensor kept;
+  if (values == net::DType::F32) {
+    kept = torch::empty({m}, torch::kFloat);
+    if (m > 0) std::memcpy(kept.data_ptr(), blob.data.data() + index_bytes, static_cast<size_t>(m) * 4);
+  } else {
+    net::TensorBlob inner;
+    inner.name = blob.name;
+    inner.dtype = values;
+    inner.shape = {m};
+    inner.data = blob.data.substr(index_bytes);
+    kept = dequantize_blob(inner).view(-1);
+  }
+  auto dense = torch::zeros({n}, torch::kFloat);
+  if (m > 0) dense.index_put_({positions}, kept);
+  return dense.view(blob.shape);
+}
+
+}  // namespace
+
 torch::Tensor dequantize_blob(const net::TensorBlob& blob) {
+  if (auto v = net::sparse_value_dtype(blob.dtype)) return desparsify_blob(blob, *v);
   const auto layout = net::quantized_layout(blob.dtype);
   TORCH_CHECK(layout.has_value(), "tensor ", blob.name, ": dtype ", net::dtype_name(blob.dtype), " is not block-quantized");
   const int64_t n = blob.numel();
@@ -133,14 +239,17 @@ torch::Tensor ErrorFeedback::residual(const std::string& name) const {
   return it == residual_.end() ? torch::Tensor() : it->second;
 }
 
-net::TensorBlob ErrorFeedback::encode(const std::string& name, const torch::Tensor& value, net::DType dtype, torch::Tensor* sent) {
+net::TensorBlob ErrorFeedback::encode(const std::string& name, const torch::Tensor& value, net::DType dtype, torch::Tensor* sent,
+                                      double topk) {
   torch::NoGradGuard no_grad;
   auto target = value.detach().to(torch::kFloat);
   if (enabled_) {
     auto it = residual_.find(name);
     if (it != residual_.end() && it->second.sizes() == target.sizes()) target = target + it->second.to(target.device());
   }
-  net::TensorBlob blob = net::quantized_layout(dtype) ? quantize_to_blob(name, target, dtype)
+  const auto sparse_values = net::sparse_value_dtype(dtype);
+  net::TensorBlob blob = sparse_values          ? sparsify_to_blob(name, target, topk, *sparse_values)
+                         : net::quantized_layout(dtype) ? quantize_to_blob(name, target, dtype)
                                                       : tensor_to_blob(name, target, dtype == net::DType::BF16 ? WirePrecision::BF16
                                                                                      : dtype == net::DType::F16 ? WirePrecision::F16
                                                                                                                 : WirePrecision::F32);

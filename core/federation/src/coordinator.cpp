@@ -366,7 +366,7 @@ struct Coordinator::Impl {
     // federation.down_compression as the quantized change since what the site holds.
     if (ddp_master) {
       for (auto& p : ddp_master->model()->named_parameters()) msg.tensors.push_back(tensor_to_blob(p.key(), p.value(), WirePrecision::F32));
-    } else if (cfg.federation.down_compression == Compression::None) {
+    } else if (!down_compressed()) {
       for (auto& name : global->names_for_site(plan, site))
         msg.tensors.push_back(tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
     } else {
@@ -405,7 +405,8 @@ struct Coordinator::Impl {
         else it->second.copy_(master);
         continue;
       }
-      auto blob = quantize_to_blob(name, master - it->second, dtype);
+      const double topk = cfg.federation.down_topk;
+      auto blob = topk > 0 ? sparsify_to_blob(name, master - it->second, topk, dtype) : quantize_to_blob(name, master - it->second, dtype);
       it->second.add_(dequantize_blob(blob));
       down_changes.emplace(name, std::move(blob));
     }
@@ -414,8 +415,11 @@ struct Coordinator::Impl {
 
   // What a site started this round from: the shadow with down compression, else the master.
   torch::Tensor round_base(const std::string& name) const {
-    return cfg.federation.down_compression != Compression::None && !ddp_master ? down_shadow.at(name) : global->parameter(name);
+    return down_compressed() && !ddp_master ? down_shadow.at(name) : global->parameter(name);
   }
+
+  // federation.down_compression or down_topk: the change since the shadow travels down.
+  bool down_compressed() const { return cfg.federation.down_compression != Compression::None || cfg.federation.down_topk > 0; }
 
   // Routing of the global model on a fixed probe batch: entropies, dead experts, and the overlap
   // of each token's top-k set with the previous round's (routing stability).
@@ -741,13 +745,14 @@ struct Coordinator::Impl {
     }
     for (auto& [name, g] : avg) g /= static_cast<double>(n);
     auto msg = net::make_message(net::MsgType::StepUpdate, {{net::field::kStep, step}}, s.run_id, static_cast<uint32_t>(round));
-    if (cfg.federation.compression == Compression::None) {
+    const double topk = cfg.federation.topk;
+    if (cfg.federation.compression == Compression::None && topk == 0) {
       for (auto& [name, g] : avg) msg.tensors.push_back(tensor_to_blob(name, g, cfg.federation.precision));
     } else {  // the master applies what the sites will decode, so every copy stays identical
-      const auto dtype = compressed_dtype(cfg.federation.compression);
+      const auto dtype = travel_dtype(cfg.federation.compression, topk);
       for (auto& [name, g] : avg) {
         torch::Tensor sent;
-        msg.tensors.push_back(ddp_feedback.encode(name, g, dtype, &sent));
+        msg.tensors.push_back(ddp_feedback.encode(name, g, dtype, &sent, topk));
         g = sent;
       }
     }

@@ -24,6 +24,7 @@ torch::ScalarType torch_dtype(net::DType d) {
     case net::DType::F16: return torch::kHalf;
     case net::DType::I64: return torch::kLong;
     case net::DType::I32: return torch::kInt;
+    default: break;  // block-quantized and sparse: decoded by dequantize_blob
   }
   return torch::kFloat;
 }
@@ -38,7 +39,7 @@ net::TensorBlob tensor_to_blob(const std::string& name, const torch::Tensor& t, 
 torch::Tensor blob_to_tensor(const net::TensorBlob& blob, const std::vector<int64_t>& expected_shape) {
   TORCH_CHECK(expected_shape.empty() || blob.shape == expected_shape, "tensor ", blob.name, ": shape ",
               c10::IntArrayRef(blob.shape), " does not match the model's ", c10::IntArrayRef(expected_shape));
-  if (net::quantized_layout(blob.dtype)) return dequantize_blob(blob);
+  if (net::quantized_layout(blob.dtype) || net::sparse_value_dtype(blob.dtype)) return dequantize_blob(blob);
   TORCH_CHECK(blob.dtype == net::DType::F32 || blob.dtype == net::DType::BF16 || blob.dtype == net::DType::F16,
               "tensor ", blob.name, ": dtype ", net::dtype_name(blob.dtype), " is not a floating-point travel precision");
   TORCH_CHECK(expected_shape.empty() || blob.shape == expected_shape, "tensor ", blob.name, ": shape ",

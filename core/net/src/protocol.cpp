@@ -163,14 +163,15 @@ Status check_name(const std::string& name, size_t index) {
 
 // numel * dtype_size with overflow checks; error names the tensor and the offending dim.
 Expected<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, DType dtype, size_t index,
-                                  uint64_t max_bytes) {
+                                  uint64_t max_bytes, uint64_t declared) {
   const std::string where = "tensor " + std::to_string(index);
   if (shape.size() > static_cast<size_t>(kMaxTensorDims))
     return protocol_error(where + ": " + std::to_string(shape.size()) + " dims, limit " +
                           std::to_string(kMaxTensorDims));
   // Block-quantized dtypes: count values first (1 "byte" each), then convert.
   const auto layout = quantized_layout(dtype);
-  const uint64_t elem = layout ? 1 : dtype_size(dtype);
+  const auto sparse = sparse_value_dtype(dtype);
+  const uint64_t elem = layout || sparse ? 1 : dtype_size(dtype);
   uint64_t bytes = elem;
   bool zero = false;
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -180,6 +181,21 @@ Expected<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, DType dtype
     if (shape[d] == 0) zero = true;
   }
   if (zero) return uint64_t{0};
+  if (sparse) {  // the size must be one some k gives exactly (sparse_layout.h); k follows from it
+    uint64_t numel = 1;
+    for (int64_t d : shape) {
+      const auto dim = static_cast<uint64_t>(d);
+      if (numel > max_bytes / dim)
+        return protocol_error(where + ": shape overflows the message limit of " + std::to_string(max_bytes) + " bytes");
+      numel *= dim;
+    }
+    const auto vl = quantized_layout(*sparse);
+    SparseSplit split;
+    if (declared > max_bytes || !sparse_split(numel, declared, vl ? &*vl : nullptr, split))
+      return protocol_error(where + ": " + std::to_string(declared) + " bytes is no top-k size of " + std::to_string(numel) +
+                            " values of " + dtype_name(dtype));
+    return declared;
+  }
   for (size_t d = 0; d < shape.size(); ++d) {
     const auto dim = static_cast<uint64_t>(shape[d]);
     if (dim != 0 && bytes > max_bytes / dim)
@@ -270,7 +286,12 @@ size_t dtype_size(DType dtype) {
     case DType::Q8:
     case DType::FP8:
     case DType::Q4:
-    case DType::Q2: return 0;
+    case DType::Q2:
+    case DType::SPARSE_F32:
+    case DType::SPARSE_Q8:
+    case DType::SPARSE_FP8:
+    case DType::SPARSE_Q4:
+    case DType::SPARSE_Q2: return 0;
   }
   return 0;
 }
@@ -285,7 +306,32 @@ std::optional<QuantizedLayout> quantized_layout(DType dtype) {
   }
 }
 
-uint64_t payload_bytes(DType dtype, uint64_t numel) {
+std::optional<DType> sparse_value_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::SPARSE_F32: return DType::F32;
+    case DType::SPARSE_Q8: return DType::Q8;
+    case DType::SPARSE_FP8: return DType::FP8;
+    case DType::SPARSE_Q4: return DType::Q4;
+    case DType::SPARSE_Q2: return DType::Q2;
+    default: return std::nullopt;
+  }
+}
+
+DType sparse_dtype(DType values) {
+  switch (values) {
+    case DType::Q8: return DType::SPARSE_Q8;
+    case DType::FP8: return DType::SPARSE_FP8;
+    case DType::Q4: return DType::SPARSE_Q4;
+    case DType::Q2: return DType::SPARSE_Q2;
+    default: return DType::SPARSE_F32;
+  }
+}
+
+uint64_t payload_bytes(DType dtype, uint64_t numel, double topk) {
+  if (auto v = sparse_value_dtype(dtype)) {
+    const auto vl = quantized_layout(*v);
+    return sparse_bytes(numel, topk, vl ? &*vl : nullptr);
+  }
   if (auto l = quantized_layout(dtype)) return quantized_bytes(numel, *l);
   return numel * dtype_size(dtype);
 }
@@ -301,12 +347,17 @@ const char* dtype_name(DType dtype) {
     case DType::FP8: return "fp8_e4m3";
     case DType::Q4: return "q4";
     case DType::Q2: return "q2";
+    case DType::SPARSE_F32: return "sparse_f32";
+    case DType::SPARSE_Q8: return "sparse_q8";
+    case DType::SPARSE_FP8: return "sparse_fp8_e4m3";
+    case DType::SPARSE_Q4: return "sparse_q4";
+    case DType::SPARSE_Q2: return "sparse_q2";
   }
   return "unknown";
 }
 
 std::optional<DType> dtype_from_u8(uint8_t value) {
-  if (value >= static_cast<uint8_t>(DType::F32) && value <= static_cast<uint8_t>(DType::Q2))
+  if (value >= static_cast<uint8_t>(DType::F32) && value <= static_cast<uint8_t>(DType::SPARSE_Q2))
     return static_cast<DType>(value);
   return std::nullopt;
 }
@@ -363,8 +414,8 @@ Status validate(const Message& msg, const DecodeLimits& limits) {
     if (!dtype_from_u8(static_cast<uint8_t>(t.dtype)))
       return protocol_error("tensor '" + t.name + "': unknown dtype " +
                             std::to_string(static_cast<int>(t.dtype)));
-    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes);
-    if (!nbytes) return nbytes.error();
+    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, t.data.size());
+    if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
     if (*nbytes != t.data.size())
       return protocol_error("tensor '" + t.name + "': shape and " + dtype_name(t.dtype) + " need " +
                             std::to_string(*nbytes) + " bytes, data holds " +
@@ -512,7 +563,7 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
     t.shape.resize(ndim);
     for (size_t d = 0; d < ndim; ++d) t.shape[d] = static_cast<int64_t>(r.get(8));
     const uint64_t declared = r.get(8);
-    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes);
+    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, declared);
     if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
     if (declared != *nbytes)
       return protocol_error(where + " '" + t.name + "': descriptor declares " + std::to_string(declared) +
@@ -545,7 +596,7 @@ uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
   for (const TensorSpec& t : tensors) {
     uint64_t numel = 1;
     for (int64_t d : t.shape) numel *= static_cast<uint64_t>(d);
-    total += descriptor_bytes(t.name.size(), t.shape.size()) + payload_bytes(t.dtype, numel);
+    total += descriptor_bytes(t.name.size(), t.shape.size()) + payload_bytes(t.dtype, numel, t.topk);
   }
   return total;
 }

@@ -119,6 +119,8 @@ FederationShape federation_shape_from(const ExperimentConfig& cfg) {
   f.precision = cfg.federation.precision;
   f.compression = cfg.federation.compression;
   f.down_compression = cfg.federation.down_compression;
+  f.topk = cfg.federation.topk;
+  f.down_topk = cfg.federation.down_topk;
   f.error_feedback = cfg.federation.error_feedback;
   if (cfg.federation.bandwidth_mbps > 0) f.bandwidth_bps = cfg.federation.bandwidth_mbps * 1e6;
   if (cfg.federation.latency_ms > 0) f.latency_s = cfg.federation.latency_ms / 1000.0;

@@ -118,8 +118,8 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
   in.r = std::clamp(f.replication, 1, f.n_sites);
   in.M = static_cast<int>(m.n_moe_layers());
   in.E = static_cast<int>(m.n_experts);
-  in.up = travel_format(f.precision, f.compression);
-  in.down = travel_format(WirePrecision::F32, f.down_compression);
+  in.up = travel_format(f.precision, f.compression, f.topk);
+  in.down = travel_format(WirePrecision::F32, f.down_compression, f.down_topk);
   in.expert_fp32.assign(static_cast<size_t>(in.M) * static_cast<size_t>(in.E), WireBytes{});
   in.expert_travel = in.expert_fp32;
   in.expert_down = in.expert_fp32;
@@ -172,7 +172,7 @@ MemoryEstimate site_memory(const ModelShape& m, const FederationShape& f, int64_
   mem.grads = p * wb;
   mem.optimizer = p * 8;
   mem.snapshot = snapshot ? p * 4 : 0;
-  if (f.compression != Compression::None && f.error_feedback) mem.snapshot += p * 4;  // error feedback residual
+  if ((f.compression != Compression::None || f.topk > 0) && f.error_feedback) mem.snapshot += p * 4;  // error feedback residual
   mem.activations = estimate_activation_bytes(m, f, held_per_layer);
   return mem;
 }
@@ -187,7 +187,7 @@ MemoryEstimate coordinator_memory(int64_t total_params, uint64_t bytes_per_param
 // Down compression: a site's first StartRound carries whole fp32 tensors, later ones the
 // quantized change; the coordinator keeps one fp32 shadow of what the sites hold.
 void add_down_compression(MethodProjection& mp, const FederationShape& f, const Ingredients& in, const WireBytes& first_round) {
-  if (f.down_compression == Compression::None) return;
+  if (f.down_compression == Compression::None && f.down_topk <= 0) return;
   mp.one_time_down = first_round;
   mp.coordinator_memory.snapshot += static_cast<uint64_t>(in.total_params) * 4;
 }
@@ -245,7 +245,7 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
   const uint64_t step_bytes = in.all_travel.total() * static_cast<uint64_t>(in.K);
   mp.coordinator_time_s = static_cast<double>(H) * 2.0 * leg_seconds(step_bytes, cbw, f.latency_s);
   mp.coordinator_memory = coordinator_memory(in.total_params, 8);  // global + gradient accumulator
-  if (f.compression != Compression::None && f.error_feedback)  // the averaged gradient's residual
+  if ((f.compression != Compression::None || f.topk > 0) && f.error_feedback)  // the averaged gradient's residual
     mp.coordinator_memory.snapshot += static_cast<uint64_t>(in.total_params) * 4;
   return mp;
 }

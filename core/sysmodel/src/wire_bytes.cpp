@@ -29,7 +29,12 @@ size_t bytes_per_element(WirePrecision p) {
   return 4;
 }
 
-TravelFormat travel_format(WirePrecision precision, Compression compression) {
+TravelFormat travel_format(WirePrecision precision, Compression compression, double topk) {
+  if (topk > 0) {
+    auto f = travel_format(WirePrecision::F32, compression);
+    f.topk = topk;
+    return f;
+  }
   switch (compression) {
     case Compression::None: return plain_travel(bytes_per_element(precision));
     case Compression::Int8: return TravelFormat{1, true, kInt8Layout};

@@ -143,6 +143,12 @@ struct FederationSection {
   // quantized, with the coordinator's residual carried into the next round; a site that holds a
   // tensor for the first time (or rejoins) receives it whole in fp32. None = whole fp32 parameters.
   Compression down_compression = Compression::None;
+  // Top-k sparsification (as SparseLoCo; fomoe/base/sparse_layout.h): the fraction of values kept
+  // per chunk of 4096 (largest magnitude, with uint16 indices), 0 = off, else 0 < f <= 1; the kept
+  // values are coded with compression (up; DDP: both ways) / down_compression (down). Without
+  // error_feedback the dropped values are lost every round (allowed, for study; trains badly).
+  double topk = 0.0;
+  double down_topk = 0.0;
   // Overlap (DiLoCo / Photon / FoMoE, as Streaming DiLoCo): after sending its report a site trains
   // the next round's first overlap_steps (tau) inner steps at once, while the report and the next
   // StartRound cross the link; it then merges: params = overlap_mix (alpha) * its own + (1 - alpha)

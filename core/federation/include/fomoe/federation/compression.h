@@ -22,18 +22,28 @@ net::DType compressed_dtype(Compression c);
 /// at most half a step of its block (int8: absmax/254, int4: absmax/14, int2: absmax/3; fp8: 2^-4
 /// relative, and absmax * 2^-19 near zero).
 net::TensorBlob quantize_to_blob(const std::string& name, const torch::Tensor& t, net::DType q);
-/// fp32 CPU values of a block-quantized blob, in its shape. Throws c10::Error naming the tensor on
-/// a wrong data size or a non-finite scale.
+/// fp32 CPU values of a block-quantized or sparse blob, in its shape. Throws c10::Error naming the
+/// tensor on a wrong data size, a non-finite scale, or (sparse) an index outside its chunk or not
+/// strictly ascending within it.
 torch::Tensor dequantize_blob(const net::TensorBlob& blob);
+
+/// The wire dtype of what travels: compressed_dtype(c), or its SPARSE_* dtype when topk > 0.
+net::DType travel_dtype(Compression c, double topk);
+/// Top-k sparsification (fomoe/base/sparse_layout.h): per chunk of 4096 values of t (flattened),
+/// the k of largest |value|, indices ascending, values coded as `values` (F32, Q8, FP8, Q4, Q2).
+/// The blob's dtype is net::sparse_dtype(values); its size is net::payload_bytes(dtype, n, fraction).
+net::TensorBlob sparsify_to_blob(const std::string& name, const torch::Tensor& t, double fraction, net::DType values);
 
 /// Per-tensor residuals of one sender. With feedback off, encode just compresses.
 class ErrorFeedback {
  public:
   explicit ErrorFeedback(bool enabled = true) : enabled_(enabled) {}
-  /// Compresses value + the residual of `name` into dtype (block-quantized or plain F32/BF16/F16)
-  /// and keeps, as the new residual, what the blob does not carry. `sent` (optional) gets the
-  /// blob's values in fp32 on value's device: what the receiver will decode.
-  net::TensorBlob encode(const std::string& name, const torch::Tensor& value, net::DType dtype, torch::Tensor* sent = nullptr);
+  /// Compresses value + the residual of `name` into dtype (block-quantized, SPARSE_* with the
+  /// fraction `topk`, or plain F32/BF16/F16) and keeps, as the new residual, what the blob does not
+  /// carry. `sent` (optional) gets the blob's values in fp32 on value's device (dense, zeros where
+  /// nothing was sent): what the receiver will decode.
+  net::TensorBlob encode(const std::string& name, const torch::Tensor& value, net::DType dtype, torch::Tensor* sent = nullptr,
+                         double topk = 0);
   /// Drops a residual (a tensor the sender no longer holds, or a receiver that starts over).
   void forget(const std::string& name) { residual_.erase(name); }
   void clear() { residual_.clear(); }

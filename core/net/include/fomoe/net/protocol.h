@@ -25,6 +25,7 @@
 
 #include "fomoe/base/expected.h"
 #include "fomoe/base/quantized_layout.h"
+#include "fomoe/base/sparse_layout.h"
 
 namespace fomoe::net {
 
@@ -60,14 +61,25 @@ const std::vector<MsgType>& all_msg_types();
 
 // Q8 .. Q2: block-quantized values with bf16 block scales (fomoe/base/quantized_layout.h):
 // symmetric int8, fp8 e4m3, symmetric int4 (two per byte), 2-bit levels (four per byte).
-enum class DType : uint8_t { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5, Q8 = 6, FP8 = 7, Q4 = 8, Q2 = 9 };
+// SPARSE_*: top-k sparsified values (fomoe/base/sparse_layout.h): uint16 indices per chunk of
+// 4096 values, then the kept values as fp32 or block-quantized like Q8 .. Q2. The data size
+// determines k; the decoder checks it is one some k gives exactly.
+enum class DType : uint8_t {
+  F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5, Q8 = 6, FP8 = 7, Q4 = 8, Q2 = 9,
+  SPARSE_F32 = 10, SPARSE_Q8 = 11, SPARSE_FP8 = 12, SPARSE_Q4 = 13, SPARSE_Q2 = 14
+};
 
 /// Bytes per element of a plain dtype; 0 for the block-quantized ones (see payload_bytes).
 size_t dtype_size(DType dtype);
 /// The layout of a block-quantized dtype; nullopt for plain ones.
 std::optional<QuantizedLayout> quantized_layout(DType dtype);
-/// Data bytes of `numel` values of `dtype` (no overflow check: see the decoder).
-uint64_t payload_bytes(DType dtype, uint64_t numel);
+/// Data bytes of `numel` values of `dtype` (no overflow check: see the decoder). A sparse dtype
+/// needs its fraction (topk > 0): sparse_layout.h.
+uint64_t payload_bytes(DType dtype, uint64_t numel, double topk = 0);
+/// For a SPARSE_* dtype, the coding of its kept values (F32, Q8, FP8, Q4, Q2); nullopt otherwise.
+std::optional<DType> sparse_value_dtype(DType dtype);
+/// The SPARSE_* dtype whose kept values are coded as `values` (F32, Q8, FP8, Q4, Q2).
+DType sparse_dtype(DType values);
 const char* dtype_name(DType dtype);
 std::optional<DType> dtype_from_u8(uint8_t value);
 
@@ -168,6 +180,7 @@ struct TensorSpec {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
+  double topk = 0;  // SPARSE_* dtypes: the fraction kept
 };
 
 /// Bytes of one descriptor frame for a tensor with this name length and rank.

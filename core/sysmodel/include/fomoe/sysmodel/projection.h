@@ -23,6 +23,8 @@ struct FederationShape {
   Compression compression = Compression::None;       // up (DDP: both ways); None = precision
   Compression down_compression = Compression::None;  // DiLoCo / Photon / FoMoE parameters down after the first round
   bool error_feedback = true;                        // with compression: a residual per held parameter
+  double topk = 0;                                   // up (DDP: both ways): fraction kept per chunk, 0 = off
+  double down_topk = 0;                              // down, after the first round: fraction kept, 0 = off
   double bandwidth_bps = 1e9;         // each site's link, bits per second; <= 0 = unlimited
   double latency_s = 0.01;            // one-way latency per message
   double coordinator_bandwidth_bps = 0.0;  // the coordinator's own link; <= 0 = same as bandwidth_bps

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fomoe/base/quantized_layout.h"
+#include "fomoe/base/sparse_layout.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/sysmodel/model_shape.h"
 
@@ -31,16 +32,22 @@ WireBytes operator*(WireBytes a, uint64_t n);
 
 size_t bytes_per_element(WirePrecision p);
 
-/// How a tensor's values travel: plain elements of elem_bytes, or block-quantized.
+/// How a tensor's values travel: plain elements of elem_bytes, or block-quantized; with topk > 0
+/// top-k sparsified (fomoe/base/sparse_layout.h), the kept values coded so (plain: fp32).
 struct TravelFormat {
   size_t elem_bytes = 4;
   bool quantized = false;
   QuantizedLayout layout;
-  uint64_t data_bytes(uint64_t numel) const { return quantized ? quantized_bytes(numel, layout) : numel * elem_bytes; }
+  double topk = 0;
+  uint64_t data_bytes(uint64_t numel) const {
+    if (topk > 0) return sparse_bytes(numel, topk, quantized ? &layout : nullptr);
+    return quantized ? quantized_bytes(numel, layout) : numel * elem_bytes;
+  }
 };
 inline TravelFormat plain_travel(size_t elem_bytes) { return TravelFormat{elem_bytes, false, {}}; }
 /// What federation.precision and federation.compression (None: the precision) make of a tensor.
-TravelFormat travel_format(WirePrecision precision, Compression compression);
+/// topk > 0: federation.topk / down_topk.
+TravelFormat travel_format(WirePrecision precision, Compression compression, double topk = 0);
 /// 1 + 1 + 2 + name_bytes + 8 * ndim + 8.
 uint64_t tensor_descriptor_bytes(size_t name_bytes, size_t ndim);
 /// One tensor's descriptor and data frames (no message framing).
