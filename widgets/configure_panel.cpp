@@ -95,6 +95,10 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addText(data, "data.path", tr("token file"), [](auto& c) { return QString::fromStdString(c.data.path); },
           [](auto& c, const QString& v) { c.data.path = v.trimmed().toStdString(); },
           tr("megatron: the PREFIX of PREFIX.bin and PREFIX.idx; tokens, llmc: the file; text, jsonl: a file, folder or glob"));
+  addText(data, "data.tokenizer", tr("tokenizer"), [](auto& c) { return QString::fromStdString(c.data.tokenizer); },
+          [](auto& c, const QString& v) { c.data.tokenizer = v.trimmed().toStdString(); },
+          tr("empty = the project's BPE, trained on the corpus; else a Hugging Face tokenizer.json, a SentencePiece "
+             ".model or a FoMoE BPE file. With token files it only encodes prompts and decodes samples"));
   addText(data, "data.text_field", tr("JSONL text field"), [](auto& c) { return QString::fromStdString(c.data.text_field); },
           [](auto& c, const QString& v) { c.data.text_field = v.trimmed().toStdString(); });
   addText(data, "data.domain_field", tr("JSONL domain field"), [](auto& c) { return QString::fromStdString(c.data.domain_field); },
@@ -135,6 +139,22 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
   addInt(train, "train.eval_every", tr("evaluate every"), 0, 1000000, [](auto& c) { return c.train.eval_every; },
          [](auto& c, int v) { c.train.eval_every = v; }, tr("steps; 0 = only at the end"));
   addInt(train, "train.log_every", tr("log every"), 1, 100000, [](auto& c) { return c.train.log_every; }, [](auto& c, int v) { c.train.log_every = v; });
+  addInt(train, "train.sample_tokens", tr("sample tokens"), 0, 4096, [](auto& c) { return c.train.sample_tokens; },
+         [](auto& c, int v) { c.train.sample_tokens = v; },
+         tr("after each evaluation the global model continues each prompt by this many tokens (greedy; the Samples "
+            "tab); 0 = off"));
+  addText(train, "train.sample_prompts", tr("sample prompts"),
+          [](auto& c) {
+            QStringList l;
+            for (auto& s : c.train.sample_prompts) l << QString::fromStdString(s);
+            return l.join(" | ");
+          },
+          [](auto& c, const QString& v) {
+            c.train.sample_prompts.clear();
+            for (const QString& s : v.split(" | ", Qt::SkipEmptyParts))
+              if (!s.trimmed().isEmpty()) c.train.sample_prompts.push_back(s.toStdString());
+          },
+          tr("separated by \" | \"; a prompt keeps its own spaces (\"The \" ends in one)"));
 
   QFormLayout* fed = group(page, tr("Federation"), col2);
   addInt(fed, "federation.sites", tr("sites (K)"), 1, 256, [](auto& c) { return c.federation.sites; }, [](auto& c, int v) { c.federation.sites = v; });

@@ -37,6 +37,7 @@
 #include "routing_panel.h"
 #include "run_browser.h"
 #include "session_settings.h"
+#include "samples_panel.h"
 #include "theme.h"
 #include "undo_shortcut_router.h"
 #include "wheel_guard.h"
@@ -76,10 +77,12 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   network_ = new NetworkPanel;
   browser_ = new RunBrowser(store_);
   compare_ = new CompareView;
+  samples_ = new SamplesPanel;
   tabs_->addTab(configure_, tr("Configure"));
   tabs_->addTab(placement_, tr("Placement"));
   tabs_->addTab(liveTab_, tr("Live"));
   tabs_->addTab(network_, tr("Network"));
+  tabs_->addTab(samples_, tr("Samples"));
   tabs_->addTab(browser_, tr("Runs"));
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(new ProjectionPanel(doc_), tr("Projection"));
@@ -118,6 +121,8 @@ MainWindow::MainWindow(const QString& dbPath, QWidget* parent) : QMainWindow(par
   connect(b, &EventBridge::placementArrived, live_, &RunData::setPlacement);
   connect(b, &EventBridge::eventArrived, live_, &RunData::appendEvent);
   connect(b, &EventBridge::eventArrived, configure_, &ConfigurePanel::onRunEvent);
+  connect(b, &EventBridge::samplesArrived, live_, &RunData::appendSamples);
+  connect(b, &EventBridge::samplesArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
   // The bridge flushes on its timer; notify after each flush so views redraw once per batch.
   connect(b, &EventBridge::metricsArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
   connect(b, &EventBridge::linkBytesArrived, live_, [this] { live_->notify(); }, Qt::QueuedConnection);
@@ -434,6 +439,7 @@ void MainWindow::showData(RunData* data) {
   load_->setData(data);
   network_->setData(data);
   log_->setData(data);
+  samples_->setData(data);
 }
 
 bool MainWindow::openRun(qint64 runId, QString* error) {

@@ -71,6 +71,7 @@ class MainWindow : public QMainWindow {
   PlacementEditor* placementEditor() const { return placement_; }
   ConfigurePanel* configurePanel() const { return configure_; }
   EventLog* eventLog() const { return log_; }
+  class SamplesPanel* samplesPanel() const { return samples_; }
   QWidget* liveTab() const { return liveTab_; }
   QDockWidget* eventsDock() const { return eventsDock_; }
   QToolBar* mainToolBar() const { return mainToolBar_; }
@@ -109,6 +110,7 @@ class MainWindow : public QMainWindow {
   RunBrowser* browser_;
   CompareView* compare_;
   EventLog* log_;
+  class SamplesPanel* samples_;
   QLabel* stateLabel_;
   QLabel* storeLabel_ = nullptr;
   QProgressBar* progress_;

@@ -4,6 +4,8 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "cli_experiment.h"
+#include "fomoe/train/bench_data.h"
 #include "fomoe/train/bench_moe.h"
 
 namespace fomoe::cli {
@@ -15,6 +17,7 @@ int bench_command(const std::vector<std::string>& args, const std::string& self_
   if (!args.empty() && args[0] == "comm") return bench_comm_command(rest, self_exe);
   if (!args.empty() && args[0] == "tokenizer") return bench_tokenizer_command(rest, self_exe);
   if (!args.empty() && args[0] == "export") return bench_export_command(rest);
+  if (!args.empty() && args[0] == "data") return bench_data_command(rest);
   // No benchmark named: --help, or a usage error that lists them.
   auto app = make_app("fomoe bench", "Benchmarks (numbers in docs/BENCHMARKS.md).");
   app->add_subcommand("moe", "skip-token and dispatch throughput of the MoE block and a training step");
@@ -22,6 +25,7 @@ int bench_command(const std::vector<std::string>& args, const std::string& self_
   app->add_subcommand("comm", "DDP, DiLoCo, Photon and FoMoE side by side: bytes on the wire, loss, throughput");
   app->add_subcommand("tokenizer", "the engine's BPE beside PyPI tokenizers on the same text and vocabulary");
   app->add_subcommand("export", "export time of a 100M+ parameter model as a transformers folder");
+  app->add_subcommand("data", "the data loader's time per step as a share of a training step");
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   return usage_error(*app, "which benchmark?", std::cerr);  // not reached: parse() wants a subcommand
 }
@@ -51,6 +55,27 @@ int bench_moe_command(const std::vector<std::string>& args, const std::string& s
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   o.json = format == "json";
   return bench_moe(o, std::cout, std::cerr, self_exe);
+}
+
+int bench_data_command(const std::vector<std::string>& args) {
+  auto app = make_app("fomoe bench data",
+                      "The data loader's time per batch as a share of a training step on the experiment's model and "
+                      "batch: its corpus in memory, and the same tokens as a flat token file read through mmap.");
+  std::string experiment;
+  std::vector<std::string> sets;
+  BenchDataOptions o;
+  app->add_option("EXPERIMENT", experiment, "experiment TOML file (experiments/*.toml): its model, batch and data")
+      ->required()
+      ->type_name("FILE.toml");
+  add_repeated(*app, "--set", sets, "section.key=value override");
+  app->add_option("--steps", o.steps, "timed training steps")->check(positive_integer())->capture_default_str();
+  std::string format = "text";
+  add_format(*app, format, {"text", "json"}, /*json_alias=*/true);
+  if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
+  o.json = format == "json";
+  auto cfg = load_cli_experiment("bench data", experiment, sets, 0);
+  if (!cfg) return 1;
+  return bench_data(*cfg, o, std::cout, std::cerr);
 }
 
 }  // namespace fomoe::cli

@@ -21,6 +21,7 @@ int generate_command(const std::vector<std::string>& args);
 int import_command(const std::vector<std::string>& args);
 int bench_tokenizer_command(const std::vector<std::string>& args, const std::string& self_exe);
 int bench_export_command(const std::vector<std::string>& args);
+int bench_data_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 // Torch-free commands, in the fomoe_cli_commands library (the tests call them with string streams).

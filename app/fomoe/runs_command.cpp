@@ -363,10 +363,18 @@ Json held_out_json(const HeldOut& h) {
 // them even when the event table below shows only the last ones.
 bool is_stop_or_resume(const RunEvent& e) { return e.kind == "stopped" || e.kind == "resumed"; }
 
+Json samples_json(const std::vector<SampleEntry>& samples) {
+  Json out = Json::array();
+  for (const auto& e : samples)
+    out.push_back({{"step", e.step}, {"round", e.round}, {"prompt_index", e.prompt_index}, {"prompt", e.prompt}, {"text", e.text}});
+  return out;
+}
+
 // Everything `runs show` prints, as one JSON object: the run, its summary, every metric series,
-// the held-out losses, bytes per link, all events and the config text.
+// the held-out losses, bytes per link, all events, every sample and the config text.
 Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, const HeldOut& held_out,
-               const std::vector<LinkTotal>& links, const std::vector<RunEvent>& events) {
+               const std::vector<LinkTotal>& links, const std::vector<RunEvent>& events,
+               const std::vector<SampleEntry>& samples) {
   Json j = summary_json(s);
   j["writer"] = {{"pid", s.run.writer_pid}, {"host", s.run.writer_host}};
   j["config_text"] = s.run.config_text;
@@ -381,6 +389,7 @@ Json show_json(const RunSummary& s, const std::vector<MetricSeries>& series, con
   j["held_out_loss"] = held_out_json(held_out);
   j["links"] = jl;
   j["events"] = je;
+  j["samples"] = samples_json(samples);
   return j;
 }
 
@@ -396,8 +405,11 @@ int cmd_show(Ctx& c) {
   if (!events) return store_error(c, events.error());
   auto held_out = read_held_out(*c.store, id, *series);
   if (!held_out) return store_error(c, held_out.error());
+  auto samples = c.store->samples(id);
+  if (!samples) return store_error(c, samples.error());
   if (c.args.show_format == "json") {
-    c.out << show_json(*s, *series, *held_out, *links, *events).dump(2) << "\n";
+    // A continuation can end inside a multi-byte character: invalid UTF-8 becomes U+FFFD.
+    c.out << show_json(*s, *series, *held_out, *links, *events, *samples).dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
     return 0;
   }
   const RunRecord& r = s->run;
@@ -513,6 +525,22 @@ int cmd_show(Ctx& c) {
       rows.push_back(event_row((*events)[i]));
     }
     print_table(o, {"TIME S", "SITE", "KIND", "TEXT"}, rows, {0, 1}, "  ");
+  }
+
+  if (!samples->empty()) {
+    // The latest evaluation's continuations (--all: every evaluation's), one line each.
+    const long last_step = samples->back().step;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : *samples) {
+      if (!c.args.all && e.step != last_step) continue;
+      std::string text = e.text;
+      for (char& ch : text)
+        if (ch == '\n' || ch == '\t') ch = ' ';
+      rows.push_back({std::to_string(e.step), e.prompt, text});
+    }
+    o << "\nSamples (" << (c.args.all ? "every evaluation" : "at step " + std::to_string(last_step)) << ", greedy; "
+      << "prompt, then the model's continuation)\n";
+    print_table(o, {"STEP", "PROMPT", "CONTINUATION"}, rows, {0}, "  ");
   }
 
   o << "\nConfig\n";
@@ -651,9 +679,10 @@ int cmd_export(Ctx& c) {
       auto placement = c.store->placement(*id);
       auto load = c.store->expert_load(*id);
       auto ckpts = c.store->checkpoints(*id);
+      auto samples = c.store->samples(*id);
       for (const Error* e : {links ? nullptr : &links.error(), events ? nullptr : &events.error(),
                              placement ? nullptr : &placement.error(), load ? nullptr : &load.error(),
-                             ckpts ? nullptr : &ckpts.error()}) {
+                             ckpts ? nullptr : &ckpts.error(), samples ? nullptr : &samples.error()}) {
         if (e) return store_error(c, *e);
       }
       Json jl = Json::array(), je = Json::array(), jp = Json::array(), jx = Json::array(), jc = Json::array();
@@ -671,7 +700,8 @@ int cmd_export(Ctx& c) {
       }
       for (const auto& k : *ckpts) jc.push_back({{"round", k.round}, {"step", k.step}, {"path", k.path}});
       o << "\n],\n\"links\": " << jl.dump() << ",\n\"events\": " << je.dump() << ",\n\"placement\": " << jp.dump()
-        << ",\n\"expert_load\": " << jx.dump() << ",\n\"checkpoints\": " << jc.dump() << "\n}\n";
+        << ",\n\"expert_load\": " << jx.dump() << ",\n\"checkpoints\": " << jc.dump()
+        << ",\n\"samples\": " << samples_json(*samples).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n}\n";
     }
   }
   if (!st) return store_error(c, st.error());

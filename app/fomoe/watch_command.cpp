@@ -50,6 +50,15 @@ class WatchPrinter : public RunSink {
                 e.text.c_str());
     std::fflush(stdout);
   }
+  void on_samples(const std::vector<SampleEntry>& samples) override {
+    for (const auto& e : samples) {
+      std::string text = e.text;
+      for (char& ch : text)
+        if (ch == '\n' || ch == '\t') ch = ' ';
+      std::printf("round %3d step %6ld  sample \"%s\" -> %s\n", e.round, e.step, e.prompt.c_str(), text.c_str());
+    }
+    std::fflush(stdout);
+  }
   void on_run_finished(RunStatus status, const std::string& message) override {
     std::printf("run %s%s%s\n", run_status_name(status), message.empty() ? "" : ": ", message.c_str());
     finished = true;

@@ -6,6 +6,8 @@
 // main view to PNG when the run has finished, then quits.
 #include <unistd.h>
 
+#include <iterator>
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -48,7 +50,7 @@ bool headless() {
 void grabAll(MainWindow& w, const QString& dir, qint64 runId) {
   QDir().mkpath(dir);
   QTabWidget* tabs = w.tabs();
-  const char* names[] = {"configure", "placement", "live", "network", "runs", "compare", "projection"};
+  const char* names[] = {"configure", "placement", "live", "network", "samples", "runs", "compare", "projection"};
   // Compare the demo run with the newest finished run of each other method in the store.
   QList<qint64> ids;
   ids << runId;
@@ -64,7 +66,7 @@ void grabAll(MainWindow& w, const QString& dir, qint64 runId) {
   }
   w.compareRuns(ids);
   w.runBrowser()->selectRun(runId);
-  for (int i = 0; i < tabs->count() && i < 7; ++i) {
+  for (int i = 0; i < tabs->count() && i < int(std::size(names)); ++i) {
     tabs->setCurrentIndex(i);
     for (int k = 0; k < 5; ++k) QCoreApplication::processEvents();
     const QString path = dir + "/" + QString("%1_%2.png").arg(i + 1).arg(names[i]);

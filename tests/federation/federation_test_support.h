@@ -13,6 +13,7 @@
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/local_federation.h"
 #include "../tiny_experiment.h"
+#include "spawn_cli.h"
 
 namespace fomoe::test {
 

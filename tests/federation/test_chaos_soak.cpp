@@ -26,6 +26,7 @@
 #include "fomoe/base/metric_names.h"
 #include "fomoe/config/experiment.h"
 #include "../tiny_experiment.h"
+#include "spawn_cli.h"
 #include "fomoe/store/run_store.h"
 
 extern char** environ;
@@ -75,19 +76,9 @@ long rss_kib(pid_t pid) {
 }
 
 pid_t spawn_run(const std::vector<std::string>& extra, const std::string& log) {
-  std::vector<std::string> args = {FOMOE_CLI_PATH, "run"};
+  std::vector<std::string> args = {"run"};
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  posix_spawn(&pid, FOMOE_CLI_PATH, &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return test::spawn_cli(args, log, /*both_to_log=*/true, /*append=*/true);
 }
 
 TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {

@@ -21,6 +21,7 @@
 #include "federation_test_support.h"
 #include "fomoe/federation/global_model.h"
 #include "fomoe/federation/local_federation.h"
+#include "fomoe/net/keys.h"
 #include "fomoe/net/protocol.h"
 #include "fomoe/sysmodel/model_shape.h"
 #include "fomoe/sysmodel/presets.h"
@@ -142,27 +143,30 @@ TEST(FederationProcesses, TrainsOnTokenFilesOtherStacksWrote) {
 // (federation.site_data_paths); the coordinator reads no data (its data.path does not even
 // exist), the sites report their held-out losses on their own splits, the run's held-out loss is
 // their mean, and the run records what each site read (files, sizes, hashes), never the data.
+// A site's own flat token file in its own folder: 300 documents of 60 tokens and an EOS 0 each,
+// non-IID on purpose (site 0's documents use ids 1..159, site 1's 160..319, uint16).
+std::string write_site_tokens(const fs::path& dir, int site) {
+  const auto folder = dir / ("site" + std::to_string(site));
+  fs::create_directories(folder);
+  std::vector<uint16_t> tokens;
+  uint64_t x = 12345 + site;
+  for (int doc = 0; doc < 300; ++doc) {
+    for (int i = 0; i < 60; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      tokens.push_back(static_cast<uint16_t>(1 + site * 159 + (x >> 33) % 159));
+    }
+    tokens.push_back(0);
+  }
+  const auto path = (folder / "mine.bin").string();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(tokens.data()),
+                                              static_cast<std::streamsize>(tokens.size() * 2));
+  return path;
+}
+
 TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
   const auto dir = fresh_dir("site-data-files");
-  // Non-IID on purpose: site 0's documents use ids 1..159, site 1's 160..319 (uint16, EOS 0).
   std::vector<std::string> paths;
-  for (int site = 0; site < 2; ++site) {
-    const auto folder = dir / ("site" + std::to_string(site));
-    fs::create_directories(folder);
-    std::vector<uint16_t> tokens;
-    uint64_t x = 12345 + site;
-    for (int doc = 0; doc < 300; ++doc) {
-      for (int i = 0; i < 60; ++i) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        tokens.push_back(static_cast<uint16_t>(1 + site * 159 + (x >> 33) % 159));
-      }
-      tokens.push_back(0);
-    }
-    const auto path = (folder / "mine.bin").string();
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(tokens.data()),
-                                                static_cast<std::streamsize>(tokens.size() * 2));
-    paths.push_back(path);
-  }
+  for (int site = 0; site < 2; ++site) paths.push_back(write_site_tokens(dir, site));
   auto c = tiny(Method::FoMoE, 2);
   c.data.format = DataFormat::Tokens;
   c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
@@ -201,6 +205,85 @@ TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
     EXPECT_EQ(j["files"][0]["path"], paths[static_cast<size_t>(e.site)]);
     EXPECT_EQ(j["files"][0]["bytes"].get<uint64_t>(), 300u * 61u * 2u);
     EXPECT_EQ(j["files"][0]["hash"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+  }
+  EXPECT_EQ(manifests, 2);
+}
+
+// Remote sites whose data exists only on their own command line (`fomoe agent --listen ...
+// --data format=tokens --data path=...`): the experiment the coordinator runs (`fomoe run`, a
+// process of its own) names no site's data, its own data.path does not exist, and still every
+// site trains, reports its held-out loss on its own split and records what it read.
+TEST(FederationProcesses, RemoteAgentsTrainOnDataNamedOnlyOnTheirCommandLine) {
+  const auto dir = fresh_dir("remote-agent-data");
+  const std::string keys = (dir / "keys").string();
+  auto server = net::write_keypair(keys, net::kServerKeyName, /*overwrite=*/true);
+  ASSERT_TRUE(server) << server.error().message;
+  auto c = tiny(Method::FoMoE, 2);
+  c.run.name = "remote-data";
+  c.run.out_dir = (dir / "runs").string();
+  c.data.format = DataFormat::Tokens;
+  c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
+  c.data.eos_id = 0;
+  c.federation.coordinator_data = false;
+  c.federation.key_dir = keys;
+  c.train.steps = 16;
+  c.train.eval_every = 8;
+  std::vector<pid_t> agents;
+  std::vector<std::string> paths;
+  const int base_port = 21000 + static_cast<int>(getpid() % 4000) * 2;
+  for (int site = 0; site < 2; ++site) {
+    const std::string name = "site-" + std::to_string(site);
+    auto kp = net::write_keypair(keys, name, /*overwrite=*/true);
+    ASSERT_TRUE(kp) << kp.error().message;
+    paths.push_back(write_site_tokens(dir / "only-here", site));
+    const std::string port = std::to_string(base_port + site);
+    c.federation.agents.push_back({"tcp://127.0.0.1:" + port, kp->public_key});
+    agents.push_back(spawn_cli({"agent", "--listen", "tcp://127.0.0.1:" + port, "--key-dir", keys, "--name", name,
+                                "--threads", "1", "--idle-timeout", "60", "--data", "format=tokens", "--data",
+                                "path=" + paths.back(), "--data", "eos_id=0"},
+                               (dir / (name + ".log")).string(), /*both_to_log=*/true));
+    ASSERT_GT(agents.back(), 0);
+  }
+  const std::string exp = (dir / "exp.toml").string();
+  std::ofstream(exp) << to_toml(c);
+  const std::string db = (dir / "runs.db").string();
+  const std::string log = (dir / "run.log").string();
+  const pid_t coordinator = spawn_cli({"run", exp, "--db", db}, log, /*both_to_log=*/true);
+  ASSERT_GT(coordinator, 0);
+  int status = -1;
+  waitpid(coordinator, &status, 0);
+  for (pid_t a : agents) {
+    int st;
+    waitpid(a, &st, 0);  // they leave on the coordinator's Shutdown
+  }
+  std::ifstream in(log);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_EQ(to_toml(c).find("only-here"), std::string::npos) << "the experiment names no site's data";
+
+  auto store = RunStore::open(db);
+  ASSERT_TRUE(store) << store.error().message;
+  auto runs = (*store)->list_runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  const int64_t id = runs->front().run.id;
+  EXPECT_EQ(runs->front().run.status, "finished");
+  for (int site = 0; site < 2; ++site) {
+    SCOPED_TRACE(site);
+    auto curve = (*store)->read_series(id, metric::kSiteEvalLoss, site, 0, 1 << 20);
+    ASSERT_TRUE(curve);
+    ASSERT_EQ(curve->size(), 2u);  // steps 8 and 16
+    EXPECT_LT(curve->back().value, curve->front().value) << "the site's own held-out loss did not fall";
+  }
+  auto events = (*store)->events(id);
+  ASSERT_TRUE(events);
+  int manifests = 0;
+  for (auto& e : *events) {
+    if (e.kind != "site_data") continue;
+    ++manifests;
+    auto j = nlohmann::json::parse(e.text);
+    ASSERT_EQ(j["files"].size(), 1u) << e.text;
+    EXPECT_EQ(j["files"][0]["path"], paths[static_cast<size_t>(e.site)]);
   }
   EXPECT_EQ(manifests, 2);
 }
@@ -300,13 +383,9 @@ TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
       while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       kill(pid, SIGKILL);  // mid-run, no goodbye
       while (!sink.has_event("site_dead")) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      std::vector<std::string> args = {FOMOE_CLI_PATH, "agent", "--connect", endpoint, "--key-dir", key_dir,
-                                       "--name", "site-1", "--threads", "1", "--idle-timeout", "60"};
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      pid_t p;
-      if (posix_spawn(&p, FOMOE_CLI_PATH, nullptr, nullptr, argv.data(), environ) == 0) restarted = p;
+      const pid_t p = spawn_cli({"agent", "--connect", endpoint, "--key-dir", key_dir, "--name", "site-1", "--threads", "1",
+                                 "--idle-timeout", "60"});
+      if (p > 0) restarted = p;
     });
   };
   // Give the restarted agent time to start and say Hello before the run ends (rounds are fast).
@@ -743,14 +822,9 @@ TEST(FederationProcesses, KilledCoordinatorProcessResumes) {
   }
   const std::string db = (dir / "runs.db").string();
   auto spawn = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {FOMOE_CLI_PATH, "run", exp, "--db", db};
+    std::vector<std::string> args = {"run", exp, "--db", db};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    posix_spawn(&pid, FOMOE_CLI_PATH, nullptr, nullptr, argv.data(), environ);
-    return pid;
+    return spawn_cli(args);
   };
   const auto state = dir / "runs" / "ckill" / "coordinator.pt";
   pid_t pid = spawn({});
@@ -815,18 +889,9 @@ TEST(FederationProcesses, SigintStopsTheRunCleanlyAndResumeGoesOnInTheSameRecord
   const std::string db = (dir / "runs.db").string();
   const std::string err = (dir / "stderr.txt").string();
   auto spawn = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {FOMOE_CLI_PATH, "run", exp, "--db", db};
+    std::vector<std::string> args = {"run", exp, "--db", db};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    posix_spawn(&pid, FOMOE_CLI_PATH, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    return spawn_cli(args, err);
   };
   const auto state = dir / "runs" / "stopme" / "coordinator.pt";
   pid_t pid = spawn({});
@@ -883,19 +948,7 @@ TEST(FederationProcesses, SigintStopsTrainWithACheckpointAndResumeGoesOnInTheSam
   }
   const std::string db = (dir / "runs.db").string();
   const std::string err = (dir / "stderr.txt").string();
-  auto spawn = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), FOMOE_CLI_PATH);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    posix_spawn(&pid, FOMOE_CLI_PATH, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-  };
+  auto spawn = [&](std::vector<std::string> args) { return spawn_cli(std::move(args), err); };
   auto logged_steps = [&] {
     StoreOptions ro;
     ro.read_only = true;

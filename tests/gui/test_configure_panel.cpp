@@ -1,6 +1,7 @@
 // The configure panel edits per-site link emulation in the sites table; undo restores it.
 #include <QFile>
 #include <QLabel>
+#include <QLineEdit>
 #include <QRegularExpression>
 #include <QSpinBox>
 #include <QTableWidget>
@@ -121,6 +122,37 @@ class ConfigurePanelTest : public QObject {
     });
     QVERIFY(enabled("data.token_dtype") && enabled("data.eos_id"));
     QVERIFY(!panel.editorFor("data.path")->property("invalid").toBool());
+  }
+
+  // Your own tokenizer and the samples' prompts are set in the panel (issue 14): a tokenizer file
+  // that does not exist is marked at its field; prompts keep their own spaces.
+  void tokenizerAndSamplePromptsAreEditable() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n", "t.toml", &error), qPrintable(error));
+    ConfigurePanel panel(&doc);
+    auto* tok = qobject_cast<QLineEdit*>(panel.editorFor("data.tokenizer"));
+    QVERIFY(tok);
+    QVERIFY(tok->isEnabled());
+    QVERIFY(!tok->property("invalid").toBool());
+    tok->setText("/no/such/tokenizer.json");
+    emit tok->editingFinished();
+    QCOMPARE(doc.config().data.tokenizer, std::string("/no/such/tokenizer.json"));
+    QVERIFY(tok->property("invalid").toBool());
+    tok->setText("");
+    emit tok->editingFinished();
+    QVERIFY(!tok->property("invalid").toBool());
+
+    auto* prompts = qobject_cast<QLineEdit*>(panel.editorFor("train.sample_prompts"));
+    QVERIFY(prompts);
+    QCOMPARE(prompts->text(), QString("The  | A computer is | Das  | Q: What is"));
+    prompts->setText("Once upon a time | The ");
+    emit prompts->editingFinished();
+    QCOMPARE(doc.config().train.sample_prompts, (std::vector<std::string>{"Once upon a time", "The "}));
+    auto* tokens = qobject_cast<QSpinBox*>(panel.editorFor("train.sample_tokens"));
+    QVERIFY(tokens);
+    tokens->setValue(0);
+    QCOMPARE(doc.config().train.sample_tokens, 0);
   }
 
   // Saved TOML is readable (issue 13): the keys the person set, short numbers, same experiment back.

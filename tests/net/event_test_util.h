@@ -32,6 +32,7 @@ inline std::vector<StreamEvent> sample_events() {
   v.push_back(RunEvent{1.5, -1, "site_dead", "site 2 missed 3 heartbeats\n\ttab \\ \"quote\""});
   v.push_back(CheckpointEntry{3, 300, "/runs/7/ckpt-00300.pt"});
   v.push_back(RunFinished{RunStatus::Interrupted, "SIGINT"});
+  v.push_back(std::vector<SampleEntry>{{-1, 40, 0, "The ", "cat \xc3\xa9t\xc3\xa9\n\"q\""}, {2, 1L << 40, 3, "Q-What is", ""}});
   return v;
 }
 
@@ -91,6 +92,13 @@ inline void expect_same(const CheckpointEntry& a, const CheckpointEntry& b) {
   EXPECT_EQ(a.step, b.step);
   EXPECT_EQ(a.path, b.path);
 }
+inline void expect_same(const SampleEntry& a, const SampleEntry& b) {
+  EXPECT_EQ(a.round, b.round);
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.prompt_index, b.prompt_index);
+  EXPECT_EQ(a.prompt, b.prompt);
+  EXPECT_EQ(a.text, b.text);
+}
 inline void expect_same(const RunFinished& a, const RunFinished& b) {
   EXPECT_EQ(a.status, b.status);
   EXPECT_EQ(a.message, b.message);
@@ -119,6 +127,7 @@ struct RecordingSink : RunSink {
   void on_expert_load(const std::vector<ExpertLoadEntry>& l) override { events.push_back(l); }
   void on_event(const RunEvent& e) override { events.push_back(e); }
   void on_checkpoint(const CheckpointEntry& c) override { events.push_back(c); }
+  void on_samples(const std::vector<SampleEntry>& s) override { events.push_back(s); }
   void on_run_finished(RunStatus s, const std::string& m) override {
     events.push_back(RunFinished{s, m});
   }

@@ -16,7 +16,8 @@ using testing::sample_events;
 
 TEST(EventCodec, TopicNamesAreStableAndInVariantOrder) {
   const std::vector<std::string> expected = {"run",         "metrics", "links",      "placement",
-                                             "expert_load", "event",   "checkpoint", "finished"};
+                                             "expert_load", "event",   "checkpoint", "finished",
+                                             "samples"};
   ASSERT_EQ(all_stream_topics().size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(stream_topic_name(all_stream_topics()[i]), expected[i]);

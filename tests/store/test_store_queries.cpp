@@ -156,6 +156,7 @@ TEST(StoreQueries, ListFiltersDeleteAndTags) {
       (*rec)->on_placement({{0, 0, 0, 0}});
       (*rec)->on_expert_load({{0, 0, 0, 0, 5}});
       (*rec)->on_checkpoint({0, 10, "/ck"});
+      (*rec)->on_samples({{0, 10, 0, "The ", "end of " + std::to_string(i)}});
       (*rec)->on_run_finished(i == 3 ? RunStatus::Failed : RunStatus::Finished, "");
     }
   }
@@ -182,6 +183,11 @@ TEST(StoreQueries, ListFiltersDeleteAndTags) {
   ASSERT_TRUE(st.set_tags(ids[1], "baseline,paper"));
   EXPECT_EQ(st.get_run(ids[1])->tags, "baseline,paper");
   EXPECT_EQ(st.set_tags(999, "x").error().code, ErrorCode::NotFound);
+  auto samples = st.samples(ids[2]);
+  ASSERT_TRUE(samples) << samples.error().message;
+  ASSERT_EQ(samples->size(), 1u);
+  EXPECT_EQ(samples->at(0).text, "end of 2");
+  EXPECT_EQ(samples->at(0).prompt, "The ");
 
   ASSERT_TRUE(st.delete_run(ids[1]));
   auto gone = st.get_run(ids[1]);
@@ -193,7 +199,7 @@ TEST(StoreQueries, ListFiltersDeleteAndTags) {
   store->reset();
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  for (const char* table : {"metrics", "metric_rollup", "links", "placement", "expert_load", "events", "checkpoints"}) {
+  for (const char* table : {"metrics", "metric_rollup", "links", "placement", "expert_load", "events", "checkpoints", "samples"}) {
     for (int64_t id : {ids[1], ids[2]}) {
       sqlite3_stmt* q = nullptr;
       sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table + " WHERE run_id = ?").c_str(), -1, &q,

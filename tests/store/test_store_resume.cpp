@@ -46,6 +46,7 @@ void record_round(RunSink& sink, int round, int session) {
   sink.on_expert_load({{round, 0, 0, 0, 10 + session}, {round, 1, 0, 1, 20 + session}});
   sink.on_event({round * 1.0, -1, "round_started", "round " + std::to_string(round)});
   sink.on_checkpoint({round, end, "/state/run.pt"});
+  sink.on_samples({{round, end, 0, "The ", "session " + std::to_string(session)}, {round, end, 1, "Q: ", "a"}});
 }
 
 // metric_rollup without the run id, in key order.
@@ -190,6 +191,16 @@ TEST(StoreResume, StoppedRunResumesIntoTheSameRecord) {
   auto cks = (*browser)->checkpoints(id);
   ASSERT_EQ(cks->size(), 8u);
   for (size_t i = 0; i < cks->size(); ++i) EXPECT_EQ((*cks)[i].round, static_cast<int>(i));
+  auto samples = (*browser)->samples(id);  // a redone round's continuations replace the first attempt's
+  ASSERT_TRUE(samples) << samples.error().message;
+  ASSERT_EQ(samples->size(), 16u);
+  for (size_t i = 0; i < samples->size(); ++i) {
+    const SampleEntry& e = (*samples)[i];
+    EXPECT_EQ(e.round, static_cast<int>(i / 2));
+    EXPECT_EQ(e.step, static_cast<long>(i / 2 + 1) * kStepsPerRound - 1);
+    EXPECT_EQ(e.prompt_index, static_cast<int>(i % 2));
+    if (e.prompt_index == 0) EXPECT_EQ(e.text, e.round >= 4 ? "session 1" : "session 0") << "round " << e.round;
+  }
   // Events are the log: rounds 4 and 5 really started twice, and the resume is in it.
   auto events = (*browser)->events(id);
   ASSERT_EQ(events->size(), 6u + 1u + 4u);

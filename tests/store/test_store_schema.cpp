@@ -111,7 +111,7 @@ TEST(StoreSchema, MigratesV1AndKeepsRows) {
 
   auto store = RunStore::open(path);
   ASSERT_TRUE(store) << store.error().message;
-  EXPECT_EQ((*store)->schema_version(), 2);
+  EXPECT_EQ((*store)->schema_version(), kStoreSchemaVersion);
   auto run = (*store)->get_run(1);
   ASSERT_TRUE(run) << run.error().message;
   EXPECT_EQ(run->name, "old-run");

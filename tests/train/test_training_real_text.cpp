@@ -71,6 +71,48 @@ TEST(TrainingRealText, GoldenPerStepLossesOnCpu) {
   EXPECT_LT(losses.back(), losses.front());
 }
 
+struct SampleSink : RunSink {
+  std::vector<SampleEntry> samples;
+  std::vector<double> losses;  // every metric value, in order
+  void on_samples(const std::vector<SampleEntry>& s) override { samples.insert(samples.end(), s.begin(), s.end()); }
+  void on_metrics(const std::vector<MetricPoint>& p) override {
+    for (const auto& m : p)
+      if (m.name == metric::kTrainLoss || m.name == metric::kEvalLoss) losses.push_back(m.value);
+  }
+};
+
+// After each evaluation the model continues the fixed prompts greedily: text a person reads,
+// the same on a rerun, and training itself is the same with samples on or off.
+TEST(TrainingRealText, SamplesAfterEachEvaluationLeaveTrainingUnchanged) {
+  torch::set_num_threads(1);  // bit-identical reruns
+  auto c = small();
+  c.train.steps = 60;
+  c.train.eval_every = 20;
+  c.train.sample_prompts = {"The ", "A computer is"};
+  c.train.sample_tokens = 12;
+  SampleSink a, b, off;
+  ASSERT_TRUE(run_single_site(c, &a, {}));
+  ASSERT_TRUE(run_single_site(c, &b, {}));
+  auto quiet = c;
+  quiet.train.sample_tokens = 0;
+  ASSERT_TRUE(run_single_site(quiet, &off, {}));
+  EXPECT_TRUE(off.samples.empty());
+  ASSERT_EQ(a.samples.size(), 6u);  // 3 evaluations x 2 prompts
+  size_t written = 0;
+  for (size_t i = 0; i < a.samples.size(); ++i) {
+    const SampleEntry& e = a.samples[i];
+    EXPECT_EQ(e.step, static_cast<long>(20 * (i / 2 + 1)));
+    EXPECT_EQ(e.round, -1);
+    EXPECT_EQ(e.prompt_index, static_cast<int>(i % 2));
+    EXPECT_EQ(e.prompt, c.train.sample_prompts[i % 2]);
+    EXPECT_EQ(e.text, b.samples[i].text) << "greedy continuations are the same on a rerun";
+    written += e.text.size();
+  }
+  EXPECT_GT(written, 0u) << "the model continued no prompt at all";
+  ASSERT_EQ(a.losses.size(), off.losses.size());
+  for (size_t i = 0; i < a.losses.size(); ++i) EXPECT_EQ(a.losses[i], off.losses[i]) << "metric " << i;
+}
+
 TEST(TrainingRealText, MissingSourceTextIsAClearError) {
   auto c = small();
   c.data.sources = {"fortunes-en", "no-such-source"};

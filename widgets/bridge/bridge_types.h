@@ -12,6 +12,7 @@ Q_DECLARE_METATYPE(fomoe::LinkBytes)
 Q_DECLARE_METATYPE(fomoe::PlacementEntry)
 Q_DECLARE_METATYPE(fomoe::ExpertLoadEntry)
 Q_DECLARE_METATYPE(fomoe::RunEvent)
+Q_DECLARE_METATYPE(fomoe::SampleEntry)
 
 namespace fomoe::gui {
 

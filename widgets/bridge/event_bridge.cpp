@@ -13,6 +13,8 @@ void registerBridgeTypes() {
     qRegisterMetaType<fomoe::PlacementEntry>();
     qRegisterMetaType<fomoe::ExpertLoadEntry>();
     qRegisterMetaType<fomoe::RunEvent>();
+    qRegisterMetaType<fomoe::SampleEntry>();
+    qRegisterMetaType<QVector<fomoe::SampleEntry>>();
     qRegisterMetaType<QVector<fomoe::MetricPoint>>();
     qRegisterMetaType<QVector<fomoe::LinkBytes>>();
     qRegisterMetaType<QVector<fomoe::PlacementEntry>>();
@@ -78,6 +80,12 @@ void EventBridge::on_checkpoint(const CheckpointEntry& checkpoint) {
   pending_.events.push_back(RunEvent{-1.0, -1, "checkpoint", "checkpoint at step " + std::to_string(checkpoint.step) + ": " + checkpoint.path});
 }
 
+void EventBridge::on_samples(const std::vector<SampleEntry>& samples) {
+  if (auto* f = forward_.load()) f->on_samples(samples);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& s : samples) pending_.samples.push_back(s);
+}
+
 void EventBridge::on_run_finished(RunStatus status, const std::string& message) {
   if (auto* f = forward_.load()) f->on_run_finished(status, message);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -104,6 +112,7 @@ void EventBridge::flushNow() {
     if (!batch.links.isEmpty()) emit linkBytesArrived(batch.links);
     if (!batch.load.isEmpty()) emit expertLoadArrived(batch.load);
     for (const auto& e : batch.events) emit eventArrived(e);
+    if (!batch.samples.isEmpty()) emit samplesArrived(batch.samples);
     if (batch.finished) emit runFinished(static_cast<int>(batch.status), QString::fromStdString(batch.message));
   } catch (const std::exception& e) {
     FOMOE_LOG_ERROR("gui", "event flush failed: %s", e.what());

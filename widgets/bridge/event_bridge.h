@@ -33,6 +33,7 @@ class EventBridge : public QObject, public RunSink {
   void on_expert_load(const std::vector<ExpertLoadEntry>& load) override;
   void on_event(const RunEvent& event) override;
   void on_checkpoint(const CheckpointEntry& checkpoint) override;
+  void on_samples(const std::vector<SampleEntry>& samples) override;
   void on_run_finished(RunStatus status, const std::string& message) override;
 
   /// Emits whatever is buffered now (GUI thread). The timer calls it; tests may too.
@@ -48,6 +49,7 @@ class EventBridge : public QObject, public RunSink {
   void placementArrived(const QVector<fomoe::PlacementEntry>& placement);
   void expertLoadArrived(const QVector<fomoe::ExpertLoadEntry>& load);
   void eventArrived(const fomoe::RunEvent& event);
+  void samplesArrived(const QVector<fomoe::SampleEntry>& samples);
   /// status is a fomoe::RunStatus value.
   void runFinished(int status, const QString& message);
 
@@ -61,12 +63,13 @@ class EventBridge : public QObject, public RunSink {
     QVector<PlacementEntry> placement;
     QVector<ExpertLoadEntry> load;
     QVector<RunEvent> events;
+    QVector<SampleEntry> samples;
     bool finished = false;
     RunStatus status = RunStatus::Finished;
     std::string message;
     bool empty() const {
       return !started && metrics.isEmpty() && links.isEmpty() && placement.isEmpty() && load.isEmpty() &&
-             events.isEmpty() && !finished;
+             events.isEmpty() && samples.isEmpty() && !finished;
     }
   };
   QTimer timer_;

@@ -242,6 +242,7 @@ void RunController::watch(QString address, bool curve, std::string clientPublic,
     void on_expert_load(const std::vector<ExpertLoadEntry>& l) override { out->on_expert_load(l); }
     void on_event(const RunEvent& e) override { out->on_event(e); }
     void on_checkpoint(const CheckpointEntry& c) override { out->on_checkpoint(c); }
+    void on_samples(const std::vector<SampleEntry>& s) override { out->on_samples(s); }
     void on_run_finished(RunStatus st, const std::string& m) override {
       out->on_run_finished(st, m);
       finished = true;

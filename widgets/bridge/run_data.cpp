@@ -19,6 +19,7 @@ void RunData::reset(qint64 runId, const ExperimentConfig& cfg, const QString& na
   load_.clear();
   placement_.clear();
   events_.clear();
+  samples_.clear();
   dead_.clear();
   maxRound_ = -1;
   maxSite_ = -1;
@@ -120,6 +121,18 @@ void RunData::appendEvent(const RunEvent& e) {
   dirty_ = true;
 }
 
+void RunData::appendSamples(const QVector<SampleEntry>& samples) {
+  // A resumed run redoes rounds: a later sample of the same step and prompt replaces the earlier.
+  for (const auto& s : samples) {
+    auto same = std::find_if(samples_.begin(), samples_.end(), [&](const SampleEntry& o) {
+      return o.step == s.step && o.prompt_index == s.prompt_index;
+    });
+    if (same != samples_.end()) *same = s;
+    else samples_.push_back(s);
+  }
+  dirty_ = dirty_ || !samples.isEmpty();
+}
+
 void RunData::notify() {
   if (!dirty_) return;
   dirty_ = false;
@@ -181,6 +194,9 @@ bool RunData::loadFromStore(RunStore& store, qint64 runId, int maxPoints, QStrin
   auto events = store.events(runId);
   if (!events) return fail(events.error());
   for (const auto& e : *events) appendEvent(e);
+  auto samples = store.samples(runId);
+  if (!samples) return fail(samples.error());
+  appendSamples(QVector<SampleEntry>(samples->begin(), samples->end()));
   dirty_ = false;
   emit changed();
   return true;

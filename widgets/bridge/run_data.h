@@ -50,6 +50,7 @@ class RunData : public QObject {
   void appendExpertLoad(const QVector<ExpertLoadEntry>& load);
   void setPlacement(const QVector<PlacementEntry>& placement);
   void appendEvent(const RunEvent& event);
+  void appendSamples(const QVector<SampleEntry>& samples);
   /// Emits changed() once if anything arrived since the last call (batches redraws).
   void notify();
 
@@ -73,6 +74,8 @@ class RunData : public QObject {
   const std::map<int, std::vector<ExpertLoadEntry>>& expertLoad() const { return load_; }
   const std::vector<PlacementEntry>& placement() const { return placement_; }
   const std::vector<RunEvent>& events() const { return events_; }
+  /// The fixed prompts' continuations, in arrival (step) order.
+  const std::vector<SampleEntry>& samples() const { return samples_; }
   const std::set<int>& deadSites() const { return dead_; }
   bool isDead(int site) const { return dead_.count(site) > 0; }
   /// Sites that appear in any metric or link row (at least nSites()).
@@ -93,6 +96,7 @@ class RunData : public QObject {
   std::map<int, std::vector<ExpertLoadEntry>> load_;
   std::vector<PlacementEntry> placement_;
   std::vector<RunEvent> events_;
+  std::vector<SampleEntry> samples_;
   std::set<int> dead_;
   int maxRound_ = -1;
   int maxSite_ = -1;

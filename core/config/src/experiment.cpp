@@ -172,7 +172,20 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         DBL_KEY(train, beta1, 0.0, 0.999999), DBL_KEY(train, beta2, 0.0, 0.999999),
         DBL_KEY(train, grad_clip, 0.0, 1e9), INT_KEY(train, eval_every, 0, 100000000),
         INT_KEY(train, eval_batches, 1, 100000), INT_KEY(train, log_every, 1, 100000000),
-        INT_KEY(train, checkpoint_every, 0, 100000000),
+        INT_KEY(train, checkpoint_every, 0, 100000000), INT_KEY(train, sample_tokens, 0, 4096),
+        {"sample_prompts", [](const toml::node& n, ExperimentConfig& c) -> std::string {
+           auto* arr = n.as_array();
+           if (!arr) return "expects an array of prompt strings ([] = no samples)";
+           c.train.sample_prompts.clear();
+           for (auto& el : *arr) {
+             if (!el.is_string()) return "expects an array of strings";
+             const std::string p = *el.value<std::string>();
+             if (p.empty()) return "has an empty prompt (each needs at least one character)";
+             c.train.sample_prompts.push_back(p);
+           }
+           if (c.train.sample_prompts.size() > 16) return "has " + std::to_string(c.train.sample_prompts.size()) + " prompts (at most 16)";
+           return "";
+         }},
         {"inner_optimizer", [](const toml::node& n, ExperimentConfig& c) {
            auto e = read_string(n, c.train.inner_optimizer);
            if (e.empty() && c.train.inner_optimizer != "adamw" && c.train.inner_optimizer != "sgd")
@@ -517,7 +530,8 @@ toml::table canonical_table(const ExperimentConfig& c) {
                             {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
                             {"grad_clip", c.train.grad_clip}, {"eval_every", c.train.eval_every},
                             {"eval_batches", c.train.eval_batches}, {"log_every", c.train.log_every},
-                            {"checkpoint_every", c.train.checkpoint_every}, {"inner_optimizer", c.train.inner_optimizer}}},
+                            {"checkpoint_every", c.train.checkpoint_every}, {"inner_optimizer", c.train.inner_optimizer},
+                            {"sample_tokens", c.train.sample_tokens}, {"sample_prompts", str_arr(c.train.sample_prompts)}}},
   };
   const auto& f = c.federation;
   toml::table fed{{"sites", f.sites}, {"inner_steps", f.inner_steps}, {"replication", f.replication},

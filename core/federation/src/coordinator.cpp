@@ -17,6 +17,7 @@
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/net/endpoint.h"
 #include "fomoe/train/data_feed.h"
+#include "fomoe/train/prompt_samples.h"
 #include "fomoe/train/trainer.h"
 
 namespace fomoe {
@@ -45,6 +46,7 @@ struct Coordinator::Impl {
   PlacementPlan plan;
   std::vector<SiteState> sites;
   std::vector<torch::Tensor> eval_batches;
+  std::unique_ptr<PromptSampler> sampler;  // the fixed prompts' continuations after each global eval
   // Data that stays at its site: sites that said they train on data of their own, the eval point
   // the next StartRound asks them to evaluate for (-1 none), and their held-out losses per step.
   std::set<int> own_data_sites;
@@ -808,6 +810,13 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
       auto feed = DataFeed::open(cfg, 1, 0);
       if (!feed) return feed.error();
       impl->eval_batches = (*feed)->eval_batches();
+      auto sampler = PromptSampler::open(cfg, feed->get());
+      if (!sampler) return sampler.error();
+      impl->sampler = std::move(*sampler);
+    } else if (!cfg.data.tokenizer.empty()) {  // the tokenizer file alone, no data: samples still
+      auto sampler = PromptSampler::open(cfg, nullptr);
+      if (!sampler) return sampler.error();
+      impl->sampler = std::move(*sampler);
     }
   } catch (const c10::Error& e) {
     return make_error(ErrorCode::InvalidArgument, std::string("cannot build the global model: ") + e.what_without_backtrace());
@@ -902,6 +911,8 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
           prog.eval_loss = d.evaluate();
           if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
         }
+        if (d.sampler && d.s.sink)
+          d.s.sink->on_samples(d.sampler->sample(d.ddp_master ? d.ddp_master->model() : d.global->model(), round, prog.step));
         if (!d.own_data_sites.empty()) {
           if (last) {
             d.collect_final_site_evals(round + 1, prog.step);

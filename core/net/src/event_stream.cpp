@@ -33,8 +33,8 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kLogModule = "net";
 constexpr int kMaxBodyDepth = 8;  // the deepest body is 2 (array of objects)
 
-constexpr std::array<const char*, 8> kTopicNames = {
-    "run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished"};
+constexpr std::array<const char*, 9> kTopicNames = {
+    "run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished", "samples"};
 static_assert(kTopicNames.size() == std::variant_size_v<StreamEvent>,
               "one topic name per StreamEvent alternative");
 
@@ -80,6 +80,9 @@ json to_json(const RunEvent& e) {
 }
 json to_json(const CheckpointEntry& c) {
   return json{{"round", c.round}, {"step", c.step}, {"path", c.path}};
+}
+json to_json(const SampleEntry& s) {
+  return json{{"round", s.round}, {"step", s.step}, {"prompt_index", s.prompt_index}, {"prompt", s.prompt}, {"text", s.text}};
 }
 json to_json(const RunFinished& f) {
   return json{{"status", run_status_name(f.status)}, {"message", f.message}};
@@ -243,6 +246,16 @@ StreamEvent read_body(StreamTopic topic, const json& b) {
       f.message = get_string(b, "message", t);
       return f;
     }
+    case StreamTopic::Samples:
+      return read_list<SampleEntry>(b, t, [](const json& o, const std::string& w) {
+        SampleEntry s;
+        s.round = static_cast<int>(get_int(o, "round", w));
+        s.step = static_cast<long>(get_int(o, "step", w, std::numeric_limits<long>::min(), std::numeric_limits<long>::max()));
+        s.prompt_index = static_cast<int>(get_int(o, "prompt_index", w));
+        s.prompt = get_string(o, "prompt", w);
+        s.text = get_string(o, "text", w);
+        return s;
+      });
   }
   throw BadBody("unknown topic");
 }
@@ -289,7 +302,7 @@ Expected<StreamEvent> decode_stream_event(std::string_view topic, std::string_vi
     for (char& c : shown)
       if (c < 0x20 || c > 0x7e) c = '?';
     return body_error("unknown topic '" + shown + "' (expected run, metrics, links, placement, "
-                      "expert_load, event, checkpoint or finished)");
+                      "expert_load, event, checkpoint, finished or samples)");
   }
   const std::string tname = stream_topic_name(*t);
   if (body.empty()) return body_error(tname + ": empty body (expected JSON)");
@@ -325,6 +338,7 @@ void deliver(const StreamEvent& event, RunSink& sink) {
       break;
     case StreamTopic::Event: sink.on_event(std::get<RunEvent>(event)); break;
     case StreamTopic::Checkpoint: sink.on_checkpoint(std::get<CheckpointEntry>(event)); break;
+    case StreamTopic::Samples: sink.on_samples(std::get<std::vector<SampleEntry>>(event)); break;
     case StreamTopic::Finished: {
       const auto& f = std::get<RunFinished>(event);
       sink.on_run_finished(f.status, f.message);
@@ -552,6 +566,7 @@ void EventPublisher::on_placement(const std::vector<PlacementEntry>& placement) 
 void EventPublisher::on_expert_load(const std::vector<ExpertLoadEntry>& load) { publish(load); }
 void EventPublisher::on_event(const RunEvent& event) { publish(event); }
 void EventPublisher::on_checkpoint(const CheckpointEntry& checkpoint) { publish(checkpoint); }
+void EventPublisher::on_samples(const std::vector<SampleEntry>& samples) { publish(samples); }
 void EventPublisher::on_run_finished(RunStatus status, const std::string& message) {
   publish(RunFinished{status, message});
 }

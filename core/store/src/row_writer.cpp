@@ -19,6 +19,7 @@ const char* kInsertSql[] = {
     "INSERT OR IGNORE INTO metric_names(name) VALUES(?1)",
     "SELECT id FROM metric_names WHERE name = ?1",
     "DELETE FROM placement WHERE run_id = ?1 AND round = ?2",
+    "INSERT INTO samples(run_id, round, step, prompt_index, prompt, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 };
 }  // namespace
 
@@ -126,6 +127,17 @@ Status RowWriter::checkpoint(int64_t run, const CheckpointEntry& c) {
   return run_stmt(db_, st, "writing a checkpoint row");
 }
 
+Status RowWriter::samples(int64_t run, const std::vector<SampleEntry>& samples) {
+  FOMOE_PREPARE_(st, 10, "the samples insert");
+  for (const SampleEntry& e : samples) {
+    st.bind(1, run).bind(2, e.round).bind(3, static_cast<int64_t>(e.step)).bind(4, e.prompt_index);
+    st.bind(5, e.prompt).bind(6, e.text);
+    Status s = run_stmt(db_, st, "writing sample rows");
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
 Status RowWriter::finish_run(int64_t run, RunStatus status, const std::string& message, double finished_at) {
   FOMOE_PREPARE_(st, 6, "the run status update");
   st.bind(1, run).bind(2, run_status_name(status)).bind(3, message).bind(4, finished_at);
@@ -141,7 +153,7 @@ Status RowWriter::resume(int64_t run, int from_round) {
   Status s = finish_batch();  // earlier metric rows of this batch reach the rollups before the rebuild
   if (!s) return s;
   int64_t metrics_dropped = 0;
-  for (const char* table : {"metrics", "links", "placement", "expert_load", "checkpoints"}) {
+  for (const char* table : {"metrics", "links", "placement", "expert_load", "checkpoints", "samples"}) {
     Stmt del(db_, (std::string("DELETE FROM ") + table + " WHERE run_id = ?1 AND round >= ?2").c_str());
     if (!del.ok()) return db_.error(del.prepare_rc(), what);
     del.bind(1, run).bind(2, from_round);

@@ -15,7 +15,7 @@ namespace {
 
 // One queued call. Only the fields of its kind are used.
 struct Op {
-  enum Kind { Metrics, Links, Placement, Load, Event, Checkpoint, Finish, Resume } kind = Metrics;
+  enum Kind { Metrics, Links, Placement, Load, Event, Checkpoint, Samples, Finish, Resume } kind = Metrics;
   int64_t run = -1;
   std::vector<MetricPoint> metrics;
   std::vector<LinkBytes> links;
@@ -23,6 +23,7 @@ struct Op {
   std::vector<ExpertLoadEntry> load;
   RunEvent event;
   CheckpointEntry checkpoint;
+  std::vector<SampleEntry> samples;
   RunStatus status = RunStatus::Finished;
   std::string message;
   double finished_at = 0.0;
@@ -34,6 +35,7 @@ struct Op {
       case Links: return links.size();
       case Placement: return placement.size();
       case Load: return load.size();
+      case Samples: return samples.size();
       default: return 1;
     }
   }
@@ -97,6 +99,7 @@ struct RunRecorder::Impl {
         case Op::Load: s = writer->expert_load(op.run, op.load); break;
         case Op::Event: s = writer->event(op.run, op.event); break;
         case Op::Checkpoint: s = writer->checkpoint(op.run, op.checkpoint); break;
+        case Op::Samples: s = writer->samples(op.run, op.samples); break;
         case Op::Finish: s = writer->finish_run(op.run, op.status, op.message, op.finished_at); break;
         case Op::Resume: s = writer->resume(op.run, op.from_round); break;
       }
@@ -280,6 +283,15 @@ void RunRecorder::on_checkpoint(const CheckpointEntry& checkpoint) {
   op.kind = Op::Checkpoint;
   op.run = impl_->current_run.load();
   op.checkpoint = checkpoint;
+  impl_->enqueue(std::move(op));
+}
+
+void RunRecorder::on_samples(const std::vector<SampleEntry>& samples) {
+  if (samples.empty() || !impl_->need_run("samples")) return;
+  Op op;
+  op.kind = Op::Samples;
+  op.run = impl_->current_run.load();
+  op.samples = samples;
   impl_->enqueue(std::move(op));
 }
 

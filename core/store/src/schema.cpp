@@ -5,6 +5,7 @@
 //     (cached summary of finished runs); metric names interned in metric_names (metrics.name_id: a
 //     smaller row and integer index keys, ~15% faster inserts); metrics indexed by
 //     (run_id, name_id, site, step) for range reads; metric_rollup (downsampling).
+// v3: samples (the global model's continuations of the fixed prompts after each evaluation).
 #include "schema.h"
 
 #include <string>
@@ -84,6 +85,14 @@ CREATE TABLE metric_rollup(
   PRIMARY KEY(run_id, name, level, site, block)) WITHOUT ROWID;
 )sql";
 
+const char* kMigrateV2ToV3 = R"sql(
+CREATE TABLE samples(
+  run_id INTEGER NOT NULL, round INTEGER NOT NULL, step INTEGER NOT NULL, prompt_index INTEGER NOT NULL,
+  prompt TEXT NOT NULL, text TEXT NOT NULL);
+CREATE INDEX samples_run ON samples(run_id, step);
+PRAGMA user_version = 3;
+)sql";
+
 // Feeds `st`'s rows (run_id, name, site, step, value; series in step order, ties in insertion
 // order) to a RollupBuilder, upserting every million rows.
 Status build_rollups_from(Db& db, Stmt& st, const std::string& doing) {
@@ -131,6 +140,10 @@ Status migrate(Db& db, int from) {
     s = db.exec(summary_update_sql_for("status != 'running'"), "computing run summaries");
     if (!s) return s;
     s = db.exec("PRAGMA user_version = 2", "migrating the schema from v1 to v2");
+    if (!s) return s;
+  }
+  if (from < 3) {
+    Status s = db.exec(kMigrateV2ToV3, "migrating the schema from v2 to v3");
     if (!s) return s;
   }
   return Status::ok();

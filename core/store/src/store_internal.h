@@ -54,9 +54,10 @@ class RowWriter {
   Status expert_load(int64_t run, const std::vector<ExpertLoadEntry>& entries);
   Status event(int64_t run, const RunEvent& event);
   Status checkpoint(int64_t run, const CheckpointEntry& checkpoint);
+  Status samples(int64_t run, const std::vector<SampleEntry>& samples);
   Status finish_run(int64_t run, RunStatus status, const std::string& message, double finished_at);
   /// Drops run `run`'s rows of rounds >= from_round (metrics, links, placement, expert load,
-  /// checkpoints; events stay), rebuilds its rollups and invalidates its cached summary.
+  /// checkpoints, samples; events stay), rebuilds its rollups and invalidates its cached summary.
   Status resume(int64_t run, int from_round);
   Status finish_batch();  // writes rollups of the metrics since the last call
   void discard_batch();   // after a rollback
@@ -65,7 +66,7 @@ class RowWriter {
   Stmt& prepared(int index, const char* sql);
   Expected<int64_t> name_id(const std::string& name);
   Db& db_;
-  Stmt stmts_[10];
+  Stmt stmts_[11];
   std::unordered_map<std::string, int64_t> name_ids_;  // cleared on rollback
   RollupBuilder rollup_;
 };

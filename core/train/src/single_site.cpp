@@ -9,6 +9,7 @@
 
 #include "fomoe/base/log.h"
 #include "fomoe/train/data_feed.h"
+#include "fomoe/train/prompt_samples.h"
 #include "fomoe/train/site_trainer.h"
 #include "fomoe/train/trainer.h"
 
@@ -67,6 +68,8 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
                    static_cast<long>(trainer.model()->n_parameters()), device_names.c_str(),
                    static_cast<unsigned long>((*feed)->shard_tokens()), result.unigram_entropy);
     auto eval_batches = (*feed)->eval_batches();
+    auto sampler = PromptSampler::open(cfg, feed->get());
+    if (!sampler) return sampler.error();
 
     TrainProgress prog;
     prog.total_steps = cfg.train.steps;
@@ -130,6 +133,7 @@ Expected<SingleSiteResult> run_single_site(const ExperimentConfig& cfg, RunSink*
         prog.eval_loss = trainer.evaluate(eval_batches);
         result.final_eval_loss = prog.eval_loss;
         emit({{metric::kEvalLoss, prog.eval_loss, step, -1, -1, now_s(t0)}});
+        if (*sampler && sink) sink->on_samples((*sampler)->sample(trainer.model(), -1, step));
       }
       if (cfg.train.checkpoint_every > 0 && (step % cfg.train.checkpoint_every == 0 || last)) {
         if (Status st = save_checkpoint(step); !st) return st.error();

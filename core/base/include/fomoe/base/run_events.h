@@ -57,6 +57,16 @@ struct RunEvent {
   std::string text;
 };
 
+// The global model's greedy continuation of one of the experiment's fixed prompts
+// (train.sample_prompts), taken after an evaluation: what the model has learned, in words.
+struct SampleEntry {
+  int round = -1;        // -1: a single-site run
+  long step = 0;
+  int prompt_index = 0;  // into train.sample_prompts
+  std::string prompt;
+  std::string text;      // the continuation, without the prompt
+};
+
 struct CheckpointEntry {
   int round = 0;
   long step = 0;
@@ -75,6 +85,7 @@ class RunSink {
   virtual void on_expert_load(const std::vector<ExpertLoadEntry>& load) {}
   virtual void on_event(const RunEvent& event) {}
   virtual void on_checkpoint(const CheckpointEntry& checkpoint) {}
+  virtual void on_samples(const std::vector<SampleEntry>& samples) {}
   virtual void on_run_finished(RunStatus status, const std::string& message) {}
   /// The producer continues this run from saved state holding rounds 0..from_round-1 (rounds are
   /// 0-based; from_round is the first round it runs now, the round count the state was saved
@@ -102,6 +113,7 @@ class RunSinkFanout : public RunSink {
   void on_expert_load(const std::vector<ExpertLoadEntry>& l) override { for (auto* s : sinks_) s->on_expert_load(l); }
   void on_event(const RunEvent& e) override { for (auto* s : sinks_) s->on_event(e); }
   void on_checkpoint(const CheckpointEntry& c) override { for (auto* s : sinks_) s->on_checkpoint(c); }
+  void on_samples(const std::vector<SampleEntry>& v) override { for (auto* s : sinks_) s->on_samples(v); }
   void on_run_finished(RunStatus st, const std::string& m) override { for (auto* s : sinks_) s->on_run_finished(st, m); }
   void on_resumed(int from_round) override { for (auto* s : sinks_) s->on_resumed(from_round); }
   void sync() override { for (auto* s : sinks_) s->sync(); }

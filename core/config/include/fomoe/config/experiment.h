@@ -111,6 +111,11 @@ struct TrainSection {
   int log_every = 10;
   int checkpoint_every = 0;     // steps; 0 = off
   std::string inner_optimizer = "adamw";  // adamw | sgd (identity tests)
+  // After each evaluation the global model continues these prompts greedily by sample_tokens
+  // tokens, recorded with the run (the workbench's Samples tab). 0 tokens or no prompts: off; a run
+  // on token files without data.tokenizer has no text to sample from and records none.
+  int sample_tokens = 32;
+  std::vector<std::string> sample_prompts = {"The ", "A computer is", "Das ", "Q: What is"};
 };
 
 struct RemoteAgent {

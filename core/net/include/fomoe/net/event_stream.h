@@ -1,6 +1,7 @@
 // The run event stream over ZeroMQ PUB/SUB, so a GUI on another machine can watch a run live.
 // EventPublisher is a RunSink: each callback becomes one two-frame message, a topic frame
-// ("run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished") and a
+// ("run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished",
+// "samples") and a
 // compact JSON body with every field of the struct (lists are JSON arrays of objects).
 // EventSubscriber decodes them back into the same structs and can replay them into any RunSink.
 //
@@ -13,6 +14,7 @@
 //   event        {"time":1.5,"site":-1,"kind":"round_started","text":..}
 //   checkpoint   {"round":3,"step":300,"path":..}
 //   finished     {"status":"finished"|"failed"|..,"message":..}   (run_status_name)
+//   samples      [{"round":2,"step":40,"prompt_index":0,"prompt":..,"text":..},..]
 // Non-finite doubles are written as the strings "NaN", "Infinity", "-Infinity".
 //
 // Delivery is best effort (PUB/SUB): a subscriber that joins late misses earlier messages, and a
@@ -35,9 +37,9 @@
 namespace fomoe::net {
 
 /// One value per RunSink callback; the order matches StreamEvent's alternatives.
-enum class StreamTopic { Run, Metrics, Links, Placement, ExpertLoad, Event, Checkpoint, Finished };
+enum class StreamTopic { Run, Metrics, Links, Placement, ExpertLoad, Event, Checkpoint, Finished, Samples };
 
-/// "run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished".
+/// "run", "metrics", "links", "placement", "expert_load", "event", "checkpoint", "finished", "samples".
 const char* stream_topic_name(StreamTopic topic);
 std::optional<StreamTopic> stream_topic_from_name(std::string_view name);
 const std::vector<StreamTopic>& all_stream_topics();
@@ -55,7 +57,7 @@ struct RunFinished {  // on_run_finished
 /// A decoded event. Alternative index == static_cast<size_t>(StreamTopic).
 using StreamEvent = std::variant<RunStarted, std::vector<MetricPoint>, std::vector<LinkBytes>,
                                  std::vector<PlacementEntry>, std::vector<ExpertLoadEntry>, RunEvent,
-                                 CheckpointEntry, RunFinished>;
+                                 CheckpointEntry, RunFinished, std::vector<SampleEntry>>;
 
 StreamTopic topic_of(const StreamEvent& event);
 /// The compact JSON body (see the table above). Never throws: invalid UTF-8 in strings is replaced.
@@ -118,6 +120,7 @@ class EventPublisher : public RunSink {
   void on_expert_load(const std::vector<ExpertLoadEntry>& load) override;
   void on_event(const RunEvent& event) override;
   void on_checkpoint(const CheckpointEntry& checkpoint) override;
+  void on_samples(const std::vector<SampleEntry>& samples) override;
   void on_run_finished(RunStatus status, const std::string& message) override;
 
  private:

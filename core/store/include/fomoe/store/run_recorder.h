@@ -52,10 +52,11 @@ class RunRecorder : public RunSink {
   void on_expert_load(const std::vector<ExpertLoadEntry>& load) override;
   void on_event(const RunEvent& event) override;
   void on_checkpoint(const CheckpointEntry& checkpoint) override;
+  void on_samples(const std::vector<SampleEntry>& samples) override;
   /// Marks the run's status, finished_at and message, then flushes.
   void on_run_finished(RunStatus status, const std::string& message) override;
   /// Queued in order with the other calls; the writer then drops the current run's rows of rounds
-  /// >= from_round from metrics, links, placement, expert_load and checkpoints, rebuilds its
+  /// >= from_round from metrics, links, placement, expert_load, checkpoints and samples, rebuilds its
   /// metric rollups and invalidates its summary, in one transaction with its neighbours. Rows
   /// queued before the call are dropped if their round is >= from_round; rows queued after it stay.
   /// Events stay (the log: those rounds really did start twice). Negative from_round is ignored.

@@ -15,7 +15,7 @@
 
 namespace fomoe {
 
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 struct StoreOptions {
   int busy_timeout_ms = 5000;  // how long to wait on a lock held by another process before Busy
@@ -148,6 +148,8 @@ class RunStore {
   Expected<std::vector<PlacementEntry>> placement(int64_t run_id, int round = -1);  // -1: all rounds
   Expected<std::vector<ExpertLoadEntry>> expert_load(int64_t run_id, int round = -1);
   Expected<std::vector<CheckpointEntry>> checkpoints(int64_t run_id);
+  /// The recorded continuations of the fixed prompts, in step then prompt order.
+  Expected<std::vector<SampleEntry>> samples(int64_t run_id);
 
   Status delete_run(int64_t run_id);  // every row of the run, one transaction; NotFound if absent
   Status set_tags(int64_t run_id, const std::string& tags);
