@@ -119,7 +119,12 @@ TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {
     const int z = zombie_children(coord);
     lingering_zombies += (z > 0 && previous_zombies > 0);  // a zombie that outlives a whole period
     previous_zombies = z;
-    rss.push_back(rss_kib(coord));
+    const long r = rss_kib(coord);
+    if (r < 0) {  // it must heal, not give up: every death here is restarted
+      ADD_FAILURE() << "the coordinator ended during the chaos phase; see " << log;
+      break;
+    }
+    rss.push_back(r);
     auto pids = agent_pids(run_dir);
     if (pids.empty()) continue;
     kill(pids[std::uniform_int_distribution<size_t>(0, pids.size() - 1)(rng)], SIGKILL);

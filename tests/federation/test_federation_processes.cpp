@@ -430,6 +430,45 @@ bool agents_of_run_dir_left(const fs::path& run_dir) {
   return std::system(probe.c_str()) == 0;
 }
 
+// Every local agent SIGKILLed at once, mid-round: the run does not end (their restarts are due),
+// the sites come back, the round nobody finished is trained again, and every step of the run is
+// recorded exactly once.
+TEST(FederationProcesses, EveryAgentKilledAtOnceComesBackAndTheLostRoundIsRedone) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.train.steps = 32;
+  c.train.log_every = 1;
+  c.federation.inner_steps = 4;
+  c.federation.round_timeout_s = 600;
+  CapturingSink sink;
+  std::thread killer;
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
+    killer = std::thread([&, pids] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // into the next round's training
+      for (int pid : pids) kill(pid, SIGKILL);
+    });
+  };
+  auto r = run(c, "kill-all", &sink, o);
+  killer.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 8);
+  int dead = 0, restarted = 0, rejoined = 0;
+  for (auto& e : sink.events) {
+    dead += e.kind == "site_dead";
+    restarted += e.kind == "site_restarted";
+    rejoined += e.kind == "site_rejoined";
+  }
+  EXPECT_EQ(dead, 2);
+  EXPECT_EQ(restarted, 2);
+  EXPECT_EQ(rejoined, 2);
+  std::map<long, int> global_loss_rows;
+  for (auto& m : sink.metrics)
+    if (m.name == metric::kTrainLoss && m.site == -1) ++global_loss_rows[m.step];
+  for (long step = 1; step <= 32; ++step) EXPECT_EQ(global_loss_rows[step], 1) << "global train loss at step " << step;
+  EXPECT_TRUE(std::isfinite(r->final_eval_loss));
+}
+
 // A local agent SIGKILLed mid-run is seen at once (its exit, not a timeout: the round timeout is
 // 600 s here), started again by the coordinator, and rejoins with the current global model.
 TEST(FederationProcesses, KilledLocalAgentIsSeenAtOnceRestartedAndRejoins) {

@@ -68,6 +68,7 @@ struct Coordinator::Impl {
   bool round_abandoned = false;
   bool round_in_flight = false;  // this round's StartRounds are out (a re-plan now is for the next)  // the round in flight was given up for a stop request
   int current_round = 0;
+  bool round_lost = false;  // the last round got no report because every site died: it is redone
   int next_round_steps = 0;  // federation.overlap: the round after current_round's length (0 = none)
   std::vector<double> round_seconds;  // completed rounds: the derived round timeout's basis
   // Local sites that died: restarts so far and when the next is due (Clock::time_point::max() = none).
@@ -332,6 +333,26 @@ struct Coordinator::Impl {
     ep->unbind_site(site);
     event(site, "site_dead", "site " + std::to_string(site) + " (" + sites[site].name + ") is dead: " + why);
     heal_orphans();
+  }
+
+  // Every site is dead: a local agent whose restart is due, a restarted one still starting, or a
+  // remote site reconnecting may still come back, so wait for one (up to a minute past the last
+  // restart due) instead of ending a run that would heal by itself. False: none came back.
+  bool wait_for_a_live_site() {
+    if (!alive_sites().empty()) return true;
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    for (const auto& due : restart_due)
+      if (due != Clock::time_point::max()) deadline = std::max(deadline, due + std::chrono::seconds(60));
+    event(-1, "fault", "every site is dead; waiting up to " + std::to_string(static_cast<int>(std::chrono::duration<double>(deadline - Clock::now()).count())) +
+                           " s for one to be restarted or to rejoin");
+    while (alive_sites().empty()) {
+      if (stopping() || Clock::now() > deadline) return false;
+      check_liveness();
+      auto in = ep->poll(std::chrono::milliseconds(200));
+      if (in && in->message.header.type == net::MsgType::Hello) handle_hello(*in);
+      if (in && in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
+    }
+    return true;
   }
 
   Status wait_for_sites() {
@@ -724,7 +745,9 @@ struct Coordinator::Impl {
     }
     const double mean_loss = reports.empty() ? std::nan("") : loss_sum / static_cast<double>(reports.size());
     for (auto& [at, acc] : loss_by_step) points.push_back({metric::kTrainLoss, acc.first / acc.second, at, round, -1, wall()});
-    if (reports.empty()) points.push_back({metric::kTrainLoss, mean_loss, step, round, -1, wall()});
+    // No report at all: a gap in the curve, unless every site died (the round is then redone).
+    round_lost = reports.empty() && !ddp_master && alive_sites().empty();
+    if (reports.empty() && !round_lost) points.push_back({metric::kTrainLoss, mean_loss, step, round, -1, wall()});
     if (s.sink) s.sink->on_metrics(points);
     if (!ddp_master && outer.expert_tensors_skipped > 0 && cfg.run.method == Method::FoMoE)
       FOMOE_LOG_DEBUG("coord", "round %d: %d expert tensors got no outer step", round, outer.expert_tensors_skipped);
@@ -877,8 +900,10 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
     prog.total_rounds = total_rounds;
     for (int round = first_round; round < total_rounds && !d.stopping(); ++round) {
       d.current_round = round;
-      if (d.alive_sites().empty())
-        return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
+      if (!d.wait_for_a_live_site()) {
+        if (d.stopping()) break;
+        return make_error(ErrorCode::Internal, "every site is dead and none came back; the run cannot go on (last: " + d.last_death_reason + ")");
+      }
       const long step_before = static_cast<long>(round) * H;
       const int steps = std::min(H, cfg.train.steps - round * H);
       d.next_round_steps = round + 1 < total_rounds ? std::min(H, cfg.train.steps - (round + 1) * H) : 0;
@@ -888,8 +913,16 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
                                    "; the state saved after round " + std::to_string(round) + " is where a resume goes on");
         break;
       }
-      if (d.alive_sites().empty())  // e.g. no site could set up: stop now rather than report a run
-        return make_error(ErrorCode::Internal, "every site is dead; the run cannot go on (last: " + d.last_death_reason + ")");
+      // e.g. no site could set up (nothing restarts those): stop now rather than report a run
+      if (!d.wait_for_a_live_site()) {
+        if (d.stopping()) break;
+        return make_error(ErrorCode::Internal, "every site is dead and none came back; the run cannot go on (last: " + d.last_death_reason + ")");
+      }
+      if (d.round_lost) {  // nothing of it reached the master (no outer step happened): train it again
+        d.event(-1, "fault", "round " + std::to_string(round + 1) + " is trained again: every site died during it");
+        --round;
+        continue;
+      }
       d.probe_routing(round, step_before + steps);
       prog.round = round + 1;
       prog.step = step_before + steps;

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <utility>
 #include <filesystem>
 #include <thread>
 
@@ -79,40 +82,47 @@ std::string describe_exit(int status) {
   return "ended (wait status " + std::to_string(status) + ")";
 }
 
-// The local agent processes: the coordinator's children, so an exit is seen at once by waitpid
-// (no heartbeat or timeout needed) and a dead site is started again with the same arguments.
+// The local agent processes: the coordinator's children, so an exit is seen at once (no
+// heartbeat or timeout needed) and a dead site is started again with the same arguments. A reaper
+// thread collects each exit within 50 ms, whatever the coordinator's loop is busy with (an
+// evaluation, a state save), so a killed agent never lingers as a zombie; exited() hands the
+// collected exits to the loop. It waits for these pids only (never -1: the workbench that hosts
+// the coordinator has children of its own).
 class LocalAgents : public SiteSupervisor {
  public:
   explicit LocalAgents(std::string exe) : exe_(std::move(exe)) {}
+  ~LocalAgents() override { stop_reaper(); }
   void add(std::vector<std::string> args, std::string log) {
+    std::lock_guard<std::mutex> lock(mu_);
     args_.push_back(std::move(args));
     logs_.push_back(std::move(log));
     pids_.push_back(-1);
   }
 
   bool start_all() {
-    for (size_t k = 0; k < args_.size(); ++k) {
-      pids_[k] = spawn_agent(exe_, args_[k], logs_[k]);
-      if (pids_[k] < 0) return false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t k = 0; k < args_.size(); ++k) {
+        pids_[k] = spawn_agent(exe_, args_[k], logs_[k]);
+        if (pids_[k] < 0) return false;
+      }
     }
+    reaper_ = std::thread([this] { reap_loop(); });
     return true;
   }
-  std::vector<int> pids() const { return pids_; }
+  std::vector<int> pids() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pids_;
+  }
 
   std::vector<std::pair<int, std::string>> exited() override {
-    std::vector<std::pair<int, std::string>> out;
-    for (size_t k = 0; k < pids_.size(); ++k) {
-      if (pids_[k] <= 0) continue;
-      int status = 0;
-      if (waitpid(pids_[k], &status, WNOHANG) != pids_[k]) continue;
-      FOMOE_LOG_WARN("fed", "agent of site %zu (pid %d) %s", k, pids_[k], describe_exit(status).c_str());
-      pids_[k] = -1;
-      out.emplace_back(static_cast<int>(k), describe_exit(status));
-    }
-    return out;
+    std::lock_guard<std::mutex> lock(mu_);
+    collect_exits_locked();  // also here, so a caller never waits for the reaper's next turn
+    return std::exchange(exits_, {});
   }
 
   bool restart(int site, std::string* why) override {
+    std::lock_guard<std::mutex> lock(mu_);
     if (site < 0 || site >= static_cast<int>(pids_.size())) return false;
     if (pids_[site] > 0) {  // still running (e.g. dead by timeout while stalled): replace it
       kill(pids_[site], SIGKILL);
@@ -124,13 +134,48 @@ class LocalAgents : public SiteSupervisor {
     return pids_[site] > 0;
   }
 
-  void reap_all(std::chrono::milliseconds grace) { reap(pids_, grace); }
+  void reap_all(std::chrono::milliseconds grace) {
+    stop_reaper();
+    std::lock_guard<std::mutex> lock(mu_);
+    reap(pids_, grace);
+  }
 
  private:
+  void collect_exits_locked() {
+    for (size_t k = 0; k < pids_.size(); ++k) {
+      if (pids_[k] <= 0) continue;
+      int status = 0;
+      if (waitpid(pids_[k], &status, WNOHANG) != pids_[k]) continue;
+      FOMOE_LOG_WARN("fed", "agent of site %zu (pid %d) %s", k, pids_[k], describe_exit(status).c_str());
+      pids_[k] = -1;
+      exits_.emplace_back(static_cast<int>(k), describe_exit(status));
+    }
+  }
+  void reap_loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      collect_exits_locked();
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stop_; });
+    }
+  }
+  void stop_reaper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+  }
+
   std::string exe_;
+  mutable std::mutex mu_;  // guards everything below (the reaper thread and the coordinator's)
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread reaper_;
   std::vector<std::vector<std::string>> args_;
   std::vector<std::string> logs_;
   std::vector<int> pids_;
+  std::vector<std::pair<int, std::string>> exits_;  // collected, not yet handed to exited()
 };
 
 }  // namespace
