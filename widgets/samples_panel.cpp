@@ -100,13 +100,14 @@ void SamplesPanel::refresh() {
     const int row = table_->rowCount();
     table_->insertRow(row);
     auto* step = new QTableWidgetItem(QString::number(s.step));
-    step->setTextAlignment(Qt::AlignRight | Qt::AlignTop);
+    step->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     table_->setItem(row, 0, step);
     auto* round = new QTableWidgetItem(s.round >= 0 ? QString::number(s.round + 1) : QString::fromUtf8("\u2014"));
-    round->setTextAlignment(Qt::AlignRight | Qt::AlignTop);
+    round->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     table_->setItem(row, 1, round);
     table_->setItem(row, 2, new QTableWidgetItem(shown(s.prompt)));
-    auto* text = new QTableWidgetItem(shown(s.text));
+    // A continuation the model ended itself reads so, rather than as an empty or cut-off cell.
+    auto* text = new QTableWidgetItem(shown(s.text) + (s.ended ? QStringLiteral("  [end of document]") : QString()));
     text->setData(Qt::UserRole, QString::fromStdString(s.text));
     text->setToolTip(QString::fromStdString(s.prompt + s.text));
     table_->setItem(row, 3, text);

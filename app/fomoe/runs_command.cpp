@@ -366,7 +366,7 @@ bool is_stop_or_resume(const RunEvent& e) { return e.kind == "stopped" || e.kind
 Json samples_json(const std::vector<SampleEntry>& samples) {
   Json out = Json::array();
   for (const auto& e : samples)
-    out.push_back({{"step", e.step}, {"round", e.round}, {"prompt_index", e.prompt_index}, {"prompt", e.prompt}, {"text", e.text}});
+    out.push_back({{"step", e.step}, {"round", e.round}, {"prompt_index", e.prompt_index}, {"prompt", e.prompt}, {"text", e.text}, {"ended", e.ended}});
   return out;
 }
 
@@ -536,7 +536,7 @@ int cmd_show(Ctx& c) {
       std::string text = e.text;
       for (char& ch : text)
         if (ch == '\n' || ch == '\t') ch = ' ';
-      rows.push_back({std::to_string(e.step), e.prompt, text});
+      rows.push_back({std::to_string(e.step), e.prompt, text + (e.ended ? " [end of document]" : "")});
     }
     o << "\nSamples (" << (c.args.all ? "every evaluation" : "at step " + std::to_string(last_step)) << ", greedy; "
       << "prompt, then the model's continuation)\n";

@@ -32,7 +32,7 @@ inline std::vector<StreamEvent> sample_events() {
   v.push_back(RunEvent{1.5, -1, "site_dead", "site 2 missed 3 heartbeats\n\ttab \\ \"quote\""});
   v.push_back(CheckpointEntry{3, 300, "/runs/7/ckpt-00300.pt"});
   v.push_back(RunFinished{RunStatus::Interrupted, "SIGINT"});
-  v.push_back(std::vector<SampleEntry>{{-1, 40, 0, "The ", "cat \xc3\xa9t\xc3\xa9\n\"q\""}, {2, 1L << 40, 3, "Q-What is", ""}});
+  v.push_back(std::vector<SampleEntry>{{-1, 40, 0, "The ", "cat \xc3\xa9t\xc3\xa9\n\"q\"", false}, {2, 1L << 40, 3, "Q-What is", "", true}});
   return v;
 }
 
@@ -98,6 +98,7 @@ inline void expect_same(const SampleEntry& a, const SampleEntry& b) {
   EXPECT_EQ(a.prompt_index, b.prompt_index);
   EXPECT_EQ(a.prompt, b.prompt);
   EXPECT_EQ(a.text, b.text);
+  EXPECT_EQ(a.ended, b.ended);
 }
 inline void expect_same(const RunFinished& a, const RunFinished& b) {
   EXPECT_EQ(a.status, b.status);

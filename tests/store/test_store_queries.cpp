@@ -156,7 +156,7 @@ TEST(StoreQueries, ListFiltersDeleteAndTags) {
       (*rec)->on_placement({{0, 0, 0, 0}});
       (*rec)->on_expert_load({{0, 0, 0, 0, 5}});
       (*rec)->on_checkpoint({0, 10, "/ck"});
-      (*rec)->on_samples({{0, 10, 0, "The ", "end of " + std::to_string(i)}});
+      (*rec)->on_samples({{0, 10, 0, "The ", "end of " + std::to_string(i), /*ended=*/i == 2}});
       (*rec)->on_run_finished(i == 3 ? RunStatus::Failed : RunStatus::Finished, "");
     }
   }
@@ -188,6 +188,8 @@ TEST(StoreQueries, ListFiltersDeleteAndTags) {
   ASSERT_EQ(samples->size(), 1u);
   EXPECT_EQ(samples->at(0).text, "end of 2");
   EXPECT_EQ(samples->at(0).prompt, "The ");
+  EXPECT_TRUE(samples->at(0).ended);
+  EXPECT_FALSE(st.samples(ids[0])->at(0).ended);
 
   ASSERT_TRUE(st.delete_run(ids[1]));
   auto gone = st.get_run(ids[1]);

@@ -923,6 +923,9 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
         --round;
         continue;
       }
+      // Between rounds every site waits: time what happens here, and say where it went when it is long.
+      const auto between_t0 = Clock::now();
+      double eval_s = 0, samples_s = 0, sync_s = 0, save_s = 0;
       d.probe_routing(round, step_before + steps);
       prog.round = round + 1;
       prog.step = step_before + steps;
@@ -941,11 +944,16 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       }
       if (eval_now || last) {
         if (cfg.federation.coordinator_data) {
+          const auto t = Clock::now();
           prog.eval_loss = d.evaluate();
+          eval_s = seconds_since(t);
           if (d.s.sink) d.s.sink->on_metrics({{metric::kEvalLoss, prog.eval_loss, prog.step, round, -1, d.wall()}});
         }
-        if (d.sampler && d.s.sink)
+        if (d.sampler && d.s.sink) {
+          const auto t = Clock::now();
           d.s.sink->on_samples(d.sampler->sample(d.ddp_master ? d.ddp_master->model() : d.global->model(), round, prog.step));
+          samples_s = seconds_since(t);
+        }
         if (!d.own_data_sites.empty()) {
           if (last) {
             d.collect_final_site_evals(round + 1, prog.step);
@@ -964,8 +972,12 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       if (d.replans() && round + 1 < total_rounds && (every == 0 ? round == first_round && first_round == 0 : (round + 1) % every == 0))
         d.replan(round);
       if (!d.s.state_path.empty() && !d.ddp_master) {
+        auto t = Clock::now();
         if (d.s.sink) d.s.sink->sync();  // the round's rows are durable before the state says it is done
+        sync_s = seconds_since(t);
+        t = Clock::now();
         auto saved = d.global->save(d.s.state_path, round + 1, d.plan_json());
+        save_s = seconds_since(t);
         if (!saved) d.event(-1, "fault", saved.error().message);
         else if (d.s.sink) d.s.sink->on_checkpoint({round, prog.step, d.s.state_path});
       }
@@ -976,6 +988,9 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
       d.result.steps = prog.step;
       d.result.final_train_loss = prog.train_loss;
       d.result.final_eval_loss = prog.eval_loss;
+      if (const double between_s = seconds_since(between_t0); between_s > 2.0)
+        FOMOE_LOG_WARN("coord", "round %d: the sites waited %.1f s between rounds (held-out eval %.1f s, samples %.1f s, "
+                       "recording %.1f s, state save %.1f s)", round + 1, between_s, eval_s, samples_s, sync_s, save_s);
       if (progress && !progress(prog)) d.stop = true;
     }
   } catch (const c10::Error& e) {

@@ -82,7 +82,7 @@ json to_json(const CheckpointEntry& c) {
   return json{{"round", c.round}, {"step", c.step}, {"path", c.path}};
 }
 json to_json(const SampleEntry& s) {
-  return json{{"round", s.round}, {"step", s.step}, {"prompt_index", s.prompt_index}, {"prompt", s.prompt}, {"text", s.text}};
+  return json{{"round", s.round}, {"step", s.step}, {"prompt_index", s.prompt_index}, {"prompt", s.prompt}, {"text", s.text}, {"ended", s.ended}};
 }
 json to_json(const RunFinished& f) {
   return json{{"status", run_status_name(f.status)}, {"message", f.message}};
@@ -112,6 +112,12 @@ std::string get_string(const json& obj, const char* key, const std::string& wher
   if (!v.is_string())
     throw BadBody(where + "." + key + ": expected a string, got " + v.type_name());
   return v.get<std::string>();
+}
+
+bool get_bool(const json& obj, const char* key, const std::string& where) {
+  const json& v = member(obj, key, where);
+  if (!v.is_boolean()) throw BadBody(where + "." + key + ": expected true or false, got " + v.type_name());
+  return v.get<bool>();
 }
 
 int64_t get_int(const json& obj, const char* key, const std::string& where,
@@ -254,6 +260,7 @@ StreamEvent read_body(StreamTopic topic, const json& b) {
         s.prompt_index = static_cast<int>(get_int(o, "prompt_index", w));
         s.prompt = get_string(o, "prompt", w);
         s.text = get_string(o, "text", w);
+        s.ended = get_bool(o, "ended", w);
         return s;
       });
   }

@@ -19,7 +19,7 @@ const char* kInsertSql[] = {
     "INSERT OR IGNORE INTO metric_names(name) VALUES(?1)",
     "SELECT id FROM metric_names WHERE name = ?1",
     "DELETE FROM placement WHERE run_id = ?1 AND round = ?2",
-    "INSERT INTO samples(run_id, round, step, prompt_index, prompt, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO samples(run_id, round, step, prompt_index, prompt, text, ended) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 }  // namespace
 
@@ -131,7 +131,7 @@ Status RowWriter::samples(int64_t run, const std::vector<SampleEntry>& samples) 
   FOMOE_PREPARE_(st, 10, "the samples insert");
   for (const SampleEntry& e : samples) {
     st.bind(1, run).bind(2, e.round).bind(3, static_cast<int64_t>(e.step)).bind(4, e.prompt_index);
-    st.bind(5, e.prompt).bind(6, e.text);
+    st.bind(5, e.prompt).bind(6, e.text).bind(7, static_cast<int64_t>(e.ended ? 1 : 0));
     Status s = run_stmt(db_, st, "writing sample rows");
     if (!s) return s;
   }

@@ -446,14 +446,14 @@ Expected<std::vector<CheckpointEntry>> RunStore::checkpoints(int64_t run_id) {
 
 Expected<std::vector<SampleEntry>> RunStore::samples(int64_t run_id) {
   Db& db = impl_->db();
-  Stmt st(db, "SELECT round, step, prompt_index, prompt, text FROM samples WHERE run_id = ?1 ORDER BY step, prompt_index, rowid");
+  Stmt st(db, "SELECT round, step, prompt_index, prompt, text, ended FROM samples WHERE run_id = ?1 ORDER BY step, prompt_index, rowid");
   if (!st.ok()) return db.error(st.prepare_rc(), "preparing the samples query");
   st.bind(1, run_id);
   std::vector<SampleEntry> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
     out.push_back({static_cast<int>(st.col_int(0)), static_cast<long>(st.col_int(1)), static_cast<int>(st.col_int(2)),
-                   st.col_text(3), st.col_text(4)});
+                   st.col_text(3), st.col_text(4), st.col_int(5) != 0});
   }
   if (rc != SQLITE_DONE) return db.error(rc, "reading samples of run " + std::to_string(run_id));
   return out;

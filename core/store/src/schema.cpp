@@ -88,7 +88,7 @@ CREATE TABLE metric_rollup(
 const char* kMigrateV2ToV3 = R"sql(
 CREATE TABLE samples(
   run_id INTEGER NOT NULL, round INTEGER NOT NULL, step INTEGER NOT NULL, prompt_index INTEGER NOT NULL,
-  prompt TEXT NOT NULL, text TEXT NOT NULL);
+  prompt TEXT NOT NULL, text TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX samples_run ON samples(run_id, step);
 PRAGMA user_version = 3;
 )sql";

@@ -34,9 +34,11 @@ std::vector<SampleEntry> PromptSampler::sample(Transformer& model, int round, lo
   std::vector<SampleEntry> out;
   for (size_t i = 0; i < prompts_.size(); ++i) {
     std::vector<int32_t> ids;
-    for (int64_t t : generate(model, prompt_ids_[i], o))
+    const auto next = generate(model, prompt_ids_[i], o);
+    for (int64_t t : next)
       if (t < tokenizer_.vocab_size() && t != o.stop_token) ids.push_back(static_cast<int32_t>(t));
-    out.push_back({round, step, static_cast<int>(i), prompts_[i], tokenizer_.decode(ids)});
+    const bool ended = !next.empty() && next.back() == o.stop_token;
+    out.push_back({round, step, static_cast<int>(i), prompts_[i], tokenizer_.decode(ids), ended});
   }
   return out;
 }

@@ -65,6 +65,7 @@ struct SampleEntry {
   int prompt_index = 0;  // into train.sample_prompts
   std::string prompt;
   std::string text;      // the continuation, without the prompt
+  bool ended = false;    // the model ended the document (its end-of-document token) before sample_tokens
 };
 
 struct CheckpointEntry {

@@ -14,7 +14,7 @@
 //   event        {"time":1.5,"site":-1,"kind":"round_started","text":..}
 //   checkpoint   {"round":3,"step":300,"path":..}
 //   finished     {"status":"finished"|"failed"|..,"message":..}   (run_status_name)
-//   samples      [{"round":2,"step":40,"prompt_index":0,"prompt":..,"text":..},..]
+//   samples      [{"round":2,"step":40,"prompt_index":0,"prompt":..,"text":..,"ended":false},..]
 // Non-finite doubles are written as the strings "NaN", "Infinity", "-Infinity".
 //
 // Delivery is best effort (PUB/SUB): a subscriber that joins late misses earlier messages, and a
