@@ -604,8 +604,13 @@ uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
 uint64_t encoded_size(const Message& msg) {
   std::vector<TensorSpec> specs;
   specs.reserve(msg.tensors.size());
-  for (const TensorBlob& t : msg.tensors) specs.push_back(TensorSpec{t.name, t.dtype, t.shape});
-  return predicted_wire_bytes(msg.header.type, msg.meta, specs);
+  // A top-k tensor's size depends on the fraction kept, which only its data length tells.
+  uint64_t sparse = 0;
+  for (const TensorBlob& t : msg.tensors) {
+    if (sparse_value_dtype(t.dtype)) sparse += descriptor_bytes(t.name.size(), t.shape.size()) + t.data.size();
+    else specs.push_back(TensorSpec{t.name, t.dtype, t.shape});
+  }
+  return predicted_wire_bytes(msg.header.type, msg.meta, specs) + sparse;
 }
 
 Status ReplayGuard::check(uint64_t run_id, int32_t sender, uint64_t seq) {
