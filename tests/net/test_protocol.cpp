@@ -123,6 +123,26 @@ TEST(Protocol, EmptyAndZeroSizedTensorsRoundTrip) {
   EXPECT_TRUE(out->tensors[0].data.empty());
 }
 
+// A top-k tensor's size depends on the fraction kept, which its spec does not carry: encoded_size
+// must count its data (a fuzz-decoder find).
+TEST(Protocol, EncodedSizeCountsTopkTensorsByTheirData) {
+  Message m = make_message(MsgType::StepGrad, minimal_meta(MsgType::StepGrad));
+  for (double fraction : {0.02, 0.5}) {
+    TensorBlob t;
+    t.name = "sparse" + std::to_string(fraction);
+    t.dtype = DType::SPARSE_F32;
+    t.shape = {5000};
+    t.data.assign(payload_bytes(t.dtype, 5000, fraction), '\0');
+    m.tensors.push_back(t);
+  }
+  const uint64_t predicted = encoded_size(m);
+  auto frames = encode(m);
+  ASSERT_TRUE(frames) << frames.error().message;
+  uint64_t total = 0;
+  for (const auto& f : *frames) total += f.size();
+  EXPECT_EQ(predicted, total);
+}
+
 TEST(Protocol, EncodeMovesTensorBytesIntoFrames) {
   Message m = make_message(MsgType::StepGrad, minimal_meta(MsgType::StepGrad));
   m.tensors.push_back(f32_tensor("g", {1024}));
