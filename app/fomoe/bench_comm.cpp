@@ -14,6 +14,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "fomoe/base/metric_names.h"
 #include "fomoe/config/experiment.h"
 #include "fomoe/federation/local_federation.h"
 
@@ -30,6 +31,17 @@ struct LinkTally : RunSink {
     std::lock_guard<std::mutex> g(mu);
     if (e.kind == "round_finished") round_finished.push_back(e.time);
   }
+  // The global model's held-out loss after each round, with its time since the run started.
+  std::vector<std::pair<double, double>> eval_curve;  // (seconds, loss)
+  void on_metrics(const std::vector<MetricPoint>& points) override {
+    std::lock_guard<std::mutex> g(mu);
+    for (auto& p : points) {
+      if (p.site < 0 && p.name == metric::kEvalLoss) eval_curve.emplace_back(p.wall_time, p.value);
+      if (p.name.rfind("comm/", 0) == 0) comm_error[p.name + (p.site < 0 ? "@global" : "")].push_back(p.value);
+    }
+  }
+  // Compression error metrics ("comm/..."; "@global" for the coordinator's), every round and site.
+  std::map<std::string, std::vector<double>> comm_error;
   int64_t per_round = 0;  // round traffic: parameters, pseudo-gradients, gradients
   int64_t one_time = 0;   // hello / welcome / shutdown
   void on_link_bytes(const std::vector<LinkBytes>& links) override {
@@ -51,6 +63,8 @@ struct MethodResult {
   std::vector<double> eval_loss;     // one per seed
   std::vector<double> tokens_per_s;  // one per seed
   std::vector<double> round_over_compute;  // per seed: median round (after the first) / mean site compute per round
+  std::vector<std::vector<double>> time_to_target;  // per seed, per target: seconds, or -1 when never reached
+  std::map<std::string, std::vector<double>> comm_error;  // every seed's rounds and sites, by metric
   double tokens = 0;
   int64_t params_per_site = 0;
   int rounds = 0;
@@ -71,6 +85,51 @@ std::vector<std::string> split_commas(const std::string& text) {
     out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
     if (comma == std::string::npos) break;
     pos = comma + 1;
+  }
+  return out;
+}
+
+// The compression error table's columns: per-site metrics, then the coordinator's ("@global").
+std::vector<std::string> comm_error_columns() {
+  const std::string g = "@global";
+  return {metric::kUpError,
+          metric::kUpErrorExperts,
+          metric::kUpdateError + g,
+          metric::kUpdateErrorExperts + g,
+          metric::kUpdateErrorExpertMax + g,
+          metric::kDownDrift + g,
+          metric::kDownDriftExperts + g};
+}
+
+nlohmann::json comm_error_json(const std::map<std::string, std::vector<double>>& errors) {
+  nlohmann::json j = nlohmann::json::object();
+  for (auto& [name, values] : errors) j[name] = mean(values);
+  return j;
+}
+
+// "5.8,5.6" -> {5.8, 5.6}; empty on anything else.
+std::vector<double> parse_losses(const std::string& text) {
+  std::vector<double> out;
+  for (const std::string& item : split_commas(text)) {
+    if (item.empty() || item.size() > 12 || item.find_first_not_of("0123456789.") != std::string::npos) return {};
+    const double v = std::atof(item.c_str());
+    if (!(v > 0)) return {};
+    out.push_back(v);
+  }
+  return out;
+}
+
+// Seconds until the held-out curve first reaches each target (-1: never).
+std::vector<double> times_to_targets(const std::vector<std::pair<double, double>>& curve, const std::vector<double>& targets) {
+  std::vector<double> out;
+  for (double target : targets) {
+    double when = -1;
+    for (auto& [t, loss] : curve)
+      if (loss <= target) {
+        when = t;
+        break;
+      }
+    out.push_back(when);
   }
   return out;
 }
@@ -163,6 +222,16 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
             return parse_seeds(s).empty() ? "'" + s + "' is not a comma-separated list of integers" : std::string();
           },
           "", "seeds"));
+  std::string targets_text;
+  app->add_option("--targets", targets_text,
+                  "held-out losses to time: the global model is evaluated after every round and each run reports the "
+                  "seconds until it first reached each")
+      ->type_name("5.8,5.6")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return parse_losses(s).empty() ? "'" + s + "' is not a comma-separated list of positive losses" : std::string();
+          },
+          "", "targets"));
   app->add_flag("--no-ddp", skip_ddp, "leave DDP out (the slowest)");
   std::string methods_text;
   app->add_option("--methods", methods_text, "only these methods, in this order (default: ddp,diloco,photon,fomoe)")
@@ -195,6 +264,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   if (auto code = parse(*app, args, std::cout, std::cerr)) return *code;
   const bool json = format == "json";
   std::vector<uint64_t> seeds = parse_seeds(seeds_text);
+  const std::vector<double> targets = parse_losses(targets_text);
   auto base = load_experiment(path);
   if (!base) {
     std::cerr << "fomoe bench comm: " << base.error().message << "\n";
@@ -203,6 +273,10 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   if (steps > 0) base->train.steps = static_cast<int>(steps);
   if (seeds.empty()) seeds.push_back(base->run.seed);
   const int K = base->federation.sites, H = base->federation.inner_steps;
+  if (!targets.empty()) {
+    base->train.eval_every = H;      // the global model's held-out loss after every round
+    base->train.sample_tokens = 0;   // and nothing else between rounds that one method could pay more for
+  }
   std::vector<Method> methods = {Method::Ddp, Method::DiLoCo, Method::Photon, Method::FoMoE};
   if (!methods_text.empty()) {
     methods.clear();
@@ -259,6 +333,8 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
         mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
       }
       mr.eval_loss.push_back(r->final_eval_loss);
+      for (auto& [name, values] : tally.comm_error) mr.comm_error[name].insert(mr.comm_error[name].end(), values.begin(), values.end());
+      if (!targets.empty()) mr.time_to_target.push_back(times_to_targets(tally.eval_curve, targets));
       mr.tokens_per_s.push_back(r->tokens / std::max(1e-9, r->wall_s));
       {
         std::vector<double> later;  // round r-1's end to round r's, r >= 1
@@ -296,6 +372,9 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
                               {"tokens_per_s", mean(r.tokens_per_s)},
                               {"round_over_compute", mean(r.round_over_compute)},
                               {"params_per_site", r.params_per_site},
+                              {"targets", targets},
+                              {"seconds_to_target_per_seed", r.time_to_target},
+                              {"compression_error", comm_error_json(r.comm_error)},
                               {"fomoe_ratio", r.bytes_per_site_round / fomoe->bytes_per_site_round},
                               {"ddp_ratio", ddp ? ddp->bytes_per_site_round / r.bytes_per_site_round : 0.0}});
     std::cout << j.dump(2) << "\n";
@@ -329,6 +408,51 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, @TAU = overlap; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
+  bool any_error = false;
+  for (auto& r : results) any_error |= !r.comm_error.empty();
+  if (any_error) {
+    std::printf("\ncompression error (relative L2, mean over rounds, sites and seeds; update: the averaged update, the\n"
+                " sites' errors taken as independent; drift: the sites' copies against the master, down compressed)\n");
+    std::printf("%-8s %-27s %11s %11s %11s %11s %12s %11s %11s\n", "method", "variant", "site dense", "site experts",
+                "update dense", "upd experts", "worst expert", "drift dense", "drift exp");
+    for (auto& r : results) {
+      if (r.comm_error.empty()) continue;
+      std::printf("%-8s %-27s", r.name.c_str(), r.variant.c_str());
+      for (const std::string& name : comm_error_columns()) {
+        auto it = r.comm_error.find(name);
+        char cell[32] = "-";
+        if (it != r.comm_error.end() && !it->second.empty()) std::snprintf(cell, sizeof cell, "%.4f", mean(it->second));
+        std::printf(" %11s", cell);
+      }
+      std::printf("\n");
+    }
+  }
+  if (!targets.empty()) {
+    // Mean over the seeds that reached it; "(n/N)" when only some did, "-" when none did.
+    std::printf("\ntime to a held-out loss (seconds since the run started, the global model evaluated after every round)\n");
+    std::printf("%-8s %-27s", "method", "variant");
+    for (double t : targets) std::printf(" %11.3f", t);
+    std::printf("\n");
+    for (auto& r : results) {
+      std::printf("%-8s %-27s", r.name.c_str(), r.variant.c_str());
+      for (size_t i = 0; i < targets.size(); ++i) {
+        double sum = 0;
+        int reached = 0;
+        for (auto& per_seed : r.time_to_target)
+          if (per_seed[i] >= 0) {
+            sum += per_seed[i];
+            ++reached;
+          }
+        char cell[40] = "-";
+        if (reached > 0 && reached == static_cast<int>(r.time_to_target.size()))
+          std::snprintf(cell, sizeof cell, "%.1f s", sum / reached);
+        else if (reached > 0)
+          std::snprintf(cell, sizeof cell, "%.1f s (%d/%zu)", sum / reached, reached, r.time_to_target.size());
+        std::printf(" %11s", cell);
+      }
+      std::printf("\n");
+    }
+  }
   return 0;
 }
 

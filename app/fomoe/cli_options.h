@@ -68,4 +68,11 @@ CLI::Validator positive_number();                                // a number > 0
 std::optional<double> to_number(const std::string& text);
 std::optional<int64_t> to_integer(const std::string& text);
 
+/// Text on one terminal line: newlines and tabs (a model's sample continuation) as spaces.
+inline std::string one_line(std::string text) {
+  for (char& ch : text)
+    if (ch == '\n' || ch == '\t') ch = ' ';
+  return text;
+}
+
 }  // namespace fomoe::cli

@@ -533,10 +533,7 @@ int cmd_show(Ctx& c) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : *samples) {
       if (!c.args.all && e.step != last_step) continue;
-      std::string text = e.text;
-      for (char& ch : text)
-        if (ch == '\n' || ch == '\t') ch = ' ';
-      rows.push_back({std::to_string(e.step), e.prompt, text + (e.ended ? " [end of document]" : "")});
+      rows.push_back({std::to_string(e.step), e.prompt, cli::one_line(e.text) + (e.ended ? " [end of document]" : "")});
     }
     o << "\nSamples (" << (c.args.all ? "every evaluation" : "at step " + std::to_string(last_step)) << ", greedy; "
       << "prompt, then the model's continuation)\n";

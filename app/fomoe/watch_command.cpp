@@ -52,10 +52,7 @@ class WatchPrinter : public RunSink {
   }
   void on_samples(const std::vector<SampleEntry>& samples) override {
     for (const auto& e : samples) {
-      std::string text = e.text;
-      for (char& ch : text)
-        if (ch == '\n' || ch == '\t') ch = ' ';
-      std::printf("round %3d step %6ld  sample \"%s\" -> %s\n", e.round, e.step, e.prompt.c_str(), text.c_str());
+      std::printf("round %3d step %6ld  sample \"%s\" -> %s\n", e.round, e.step, e.prompt.c_str(), cli::one_line(e.text).c_str());
     }
     std::fflush(stdout);
   }

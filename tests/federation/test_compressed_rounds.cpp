@@ -79,6 +79,41 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
     for (double v : heldout) EXPECT_TRUE(std::isfinite(v));
     EXPECT_LT(heldout.back(), heldout.front());
 
+    // Compression error, measured: each site's report against its true pseudo-gradient, the
+    // averaged update, and (down compression) how far the sites' copies are from the master.
+    if (st.method != Method::Ddp) {
+      std::map<std::string, std::vector<double>> error;
+      for (auto& m : sink.metrics)
+        if (m.name.rfind("comm/", 0) == 0) error[m.name + (m.site < 0 ? "@global" : "")].push_back(m.value);
+      const auto& up = error[std::string(metric::kUpError)];
+      const auto& update = error[std::string(metric::kUpdateError) + "@global"];
+      const auto& experts = error[std::string(metric::kUpErrorExperts)];
+      ASSERT_EQ(up.size(), 6u);  // 2 sites x 3 rounds
+      EXPECT_EQ(update.size(), 3u);
+      EXPECT_EQ(experts.size(), 6u);
+      // Bounds: half a code step of a block's absmax per value, and error feedback's residual
+      // released on top; top-k and 2 bits leave out much of a round, so only > 0 and finite.
+      const double bound = st.topk > 0 || st.up == Compression::Int2 ? 10.0
+                           : st.up == Compression::Int8          ? 0.03
+                           : st.up == Compression::Fp8           ? 0.2
+                                                                 : 0.35;
+      for (auto* v : {&up, &update, &experts})
+        for (double x : *v) {
+          EXPECT_GT(x, 0.0);
+          EXPECT_LT(x, bound);
+        }
+      const auto& drift = error[std::string(metric::kDownDrift) + "@global"];
+      if (st.down == Compression::None && st.down_topk == 0) {
+        EXPECT_TRUE(drift.empty());
+      } else {
+        ASSERT_EQ(drift.size(), 2u);  // rounds 1 and 2 start from a compressed change
+        for (double x : drift) {
+          EXPECT_GT(x, 0.0);
+          EXPECT_LT(x, st.down_topk > 0 ? 0.1 : 0.01);  // a fraction of one round's change, not of the weights
+        }
+      }
+    }
+
     // Bytes: the system model's per-round numbers, from the config alone.
     auto shape = sysmodel::model_shape_from(c.model);
     auto fed = sysmodel::federation_shape_from(c);

@@ -265,5 +265,56 @@ TEST(Sparse, ErrorFeedbackMakesTheSentSumFollowTheTrueSum) {
   EXPECT_LT(err_with * 2, err_without) << "with " << err_with << ", without " << err_without;
 }
 
+// What compression changed, per group: relative errors are sqrt(err2 / norm2) pooled per group,
+// the worst expert on its own; the JSON form round-trips and a malformed one is refused by name.
+TEST(CompressionError, GroupsPoolAndTheJsonRoundTrips) {
+  CompressionError e;
+  auto t = torch::ones({4});   // norm2 4
+  e.add(false, -1, -1, t, t * 1.1);   // err2 4 * 0.01
+  e.add(true, 0, 1, t, t * 1.5);      // err2 1, norm2 4 -> 0.5
+  e.add(true, 1, 0, t * 2, t * 2);    // err2 0, norm2 16
+  EXPECT_NEAR(e.dense_relative(), 0.1, 1e-6);
+  EXPECT_NEAR(e.experts_relative(), std::sqrt(1.0 / 20), 1e-6);
+  EXPECT_NEAR(e.expert_max_relative(), 0.5, 1e-6);
+  auto back = CompressionError::from_json(nlohmann::json::parse(e.to_json().dump()));
+  EXPECT_NEAR(back.dense_relative(), 0.1, 1e-3);
+  EXPECT_NEAR(back.expert_max_relative(), 0.5, 1e-3);
+  ASSERT_EQ(back.experts.size(), 2u);
+
+  for (const char* bad : {R"([])", R"({"dense": [1], "experts": []})", R"({"dense": [1, -2], "experts": []})",
+                          R"({"dense": [1, 2], "experts": [[0, 1, 2]]})", R"({"dense": [1, 2], "experts": [[-1, 0, 1, 1]]})",
+                          R"({"dense": [1, 2], "experts": [[0, 0, "x", 1]]})"}) {
+    try {
+      CompressionError::from_json(nlohmann::json::parse(bad));
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const std::runtime_error& err) {
+      EXPECT_NE(std::string(err.what()).find("compression error"), std::string::npos) << err.what();
+    }
+  }
+}
+
+// The averaged update's error: n holders' independent errors shrink as sqrt(sum err2) / n against
+// the mean's norm, so the same per-site error weighs less on a tensor averaged over more sites.
+TEST(CompressionError, TheAveragedUpdatesErrorShrinksWithMoreHolders) {
+  UpdateErrorTally tally;
+  const auto ones = torch::ones({100});  // every site's value; norm2 100
+  for (int site = 0; site < 4; ++site) {
+    CompressionError e;
+    e.dense = {1.0, 100.0};  // relative 0.1 at each site
+    std::map<std::string, torch::Tensor> arrived = {{"dense.w", ones}};
+    if (site < 2) {  // an expert held by two of the four
+      e.experts[{0, 3}] = {1.0, 100.0};
+      arrived["layers.1.moe.expert_3.w_in"] = ones;
+    }
+    tally.add(e, arrived);
+  }
+  const auto r = tally.relative([](const std::string& name) {
+    return name.rfind("layers.", 0) == 0 ? std::make_pair(0, 3) : std::make_pair(-1, -1);
+  });
+  EXPECT_NEAR(r.dense, std::sqrt(4.0) / 4 / 10, 1e-6);   // sqrt(4 * 1) / 4 against |mean| = 10
+  EXPECT_NEAR(r.experts, std::sqrt(2.0) / 2 / 10, 1e-6);  // two holders: sqrt(2) times the dense error
+  EXPECT_NEAR(r.expert_max, r.experts, 1e-9);
+}
+
 }  // namespace
 }  // namespace fomoe

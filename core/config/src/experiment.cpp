@@ -69,6 +69,18 @@ std::string read_double_list(const toml::node& n, std::vector<double>& out) {
   return "";
 }
 
+// An array of strings; `what` names the expected contents in the error ("expects an array of ...").
+std::string read_string_list(const toml::node& n, std::vector<std::string>& out, const std::string& what) {
+  auto* arr = n.as_array();
+  if (!arr) return "expects an array of " + what;
+  out.clear();
+  for (auto& el : *arr) {
+    if (!el.is_string()) return "expects an array of strings";
+    out.push_back(*el.value<std::string>());
+  }
+  return "";
+}
+
 template <typename E>
 std::string read_enum(const toml::node& n, E& out, const std::map<std::string, E>& names) {
   if (!n.is_string()) return "expects a string";
@@ -135,14 +147,8 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         DBL_KEY(model, residency, 0.0, 1.0), STR_KEY(model, init_from)}},
       {"data",
        {{"sources", [](const toml::node& n, ExperimentConfig& c) -> std::string {
-           auto* arr = n.as_array();
-           if (!arr || arr->empty()) return "expects a non-empty array of source names";
-           c.data.sources.clear();
-           for (auto& el : *arr) {
-             if (!el.is_string()) return "expects an array of strings";
-             c.data.sources.push_back(*el.value<std::string>());
-           }
-           return "";
+           if (n.as_array() && n.as_array()->empty()) return "expects a non-empty array of source names";
+           return read_string_list(n, c.data.sources, "source names");
          }},
         DBL_KEY(data, heldout_fraction, 0.001, 0.5), INT_KEY(data, max_bytes, 0, INT64_MAX),
         {"split", [](const toml::node& n, ExperimentConfig& c) {
@@ -174,15 +180,9 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         INT_KEY(train, eval_batches, 1, 100000), INT_KEY(train, log_every, 1, 100000000),
         INT_KEY(train, checkpoint_every, 0, 100000000), INT_KEY(train, sample_tokens, 0, 4096),
         {"sample_prompts", [](const toml::node& n, ExperimentConfig& c) -> std::string {
-           auto* arr = n.as_array();
-           if (!arr) return "expects an array of prompt strings ([] = no samples)";
-           c.train.sample_prompts.clear();
-           for (auto& el : *arr) {
-             if (!el.is_string()) return "expects an array of strings";
-             const std::string p = *el.value<std::string>();
+           if (auto e = read_string_list(n, c.train.sample_prompts, "prompt strings ([] = no samples)"); !e.empty()) return e;
+           for (auto& p : c.train.sample_prompts)
              if (p.empty()) return "has an empty prompt (each needs at least one character)";
-             c.train.sample_prompts.push_back(p);
-           }
            if (c.train.sample_prompts.size() > 16) return "has " + std::to_string(c.train.sample_prompts.size()) + " prompts (at most 16)";
            return "";
          }},
@@ -244,15 +244,8 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         {"site_bandwidth_mbps", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_bandwidth_mbps); }},
         {"site_latency_ms", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_latency_ms); }},
         STR_KEY(federation, key_dir), BOOL_KEY(federation, coordinator_data),
-        {"site_data_paths", [](const toml::node& n, ExperimentConfig& c) -> std::string {
-           auto* arr = n.as_array();
-           if (!arr) return "expects an array of paths (\"\" = the shared data)";
-           c.federation.site_data_paths.clear();
-           for (auto& el : *arr) {
-             if (!el.is_string()) return "expects an array of strings";
-             c.federation.site_data_paths.push_back(*el.value<std::string>());
-           }
-           return "";
+        {"site_data_paths", [](const toml::node& n, ExperimentConfig& c) {
+           return read_string_list(n, c.federation.site_data_paths, "paths (\"\" = the shared data)");
          }},
         {"agents", [](const toml::node& n, ExperimentConfig& c) -> std::string {
            auto* arr = n.as_array();

@@ -368,7 +368,21 @@ class Agent {
         report.tensors = tensors_to_blobs(payload, cfg_.federation.precision);
       } else {
         const auto dtype = travel_dtype(cfg_.federation.compression, topk);
-        for (auto& [name, t] : payload) report.tensors.push_back(up_feedback_.encode(name, t, dtype, nullptr, topk));
+        CompressionError error;
+        const auto& options = trainer_->model()->options();
+        for (auto& [name, t] : payload) {
+          torch::Tensor sent;
+          report.tensors.push_back(up_feedback_.encode(name, t, dtype, &sent, topk));
+          const auto ref = classify_parameter(name, options);
+          error.add(ref.is_expert, ref.moe_layer, ref.expert, t, sent);
+        }
+        auto& m = report.meta[net::field::kMetrics];
+        m[metric::kUpError] = error.dense_relative();
+        if (!error.experts.empty()) {
+          m[metric::kUpErrorExperts] = error.experts_relative();
+          m[metric::kUpErrorExpertMax] = error.expert_max_relative();
+        }
+        report.meta[report::kUpError] = error.to_json();
       }
     }
     // The report's own upload time is part of this round's communication: it is known before

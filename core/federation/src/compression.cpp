@@ -3,7 +3,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "fomoe/federation/tensor_wire.h"
 
@@ -259,6 +263,114 @@ net::TensorBlob ErrorFeedback::encode(const std::string& name, const torch::Tens
     if (sent) *sent = decoded;
   }
   return blob;
+}
+
+namespace {
+
+double relative(const CompressionError::Sums& s) { return s.norm2 > 0 ? std::sqrt(s.err2 / s.norm2) : 0.0; }
+
+// 4 significant digits: short in the report's JSON, plenty for an error measurement.
+double four_digits(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return std::strtod(buf, nullptr);
+}
+
+double non_negative_number(const nlohmann::json& j, const char* what) {
+  if (!j.is_number() || !std::isfinite(j.get<double>()) || j.get<double>() < 0)
+    throw std::runtime_error(std::string("compression error: ") + what + " is not a non-negative number");
+  return j.get<double>();
+}
+
+}  // namespace
+
+void CompressionError::add(bool is_expert, int moe_layer, int expert, const torch::Tensor& truth, const torch::Tensor& sent) {
+  torch::NoGradGuard no_grad;
+  const auto t = truth.detach().to(torch::kFloat);
+  const double err2 = (sent.to(t.device()) - t).square().sum().item<double>();
+  const double norm2 = t.square().sum().item<double>();
+  Sums& s = is_expert ? experts[{moe_layer, expert}] : dense;
+  s.err2 += err2;
+  s.norm2 += norm2;
+}
+
+double CompressionError::dense_relative() const { return relative(dense); }
+
+double CompressionError::experts_relative() const {
+  Sums all;
+  for (auto& [_, s] : experts) {
+    all.err2 += s.err2;
+    all.norm2 += s.norm2;
+  }
+  return relative(all);
+}
+
+double CompressionError::expert_max_relative() const {
+  double worst = 0;
+  for (auto& [_, s] : experts) worst = std::max(worst, relative(s));
+  return worst;
+}
+
+nlohmann::json CompressionError::to_json() const {
+  nlohmann::json ex = nlohmann::json::array();
+  for (auto& [key, s] : experts) ex.push_back({key.first, key.second, four_digits(s.err2), four_digits(s.norm2)});
+  return {{"dense", {four_digits(dense.err2), four_digits(dense.norm2)}}, {"experts", ex}};
+}
+
+CompressionError CompressionError::from_json(const nlohmann::json& j) {
+  CompressionError out;
+  if (!j.is_object() || !j.contains("dense") || !j.contains("experts"))
+    throw std::runtime_error("compression error: not an object with \"dense\" and \"experts\"");
+  const auto& d = j.at("dense");
+  if (!d.is_array() || d.size() != 2) throw std::runtime_error("compression error: \"dense\" is not [err2, norm2]");
+  out.dense = {non_negative_number(d[0], "dense err2"), non_negative_number(d[1], "dense norm2")};
+  if (!j.at("experts").is_array()) throw std::runtime_error("compression error: \"experts\" is not an array");
+  for (auto& e : j.at("experts")) {
+    if (!e.is_array() || e.size() != 4 || !e[0].is_number_integer() || !e[1].is_number_integer() || e[0].get<int64_t>() < 0 ||
+        e[1].get<int64_t>() < 0 || e[0].get<int64_t>() > 1 << 20 || e[1].get<int64_t>() > 1 << 20)
+      throw std::runtime_error("compression error: an expert entry is not [layer, expert, err2, norm2]");
+    out.experts[{e[0].get<int>(), e[1].get<int>()}] = {non_negative_number(e[2], "an expert's err2"),
+                                                        non_negative_number(e[3], "an expert's norm2")};
+  }
+  return out;
+}
+
+void UpdateErrorTally::add(const CompressionError& e, const std::map<std::string, torch::Tensor>& arrived) {
+  torch::NoGradGuard no_grad;
+  ++reports_;
+  err2_[{-1, -1}] += e.dense.err2;
+  for (auto& [key, sums] : e.experts) err2_[key] += sums.err2;
+  for (auto& [name, t] : arrived) {
+    auto& [sum, n] = sum_[name];
+    sum = sum.defined() ? sum + t : t.to(torch::kFloat).clone();
+    ++n;
+  }
+}
+
+UpdateErrorTally::Relative UpdateErrorTally::relative(const std::function<std::pair<int, int>(const std::string&)>& group_of) const {
+  torch::NoGradGuard no_grad;
+  std::map<std::pair<int, int>, std::pair<double, int>> norm2;  // group -> (|mean|^2, senders)
+  for (auto& [name, sn] : sum_) {
+    auto& g = norm2[group_of(name)];
+    g.first += (sn.first / sn.second).square().sum().item<double>();
+    g.second = std::max(g.second, sn.second);
+  }
+  Relative out;
+  double experts_err2 = 0, experts_norm2 = 0;
+  for (auto& [key, g] : norm2) {
+    auto it = err2_.find(key);
+    const double err2 = it == err2_.end() ? 0.0 : it->second / (static_cast<double>(g.second) * g.second);
+    const double rel = g.first > 0 ? std::sqrt(err2 / g.first) : 0.0;
+    if (key.first < 0) {
+      out.dense = rel;
+      continue;
+    }
+    experts_err2 += err2;
+    experts_norm2 += g.first;
+    out.expert_max = std::max(out.expert_max, rel);
+  }
+  out.experts = experts_norm2 > 0 ? std::sqrt(experts_err2 / experts_norm2) : 0.0;
+  return out;
 }
 
 }  // namespace fomoe

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -63,6 +64,9 @@ struct Coordinator::Impl {
   std::vector<std::set<std::string>> down_synced;
   std::map<std::string, net::TensorBlob> down_changes;
   bool down_stale = true;
+  // Relative |master - shadow| of the dense parameters and the experts (-1: none) after the last
+  // prepared change; recorded with the round that started from it.
+  std::optional<std::pair<double, double>> down_drift;
   ErrorFeedback ddp_feedback{true};  // DDP compressed: the averaged gradient's residual
   std::atomic<bool> stop{false};
   bool round_abandoned = false;
@@ -417,6 +421,8 @@ struct Coordinator::Impl {
     torch::NoGradGuard no_grad;
     down_changes.clear();
     const auto dtype = compressed_dtype(cfg.federation.down_compression);
+    // How far what the sites hold is from the master after this change: |master - shadow|.
+    std::pair<double, double> dense_drift{0, 0}, experts_drift{0, 0};  // (drift^2, |master|^2)
     for (auto& p : global->model()->named_parameters()) {
       const std::string& name = p.key();
       const auto master = p.value().detach();
@@ -431,9 +437,16 @@ struct Coordinator::Impl {
       const double topk = cfg.federation.down_topk;
       auto blob = topk > 0 ? sparsify_to_blob(name, master - it->second, topk, dtype) : quantize_to_blob(name, master - it->second, dtype);
       it->second.add_(dequantize_blob(blob));
+      const bool expert = classify_parameter(name, global->model()->options()).is_expert;
+      auto& [drift2, norm2] = expert ? experts_drift : dense_drift;
+      drift2 += (master - it->second).square().sum().item<double>();
+      norm2 += master.square().sum().item<double>();
       down_changes.emplace(name, std::move(blob));
     }
     down_stale = false;
+    if (dense_drift.second > 0 || experts_drift.second > 0)
+      down_drift = {dense_drift.second > 0 ? std::sqrt(dense_drift.first / dense_drift.second) : 0.0,
+                    experts_drift.second > 0 ? std::sqrt(experts_drift.first / experts_drift.second) : -1.0};
   }
 
   // What a site started this round from: the shadow with down compression, else the master.
@@ -572,6 +585,7 @@ struct Coordinator::Impl {
     site_eval_step = -1;
     std::vector<SiteUpdate> updates;
     std::map<int, nlohmann::json> reports;
+    UpdateErrorTally update_error;  // compressed reports: the averaged update's error
     std::map<int, std::vector<std::pair<long, double>>> loss_curves;  // site -> [(step, loss)] at log_every
     // DDP per-step gradient exchange state.
     std::map<int, std::map<std::string, torch::Tensor>> step_grads;
@@ -623,6 +637,7 @@ struct Coordinator::Impl {
             SiteUpdate u;
             u.site = site;
             for (auto& blob : msg.tensors) u.tensors[blob.name] = blob_to_tensor(blob, global->shape_of(blob.name));
+            if (auto it = msg.meta.find(report::kUpError); it != msg.meta.end()) update_error.add(CompressionError::from_json(*it), u.tensors);
             // Photon, compressed: the change of its parameters; the parameters are the base minus it.
             if (msg.meta.value(net::field::kPayload, std::string()) == "params_delta")
               for (auto& [name, t] : u.tensors) t = round_base(name) - t;
@@ -732,6 +747,23 @@ struct Coordinator::Impl {
         }
       }
       result.tokens += meta.value(report::kSamples, 0.0);
+    }
+    if (down_drift) {  // measured when this round's changes were prepared
+      points.push_back({metric::kDownDrift, down_drift->first, step, round, -1, wall()});
+      if (down_drift->second >= 0) points.push_back({metric::kDownDriftExperts, down_drift->second, step, round, -1, wall()});
+      down_drift.reset();
+    }
+    if (!update_error.empty()) {
+      const auto& options = global->model()->options();
+      const auto e = update_error.relative([&](const std::string& name) {
+        const auto ref = classify_parameter(name, options);
+        return ref.is_expert ? std::make_pair(ref.moe_layer, ref.expert) : std::make_pair(-1, -1);
+      });
+      points.push_back({metric::kUpdateError, e.dense, step, round, -1, wall()});
+      if (e.expert_max >= 0) {
+        points.push_back({metric::kUpdateErrorExperts, e.experts, step, round, -1, wall()});
+        points.push_back({metric::kUpdateErrorExpertMax, e.expert_max, step, round, -1, wall()});
+      }
     }
     auto rows = counter.take();
     for (auto& r : rows) {

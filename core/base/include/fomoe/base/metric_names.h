@@ -26,6 +26,18 @@ inline constexpr const char* kRoundComm = "round/comm_s";
 inline constexpr const char* kRoundWait = "round/wait_s";
 inline constexpr const char* kBytesSent = "net/bytes_sent";
 inline constexpr const char* kBytesReceived = "net/bytes_received";
+// Compression error, relative L2 (sqrt(sum err^2 / sum value^2)). Per site: what it sent in a round
+// against the round's true pseudo-gradient, dense parameters / every expert it holds pooled / its
+// worst expert. Global (site -1): the same for the averaged update (the sites' errors taken as
+// independent) and, with down compression, how far the sites' copies are from the master.
+inline constexpr const char* kUpError = "comm/up_error";
+inline constexpr const char* kUpErrorExperts = "comm/up_error_experts";
+inline constexpr const char* kUpErrorExpertMax = "comm/up_error_expert_max";
+inline constexpr const char* kUpdateError = "comm/update_error";
+inline constexpr const char* kUpdateErrorExperts = "comm/update_error_experts";
+inline constexpr const char* kUpdateErrorExpertMax = "comm/update_error_expert_max";
+inline constexpr const char* kDownDrift = "comm/down_drift";
+inline constexpr const char* kDownDriftExperts = "comm/down_drift_experts";
 
 /// "route/skip_rate" + layer 3 -> "route/skip_rate.L3"
 inline std::string layer_metric(const char* base, int layer) {

@@ -6,9 +6,12 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "fomoe/config/experiment.h"
 #include "fomoe/net/protocol.h"
@@ -56,6 +59,52 @@ class ErrorFeedback {
  private:
   bool enabled_;
   std::map<std::string, torch::Tensor> residual_;
+};
+
+/// What compression changed in what one sender sent in a round, per group of parameters (the
+/// dense ones, and each expert (MoE layer, expert)): sums of squares of the error (decoded minus
+/// the round's true values) and of the true values, so groups, sites and rounds pool. An expert's
+/// pseudo-gradient is averaged over its few holders and a dense one over every site, so the
+/// error of the average differs by group (measured by the coordinator from these).
+struct CompressionError {
+  struct Sums {
+    double err2 = 0, norm2 = 0;
+  };
+  Sums dense;
+  std::map<std::pair<int, int>, Sums> experts;  // (moe layer, expert) -> sums
+
+  /// Adds one tensor: `truth` the round's true values, `sent` what the receiver decodes.
+  void add(bool is_expert, int moe_layer, int expert, const torch::Tensor& truth, const torch::Tensor& sent);
+  bool empty() const { return dense.norm2 == 0 && experts.empty(); }
+  /// sqrt(err2 / norm2) of the dense group, of every expert pooled, and the largest of one expert.
+  double dense_relative() const;
+  double experts_relative() const;
+  double expert_max_relative() const;
+  /// {"dense": [err2, norm2], "experts": [[layer, expert, err2, norm2], ...]}, 4 significant digits.
+  nlohmann::json to_json() const;
+  /// Throws std::runtime_error naming what is malformed (a report is outside input).
+  static CompressionError from_json(const nlohmann::json& j);
+};
+
+/// The compression error of a round's averaged update, from the sites' reports: per group, the
+/// error of the mean of n holders' values is taken as sqrt(sum of their err2) / n (their errors
+/// independent: rounding different values), against the norm of the mean of what arrived.
+class UpdateErrorTally {
+ public:
+  /// One site's report: its CompressionError and its decoded tensors.
+  void add(const CompressionError& e, const std::map<std::string, torch::Tensor>& arrived);
+  bool empty() const { return reports_ == 0; }
+  struct Relative {
+    double dense = 0, experts = 0;  // relative L2, every expert pooled
+    double expert_max = -1;         // the worst expert; -1 when there are none
+  };
+  /// group_of: a tensor name -> (moe layer, expert), or (-1, -1) for a dense parameter.
+  Relative relative(const std::function<std::pair<int, int>(const std::string&)>& group_of) const;
+
+ private:
+  int reports_ = 0;
+  std::map<std::pair<int, int>, double> err2_;                 // summed over sites; (-1, -1) dense
+  std::map<std::string, std::pair<torch::Tensor, int>> sum_;  // name -> (sum of what arrived, senders)
 };
 
 }  // namespace fomoe

@@ -32,6 +32,8 @@ inline constexpr const char* kDataManifest = "data_manifest";
 // StartRound with federation.overlap: the next round's inner steps (0 = this is the last round),
 // so the site trains that round's first overlap_steps right after its report.
 inline constexpr const char* kNextSteps = "next_steps";
+// RoundReport, compressed: CompressionError::to_json() of what the site sent this round.
+inline constexpr const char* kUpError = "up_error";
 inline constexpr const char* kOwnData = "own_data";  // RoundReport: bool, the site trains on data of its own
 
 }  // namespace fomoe::report
