@@ -3,6 +3,7 @@
 #include <QLabel>
 #include <QSlider>
 
+#include <algorithm>
 #include <set>
 
 #include <qcustomplot.h>
@@ -39,6 +40,12 @@ RoundTimeline::RoundTimeline(QWidget* parent) : ChartPanel(tr("Round timeline"),
   }
   comm_->moveAbove(compute_);
   wait_->moveAbove(comm_);
+  // Added last, so drawn on top: the communication that ran while the site trained.
+  underCompute_ = new QCPBars(p->yAxis, p->xAxis);
+  underCompute_->setName(tr("communication under compute"));
+  underCompute_->setPen(QPen(QColor(31, 119, 180), 1));
+  underCompute_->setBrush(QBrush(QColor(31, 119, 180), Qt::BDiagPattern));
+  underCompute_->setWidth(0.3);
   p->xAxis->setLabel(tr("seconds"));
   placeLegendBelow();
   p->yAxis->grid()->setVisible(false);
@@ -55,7 +62,7 @@ void RoundTimeline::setData(RunData* data) {
 
 void RoundTimeline::refresh() {
   QCustomPlot* p = plot();
-  for (QCPBars* b : {compute_, comm_, wait_}) b->data()->clear();
+  for (QCPBars* b : {compute_, comm_, wait_, underCompute_}) b->data()->clear();
   bool any = false;
   if (data_) {
     const int K = data_->nSites();
@@ -78,13 +85,21 @@ void RoundTimeline::refresh() {
             if (int(s->round[i]) == round) return s->value[i];
         return 0.0;
       };
+      bool anyHidden = false;
       auto ticker = QSharedPointer<QCPAxisTickerText>::create();
       for (int k = 0; k < K; ++k) {
         compute_->addData(k, valueAt(metric::kRoundCompute, k));
-        comm_->addData(k, valueAt(metric::kRoundComm, k));
+        const double hidden = valueAt(metric::kRoundOverlap, k);
+        comm_->addData(k, std::max(0.0, valueAt(metric::kRoundComm, k) - hidden));
+        underCompute_->addData(k, hidden);
+        anyHidden |= hidden > 0;
         wait_->addData(k, valueAt(metric::kRoundWait, k));
         ticker->addTick(k, data_->isDead(k) ? tr("site %1 ✕").arg(k) : tr("site %1").arg(k));
       }
+      // Only runs that overlap show the fourth legend entry.
+      underCompute_->setVisible(anyHidden);
+      if (anyHidden) underCompute_->addToLegend();
+      else underCompute_->removeFromLegend();
       p->yAxis->setTicker(ticker);
       p->yAxis->setTickLabelColor(data_->deadSites().empty() ? chartColors().text : deadColor());
       p->yAxis->setRange(-0.6, K - 0.4);
@@ -97,6 +112,14 @@ void RoundTimeline::refresh() {
   }
   setPlaceholder(any ? QString() : tr("no completed round yet"));
   p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+RoundTimeline::SiteBars RoundTimeline::barsAt(int site) const {
+  auto at = [site](QCPBars* b) {
+    auto it = b->data()->findBegin(site, false);
+    return it != b->data()->constEnd() && it->key == site ? it->value : 0.0;
+  };
+  return {at(compute_), at(comm_), at(wait_), at(underCompute_)};
 }
 
 }  // namespace fomoe::gui

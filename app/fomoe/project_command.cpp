@@ -24,7 +24,9 @@ constexpr const char* kDescription =
     "Predicts parameters, memory, bytes and communication time per round for DDP, DiLoCo, Photon and\n"
     "FoMoE. Without --preset or --experiment the model is the preset engine-small.\n"
     "Defaults: K, r, H from the preset or experiment; link 1 Gbit/s and 10 ms unless the experiment\n"
-    "sets [federation] bandwidth_mbps / latency_ms; --meta-bytes 0 (pure tensor bytes + framing).";
+    "sets [federation] bandwidth_mbps / latency_ms; --meta-bytes 0 (pure tensor bytes + framing).\n"
+    "With --site-tflops (what one site achieves training), also compute and wall time per round,\n"
+    "less what --overlap-steps (or the experiment's federation.overlap_steps) train under the exchange.";
 
 std::string fmt(const char* f, double v) {
   if (v == 0.0) v = 0.0;  // no "-0"
@@ -125,7 +127,9 @@ std::string format_projection_table(const Projection& p, const std::string& titl
                   " down")
     << ", weights " << (f.bf16_weights ? "bf16" : "fp32")
     << ", link " << human_bps(f.bandwidth_bps) << " / " << fmt("%g", f.latency_s * 1e3) << " ms, batch " << f.batch
-    << " x " << f.seq_len << " tokens\n\n";
+    << " x " << f.seq_len << " tokens"
+    << (f.site_tflops > 0 ? fmt(", %g TFLOP/s per site", f.site_tflops) : std::string())
+    << (f.overlap_steps > 0 ? fmt(", overlap %g steps", f.overlap_steps) : std::string()) << "\n\n";
 
   o << pad("", 36);
   for (const char* t : kMethodTitles) o << pad(t, 14);
@@ -163,6 +167,21 @@ std::string format_projection_table(const Projection& p, const std::string& titl
     return human_seconds(t);
   }, p);
   row(o, "comm time per round, coordinator", [](const MethodProjection& mp) { return human_seconds(mp.coordinator_time_s); }, p);
+  if (f.site_tflops > 0) {
+    // The site whose round takes longest.
+    auto slowest = [](const MethodProjection& mp) -> const SiteProjection& {
+      const SiteProjection* w = &mp.sites.front();
+      for (const auto& s : mp.sites)
+        if (s.round_time_s > w->round_time_s) w = &s;
+      return *w;
+    };
+    row(o, "compute per round, site (est.)", [&](const MethodProjection& mp) { return human_seconds(slowest(mp).compute_time_s); }, p);
+    row(o, "round time, slowest site (est.)", [&](const MethodProjection& mp) { return human_seconds(slowest(mp).round_time_s); }, p);
+    row(o, "  round time / compute", [&](const MethodProjection& mp) {
+      const auto& s = slowest(mp);
+      return fmt("%.2fx", s.compute_time_s > 0 ? s.round_time_s / s.compute_time_s : 0.0);
+    }, p);
+  }
   row(o, "coordinator memory, GiB", [](const MethodProjection& mp) { return gib(mp.coordinator_memory.total()); }, p);
   row(o, "bytes per round vs FoMoE", [&p](const MethodProjection& mp) { return fmt("%.2fx", p.bytes_ratio(mp.method)); }, p);
   o << "\nFoMoE sends " << fmt("%.2fx", p.bytes_ratio(Method::DiLoCo)) << " fewer bytes per round than DiLoCo, "
@@ -192,7 +211,8 @@ std::string format_projection_json(const Projection& p) {
                      {"topk", f.topk}, {"down_topk", f.down_topk},
                      {"bandwidth_bps", f.bandwidth_bps}, {"latency_s", f.latency_s},
                      {"batch", f.batch},           {"seq_len", f.seq_len},
-                     {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights}};
+                     {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights},
+                     {"site_tflops", f.site_tflops}, {"overlap_steps", f.overlap_steps}};
   nlohmann::json methods = nlohmann::json::object();
   for (Method mm : kMethods) {
     const MethodProjection& mp = p.of(mm);
@@ -200,7 +220,8 @@ std::string format_projection_json(const Projection& p) {
     for (const SiteProjection& s : mp.sites)
       sites.push_back({{"site", s.site},         {"params", s.params},           {"experts_held", s.experts_held},
                        {"memory", memory_json(s.memory)}, {"up", wire_json(s.up)}, {"down", wire_json(s.down)},
-                       {"comm_time_s", s.comm_time_s}});
+                       {"comm_time_s", s.comm_time_s}, {"compute_time_s", s.compute_time_s},
+                       {"round_time_s", s.round_time_s}});
     methods[method_key(mm)] = {
         {"params_per_site_max", mp.max_params()},
         {"memory_per_site_max", mp.max_memory()},
@@ -273,6 +294,17 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   CLI::Option* meta_opt =
       app->add_option("--meta-bytes", meta_bytes, "metadata bytes per message")->check(in_range(0))->type_name("N");
   app->add_flag("--bf16-weights", bf16_weights, "weights kept in bf16");
+  double site_tflops = 0;
+  int64_t overlap_steps = 0;
+  CLI::Option* tflops_opt = app->add_option("--site-tflops", site_tflops,
+                                            "training TFLOP/s one site achieves (e.g. 400: an H100 in bf16 at 40% of peak); "
+                                            "adds compute and round time")
+                                ->check(positive_number())
+                                ->type_name("X");
+  CLI::Option* overlap_opt = app->add_option("--overlap-steps", overlap_steps,
+                                             "tau: the next round's first steps trained while the exchange crosses the link")
+                                 ->check(in_range(0))
+                                 ->type_name("TAU");
   add_format(*app, format, {"table", "text", "json"}, /*json_alias=*/true)->capture_default_str();
   app->add_flag("--list-presets", list, "the presets, their parameters and sources");
   if (auto code = parse(*app, args, out, err)) return *code;
@@ -331,6 +363,8 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
                                                                 : WirePrecision::F32;
   }
   if (bf16_weights) fed.bf16_weights = true;
+  if (tflops_opt->count()) fed.site_tflops = site_tflops;
+  if (overlap_opt->count()) fed.overlap_steps = static_cast<int>(overlap_steps);
   auto compression_of = [](const std::string& v) {
     return v == "int8" ? Compression::Int8 : v == "fp8" ? Compression::Fp8 : v == "int4" ? Compression::Int4
          : v == "int2" ? Compression::Int2 : Compression::None;

@@ -220,10 +220,24 @@ TEST(OverlappedRounds, TauZeroAlphaZeroEqualsTodaysRoundsAndOverlapTrains) {
   EXPECT_LT(heldout.back(), heldout.front());
   EXPECT_GT(std::abs(r->final_eval_loss - today), 1e-6) << "overlap with tau = 2, alpha = 0.5 changed nothing";
   for (auto& [step, n] : train_loss_steps) EXPECT_EQ(n, 1) << "step " << step;
+  // The round timeline's "communication under compute": one value per site and round, within
+  // that round's link time.
+  std::map<std::pair<int, int>, double> link_s, overlap_s;
+  for (auto& m : sink.metrics) {
+    if (m.name == metric::kRoundComm) link_s[{m.round, m.site}] = m.value;
+    if (m.name == metric::kRoundOverlap) overlap_s[{m.round, m.site}] = m.value;
+  }
+  EXPECT_EQ(overlap_s.size(), 6u);  // 2 sites x 3 rounds
+  for (auto& [key, v] : overlap_s) {
+    EXPECT_GE(v, 0.0);
+    EXPECT_LE(v, link_s.at(key));
+  }
   EXPECT_EQ(train_loss_steps.rbegin()->first, 12);
   // The same tokens as without overlap: the early steps belong to their round.
-  auto off = run(base, "overlap-off-tokens");
+  CapturingSink off_sink;
+  auto off = run(base, "overlap-off-tokens", &off_sink);
   ASSERT_TRUE(off) << off.error().message;
+  for (auto& m : off_sink.metrics) EXPECT_NE(m.name, metric::kRoundOverlap) << "no overlap, no overlap metric";
   EXPECT_DOUBLE_EQ(r->tokens, off->tokens);
 }
 

@@ -1,4 +1,7 @@
 // The configure panel edits per-site link emulation in the sites table; undo restores it.
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
@@ -102,6 +105,62 @@ class ConfigurePanelTest : public QObject {
     for (const char* key : {"federation.sites", "federation.quorum", "federation.inner_steps", "federation.precision"})
       QVERIFY2(!enabled(key), key);
     QVERIFY(enabled("train.lr") && enabled("model.top_k"));
+  }
+
+  // Compression, top-k and overlap are set in the panel (issue 15): each editor edits its key,
+  // fields that do not apply are disabled, and the predicted bytes per round follow.
+  void compressionTopkAndOverlapFieldsEditTheConfig() {
+    ExperimentDocument doc;
+    QString error;
+    QVERIFY2(doc.loadText("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "t.toml", &error), qPrintable(error));
+    ConfigurePanel panel(&doc);
+    auto enabled = [&](const char* key) { return panel.editorFor(key)->isEnabled(); };
+    auto bytesPerRound = [&] {
+      qint64 b = 0;
+      for (auto& s : ExperimentDocument::siteCosts(doc.config(), doc.currentPlan())) b += s.bytesPerRound;
+      return b;
+    };
+    const qint64 fp32 = bytesPerRound();
+    const QString fp32Summary = panel.summaryText();
+    QVERIFY(!enabled("federation.error_feedback"));  // nothing compressed yet
+    QVERIFY(!enabled("federation.overlap_steps") && !enabled("federation.overlap_mix"));
+
+    auto* up = qobject_cast<QComboBox*>(panel.editorFor("federation.compression"));
+    QVERIFY(up);
+    up->setCurrentIndex(up->findText("int4"));
+    QCOMPARE(doc.config().federation.compression, Compression::Int4);
+    QVERIFY(enabled("federation.error_feedback"));
+    auto* topk = qobject_cast<QDoubleSpinBox*>(panel.editorFor("federation.topk"));
+    QVERIFY(topk);
+    topk->setValue(0.05);
+    QCOMPARE(doc.config().federation.topk, 0.05);
+    auto* down = qobject_cast<QComboBox*>(panel.editorFor("federation.down_compression"));
+    down->setCurrentIndex(down->findText("int8"));
+    QCOMPARE(doc.config().federation.down_compression, Compression::Int8);
+    auto* downTopk = qobject_cast<QDoubleSpinBox*>(panel.editorFor("federation.down_topk"));
+    downTopk->setValue(0.1);
+    QCOMPARE(doc.config().federation.down_topk, 0.1);
+    // The summary's bytes are the system model's for the new setting, and far fewer.
+    const qint64 compressed = bytesPerRound();
+    QVERIFY2(compressed * 10 < fp32, qPrintable(QString("%1 vs %2").arg(compressed).arg(fp32)));
+    QVERIFY(panel.summaryText() != fp32Summary);
+
+    auto* overlap = qobject_cast<QCheckBox*>(panel.editorFor("federation.overlap"));
+    QVERIFY(overlap);
+    overlap->setChecked(true);
+    QVERIFY(doc.config().federation.overlap);
+    QVERIFY(enabled("federation.overlap_steps") && enabled("federation.overlap_mix"));
+    qobject_cast<QSpinBox*>(panel.editorFor("federation.overlap_steps"))->setValue(4);
+    QCOMPARE(doc.config().federation.overlap_steps, 4);
+
+    doc.edit("method", [](ExperimentConfig& c) { c.run.method = Method::Ddp; });
+    QVERIFY(!enabled("federation.down_compression") && !enabled("federation.down_topk") && !enabled("federation.overlap"));
+    QVERIFY(enabled("federation.compression") && enabled("federation.topk"));
+    // Undo walks back through the edits: the method, tau, overlap, top-k down.
+    for (int i = 0; i < 4; ++i) doc.undoStack()->undo();
+    QCOMPARE(doc.config().federation.down_topk, 0.0);
+    QVERIFY(!doc.config().federation.overlap);
+    QCOMPARE(downTopk->value(), 0.0);
   }
 
   // Token files in the configure panel: the fields of the chosen data format only, and an empty

@@ -178,6 +178,48 @@ TEST(SysmodelProjection, CommTimeFollowsTheLinkFormula) {
   EXPECT_NEAR(project(small_model(), f).diloco.sites[0].comm_time_s, 0.04, 1e-12);
 }
 
+// Compute per round from FLOPs by hand (PaLM's accounting), skip-token's share for FoMoE, and
+// the round's wall time: compute + communication, less what the overlap steps train under it.
+TEST(SysmodelProjection, RoundTimeIsComputePlusWhatOverlapDoesNotHide) {
+  const ModelShape m = small_model();
+  FederationShape f = fed(3, 1, 4);
+  f.bandwidth_bps = 8e6;
+  f.latency_s = 0.02;
+  EXPECT_EQ(project(m, f).fomoe.sites[0].round_time_s, 0.0);  // no rate: no times
+  f.site_tflops = 1e-6;  // 1 MFLOP/s: seconds of the order of the link's
+  const ParamCounts c = count_parameters(m);
+  const double tokens = 2.0 * 16;
+  const double attention = 12.0 * 3 * 16 * 16;  // 12 x layers x d_model x seq_len
+  const double dense = static_cast<double>(c.dense - c.embeddings + 64 * 16);  // head multiplies, lookup does not
+  const double full = tokens * (6.0 * (dense + 3 * 2 * c.per_expert) + attention);
+  const std::vector<int64_t> all(3, 12), a_third(3, 4);
+  EXPECT_DOUBLE_EQ(estimate_step_flops(m, f, all), full);
+  // r = 1 of K = 3: each site holds 4 of 12 experts, a token keeps a third of its picks.
+  EXPECT_DOUBLE_EQ(estimate_step_flops(m, f, a_third), tokens * (6.0 * (dense + 3 * 2 * c.per_expert / 3.0) + attention));
+
+  Projection p = project(m, f);
+  const auto& d = p.diloco.sites[0];
+  EXPECT_NEAR(d.compute_time_s, 4 * full / 1e6, 1e-9);
+  EXPECT_NEAR(d.round_time_s, d.compute_time_s + d.comm_time_s, 1e-9);
+  EXPECT_LT(p.fomoe.sites[0].compute_time_s, d.compute_time_s);  // skip-token
+  const auto& ddp_site = p.ddp.sites[0];
+  EXPECT_NEAR(ddp_site.round_time_s, ddp_site.compute_time_s + ddp_site.comm_time_s, 1e-9);
+
+  // Overlap: tau steps hide up to tau x step time; never more than the communication itself.
+  f.overlap_steps = 1;
+  p = project(m, f);
+  const double step_s = full / 1e6;
+  EXPECT_NEAR(p.diloco.sites[0].round_time_s, d.compute_time_s + std::max(0.0, d.comm_time_s - step_s), 1e-9);
+  EXPECT_NEAR(p.ddp.sites[0].round_time_s, ddp_site.round_time_s, 1e-9);  // DDP exchanges inside each step
+  f.overlap_steps = 4;
+  p = project(m, f);
+  EXPECT_NEAR(p.diloco.sites[0].round_time_s, d.compute_time_s + std::max(0.0, d.comm_time_s - 4 * step_s), 1e-9);
+  EXPECT_GE(p.diloco.sites[0].round_time_s, d.compute_time_s);
+
+  f.site_tflops = -1;
+  EXPECT_FALSE(validate_federation_shape(f));
+}
+
 TEST(SysmodelProjection, MemoryEstimate) {
   const ModelShape m = small_model();
   FederationShape f = fed(4, 1, 8);

@@ -727,6 +727,8 @@ struct Coordinator::Impl {
       points.push_back({metric::kRoundCompute, compute, step, round, site, wall()});
       points.push_back({metric::kRoundComm, link, step, round, site, wall()});
       points.push_back({metric::kRoundWait, wait, step, round, site, wall()});
+      if (cfg.federation.overlap)
+        points.push_back({metric::kRoundOverlap, std::clamp(compute + link - round_s, 0.0, link), step, round, site, wall()});
       sum_compute += compute;
       sum_comm += link;
       sum_wait += wait;

@@ -126,6 +126,7 @@ FederationShape federation_shape_from(const ExperimentConfig& cfg) {
   if (cfg.federation.latency_ms > 0) f.latency_s = cfg.federation.latency_ms / 1000.0;
   f.batch = cfg.train.batch_size;
   f.seq_len = cfg.model.seq_len;
+  f.overlap_steps = cfg.federation.overlap ? cfg.federation.overlap_steps : 0;
   return f;
 }
 

@@ -20,6 +20,8 @@ Status validate_federation_shape(const FederationShape& f) {
   if (!std::isfinite(f.bandwidth_bps) || !std::isfinite(f.coordinator_bandwidth_bps))
     return bad("bandwidth", "must be a finite number (<= 0 means unlimited)");
   if (!std::isfinite(f.latency_s) || f.latency_s < 0) return bad("latency", "must be a finite number >= 0");
+  if (!std::isfinite(f.site_tflops) || f.site_tflops < 0) return bad("site TFLOP/s", "must be a finite number >= 0 (0 = unknown)");
+  if (f.overlap_steps < 0) return bad("overlap steps", "must be >= 0");
   return Status::ok();
 }
 
@@ -184,6 +186,16 @@ MemoryEstimate coordinator_memory(int64_t total_params, uint64_t bytes_per_param
   return mem;
 }
 
+// With f.site_tflops: a round's compute time and wall time (compute + what overlap does not hide).
+void add_round_times(SiteProjection& s, const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held,
+                     bool exchange_every_step) {
+  if (f.site_tflops <= 0) return;
+  const double step_s = estimate_step_flops(m, f, held) / (f.site_tflops * 1e12);
+  s.compute_time_s = step_s * f.inner_steps;
+  const int tau = exchange_every_step ? 0 : std::min(f.overlap_steps, f.inner_steps);
+  s.round_time_s = s.compute_time_s + s.comm_time_s - std::min(s.comm_time_s, step_s * tau);
+}
+
 // Down compression: a site's first StartRound carries whole fp32 tensors, later ones the
 // quantized change; the coordinator keeps one fp32 shadow of what the sites hold.
 void add_down_compression(MethodProjection& mp, const FederationShape& f, const Ingredients& in, const WireBytes& first_round) {
@@ -206,6 +218,7 @@ MethodProjection full_replica(Method method, const ModelShape& m, const Federati
   s.up = in.all_travel;
   s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
                   leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
+  add_round_times(s, m, f, all_held, /*exchange_every_step=*/false);
   for (int k = 0; k < in.K; ++k) {
     s.site = k;
     mp.sites.push_back(s);
@@ -234,6 +247,7 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
   s.up = in.all_travel * H;    // StepGrad per inner step
   s.down = in.all_travel * H;  // StepUpdate per inner step
   s.comm_time_s = static_cast<double>(H) * (leg_seconds(in.all_travel.total(), f.bandwidth_bps, f.latency_s) * 2.0);
+  add_round_times(s, m, f, all_held, /*exchange_every_step=*/true);
   for (int k = 0; k < in.K; ++k) {
     s.site = k;
     mp.sites.push_back(s);
@@ -292,6 +306,7 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
     s.up = as_message(up[k], f.meta_bytes);
     s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
                     leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
+    add_round_times(s, m, f, held[k], /*exchange_every_step=*/false);
     mp.coordinator_in += s.up;
     mp.coordinator_out += s.down;
     mp.sites.push_back(std::move(s));
@@ -313,6 +328,17 @@ void check(const ModelShape& m, const FederationShape& f) {
 }
 
 }  // namespace
+
+double estimate_step_flops(const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held_per_moe_layer) {
+  const ParamCounts c = count_parameters(m);
+  // The embedding lookup multiplies nothing; the head always does (tied or not).
+  double per_token = static_cast<double>(c.dense - c.embeddings + m.vocab * m.d_model);
+  for (int64_t held : held_per_moe_layer)
+    per_token += static_cast<double>(m.top_k) * static_cast<double>(held) / static_cast<double>(m.n_experts) *
+                 static_cast<double>(c.per_expert);
+  const double tokens = static_cast<double>(f.batch) * static_cast<double>(f.seq_len);
+  return tokens * (6.0 * per_token + 12.0 * static_cast<double>(m.n_layers * m.d_model * f.seq_len));
+}
 
 Projection project(const ModelShape& m, const FederationShape& f) {
   check(m, f);

@@ -24,6 +24,9 @@ inline constexpr const char* kTopkOverlap = "route/topk_overlap";      // probe-
 inline constexpr const char* kRoundCompute = "round/compute_s";
 inline constexpr const char* kRoundComm = "round/comm_s";
 inline constexpr const char* kRoundWait = "round/wait_s";
+// federation.overlap: the part of round/comm_s spent under compute (compute + comm beyond the
+// round's wall time), so the exposed communication is comm_s - overlap_s.
+inline constexpr const char* kRoundOverlap = "round/overlap_s";
 inline constexpr const char* kBytesSent = "net/bytes_sent";
 inline constexpr const char* kBytesReceived = "net/bytes_received";
 // Compression error, relative L2 (sqrt(sum err^2 / sum value^2)). Per site: what it sent in a round

@@ -32,6 +32,8 @@ struct FederationShape {
   int64_t seq_len = 2048;
   uint64_t meta_bytes = 0;            // metadata JSON bytes per message (0 = pure tensor bytes)
   bool bf16_weights = false;          // weights, grads and activations in bf16 (AdamW moments stay fp32)
+  double site_tflops = 0.0;           // achieved training TFLOP/s of each site; 0 = no compute or round time
+  int overlap_steps = 0;              // tau: the next round's first steps trained under the exchange (overlap)
   /// FoMoE's placement, [MoE layer][expert] -> holder sites (a PlacementPlan's holders()); empty =
   /// the engine's round-robin plan with `replication` holders. The placement editor passes its
   /// plan here, so it and the projection show one number for one setup.
@@ -58,6 +60,11 @@ struct SiteProjection {
   WireBytes up;              // per round (DDP: H StepGrad messages)
   WireBytes down;            // per round (DDP: H StepUpdate messages)
   double comm_time_s = 0.0;  // per round over the site's own link, down and up legs
+  // With site_tflops: one round's inner steps (estimate_step_flops / rate), and the round's wall
+  // time: compute + communication, less what overlap_steps train under it (not DDP, whose
+  // exchange is inside every step). 0 without site_tflops.
+  double compute_time_s = 0.0;
+  double round_time_s = 0.0;
 };
 
 struct MethodProjection {
@@ -99,5 +106,11 @@ MethodProjection project_method(const ModelShape& m, const FederationShape& f);
 /// layer l (skip-token: a token keeps top_k * held / E expert picks on average).
 uint64_t estimate_activation_bytes(const ModelShape& m, const FederationShape& f,
                                    const std::vector<int64_t>& held_per_moe_layer);
+
+/// Training FLOPs of one inner step (forward and backward) at a site holding held_per_moe_layer[l]
+/// experts of MoE layer l, PaLM's accounting: per token 6 x the parameters it multiplies (dense
+/// without the token embedding, the output head, and top_k * held / E experts per MoE layer:
+/// skip-token) plus 12 x n_layers x d_model x seq_len for attention.
+double estimate_step_flops(const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held_per_moe_layer);
 
 }  // namespace fomoe::sysmodel
