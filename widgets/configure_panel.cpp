@@ -182,6 +182,9 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
       ->setSpecialValueText(tr("off"));
   addCheck(fed, "federation.error_feedback", tr("error feedback"), [](auto& c) { return c.federation.error_feedback; },
            [](auto& c, bool v) { c.federation.error_feedback = v; });
+  addDouble(fed, "federation.error_feedback_decay", tr("error feedback decay"), 0.0, 1.0, 3,
+            [](auto& c) { return c.federation.error_feedback_decay; }, [](auto& c, double v) { c.federation.error_feedback_decay = v; },
+            tr("SparseLoCo's beta: each round sends the value plus this share of what was not sent before (1 = all of it)"));
   addChoice(fed, "federation.down_compression", tr("compression down"), compressions,
             [](auto& c) { return int(c.federation.down_compression); }, [](auto& c, int v) { c.federation.down_compression = Compression(v); },
             tr("parameters down after a site's first round: the quantized change since what it holds"));
@@ -336,6 +339,10 @@ void ConfigurePanel::applyMethodRules() {
                 [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.run.method != Method::Ddp && c.federation.overlap; });
   appliesWhen("federation.error_feedback", tr("Only with compression or top-k up."), [](const ExperimentConfig& c) {
     return c.run.method != Method::Single && (c.federation.compression != Compression::None || c.federation.topk > 0);
+  });
+  appliesWhen("federation.error_feedback_decay", tr("Only with error feedback on compression or top-k up."), [](const ExperimentConfig& c) {
+    return c.run.method != Method::Single && c.federation.error_feedback &&
+           (c.federation.compression != Compression::None || c.federation.topk > 0);
   });
   for (const char* key : {"federation.replication", "federation.placement", "federation.expert_weighting"})
     appliesWhen(key, tr("FoMoE only: the other methods keep every expert on every site."), fomoe);

@@ -143,7 +143,7 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
   return seeds;
 }
 
-// A variant: UP[/DOWN][:noef][@TAU], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
+// A variant: UP[/DOWN][:noef|:efD][@TAU], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
 // the next round's first TAU steps train while the exchange crosses the link). UP and DOWN are
 // COMPRESSION[+topkF] or topkF (fp32 values): top-k sparsified, fraction F kept, e.g.
 // "int2+topk0.02/int4+topk0.05".
@@ -152,6 +152,7 @@ struct Variant {
   Compression up = Compression::None, down = Compression::None;
   double topk = 0, down_topk = 0;
   bool error_feedback = true;
+  double error_feedback_decay = 1.0;  // ":efD" (SparseLoCo's beta)
   int overlap_steps = -1;  // -1: no overlap
 };
 std::optional<Compression> compression_named(const std::string& n) {
@@ -170,8 +171,15 @@ std::optional<Variant> parse_variant(const std::string& text) {
     rest = rest.substr(0, at);
   }
   if (auto colon = rest.find(':'); colon != std::string::npos) {
-    if (rest.substr(colon + 1) != "noef") return std::nullopt;
-    v.error_feedback = false;
+    const std::string ef = rest.substr(colon + 1);
+    if (ef == "noef") {
+      v.error_feedback = false;
+    } else if (ef.rfind("ef", 0) == 0 && ef.size() > 2 && ef.size() < 12 && ef.find_first_not_of("0123456789.", 2) == std::string::npos) {
+      v.error_feedback_decay = std::atof(ef.c_str() + 2);
+      if (!(v.error_feedback_decay >= 0 && v.error_feedback_decay <= 1)) return std::nullopt;
+    } else {
+      return std::nullopt;
+    }
     rest = rest.substr(0, colon);
   }
   // COMPRESSION, COMPRESSION+topkF or topkF.
@@ -249,14 +257,14 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       ->check(CLI::Range(0.0, 1.0))
       ->type_name("ALPHA");
   app->add_option("--compressions", variants_text,
-                  "what travels, one run per method each: UP[/DOWN][:noef][@TAU] (none|int8|fp8|int4|int2; DOWN: the "
-                  "parameters' change down; noef: no error feedback; @TAU: overlap TAU steps). DDP runs the first only")
+                  "what travels, one run per method each: UP[/DOWN][:noef|:efD][@TAU] (none|int8|fp8|int4|int2; DOWN: the "
+                  "parameters' change down; noef: no error feedback; efD: error feedback decaying by D per round; @TAU: overlap TAU steps). DDP runs the first only")
       ->type_name("none,int4,int4/int4,...")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& s) {
             for (auto& v : split_commas(s))
-              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef][@TAU] with none|int8|fp8|int4|int2";
+              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef|:efD][@TAU] with none|int8|fp8|int4|int2";
             return std::string();
           },
           "", "variants"));
@@ -302,6 +310,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       cfg.federation.compression = variant.up;
       cfg.federation.down_compression = m == Method::Ddp ? Compression::None : variant.down;
       cfg.federation.error_feedback = variant.error_feedback;
+      cfg.federation.error_feedback_decay = variant.error_feedback_decay;
       cfg.federation.topk = variant.topk;
       cfg.federation.down_topk = m == Method::Ddp ? 0.0 : variant.down_topk;
       if (variant.overlap_steps >= 0 && m != Method::Ddp) {
@@ -405,7 +414,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   std::printf(
       "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; FoMoE saves: this row's\n"
       " bytes over FoMoE %s's; DDP/this: DDP's bytes over this row's; minus FoMoE: this row's held-out loss minus\n"
-      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, @TAU = overlap; round/compute: the\n"
+      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, @TAU = overlap; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
   bool any_error = false;

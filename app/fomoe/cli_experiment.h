@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fomoe/base/run_events.h"
 #include "fomoe/config/experiment.h"
 
 namespace fomoe::cli {
@@ -18,6 +19,7 @@ struct TrainArgs {
   std::vector<std::string> overrides;  // --set section.key=value
   long steps = 0;                      // 0 = the experiment's train.steps
   std::string command = "train";       // how the user called it ("run" for a single-site experiment)
+  RunSink* also = nullptr;             // besides the run store (`fomoe run --publish`'s event stream)
 };
 
 /// `fomoe train` once its command line is parsed.

@@ -183,7 +183,19 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   auto cfg = load_cli_experiment("run", path, overrides, steps_override);
   if (!cfg) return 2;
   if (cfg->run.method == Method::Single) {
+    // One site in this process: the same event stream, from the trainer instead of a coordinator.
+    std::unique_ptr<net::EventPublisher> publisher;
+    if (!publish.empty()) {
+      const std::string single_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
+      auto p = start_publisher(*cfg, single_dir, publish, publish_keys, watchers, publish_plaintext || publish_insecure);
+      if (!p) {
+        std::cerr << "fomoe run: " << p.error().message << "\n";
+        return p.error().code == ErrorCode::Io ? 1 : 2;
+      }
+      publisher = std::move(p).value();
+    }
     TrainArgs t;
+    t.also = publisher.get();
     t.path = path;
     t.steps = steps_override;
     t.db = db;

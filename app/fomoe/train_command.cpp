@@ -63,18 +63,29 @@ int train(const TrainArgs& args) {
     std::cerr << me << ": " << rec.error().message << "\n";
     return 1;
   }
+  // Everything recorded also goes to args.also (a publisher), in the same order.
+  RunSinkFanout sinks;
+  sinks.add(rec->recorder.get());
+  if (args.also) sinks.add(args.also);
+  RunSink* sink = &sinks;
+  if (args.also) {  // watchers learn which run this is first, as from `fomoe run`'s federations
+    RunInfo info;
+    info.name = cfg->run.name;
+    info.method = method_name(cfg->run.method);
+    info.n_sites = 1;
+    args.also->on_run_started(rec->run_id, info);
+  }
   const bool same_record = resume_id >= 0 && rec->run_id == resume_id;
   const double wall_offset_s = same_record ? seconds_since_record_start(rec->db_path, rec->run_id) : 0.0;
   if (same_record) {
     std::fprintf(stderr, "%s: resuming run %lld in %s from %s\n", me.c_str(), static_cast<long long>(resume_id),
                  rec->db_path.c_str(), resume.c_str());
-    rec->recorder->on_event(RunEvent{wall_offset_s, -1, "resumed",
-                                     "resumed from " + resume});
+    sink->on_event(RunEvent{wall_offset_s, -1, "resumed", "resumed from " + resume});
   }
   write_record_file(checkpoint_record_file(checkpoint_path(*cfg)), rec->db_path, rec->run_id);
   StopSignals signals(me.c_str());
   ProgressBar bar(cfg->train.steps);
-  auto result = run_single_site(*cfg, rec->recorder.get(), [&](const TrainProgress& p) {
+  auto result = run_single_site(*cfg, sink, [&](const TrainProgress& p) {
     char status[160];
     if (p.eval_loss >= 0)
       std::snprintf(status, sizeof status, "loss %.3f eval %.3f (unigram %.2f) %.0f tok/s", p.train_loss, p.eval_loss,
@@ -89,13 +100,13 @@ int train(const TrainArgs& args) {
     const int sig = StopSignals::signal() != 0 ? StopSignals::signal() : SIGINT;
     const std::string why = std::string("stopped by ") + signal_name(sig) + " after step " + std::to_string(result->steps) +
                             " of " + std::to_string(cfg->train.steps);
-    rec->recorder->on_run_finished(RunStatus::Stopped, why);
+    sink->on_run_finished(RunStatus::Stopped, why);
     std::fprintf(stderr, "%s: %s; checkpoint %s; recorded as run %lld (stopped) in %s\nresume with: %s\n", me.c_str(),
                  why.c_str(), result->checkpoint_path.c_str(), static_cast<long long>(rec->run_id), rec->db_path.c_str(),
                  resume_command(args, result->checkpoint_path).c_str());
     return 128 + sig;
   }
-  rec->recorder->on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
+  sink->on_run_finished(result ? RunStatus::Finished : RunStatus::Failed, result ? "" : result.error().message);
   if (!result) {
     std::cerr << me << ": " << result.error().message << "\n";
     return StopSignals::signal() != 0 ? 128 + StopSignals::signal() : 1;

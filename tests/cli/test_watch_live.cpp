@@ -190,5 +190,39 @@ TEST(WatchLive, WatchersWithAllowedKeysSeeTheRunOthersAreRefusedAndToldWhy) {
   }
 }
 
+// A single-site experiment through `fomoe run` publishes too (it trains in the run's own
+// process, no coordinator): a plaintext loopback stream here, its watcher sees losses and the end.
+TEST(WatchLive, ASingleSiteRunPublishesItsStream) {
+  const fs::path dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "watch-single";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ExperimentConfig c = fomoe::test::tiny_experiment(Method::Single, 1);
+  c.run.name = "watched-single";
+  c.run.out_dir = (dir / "runs").string();
+  c.train.steps = 24;
+  c.train.batch_size = 4;
+  c.train.warmup_steps = 2;
+  c.train.eval_batches = 2;
+  c.train.eval_every = 8;
+  c.train.log_every = 4;
+  const std::string exp = (dir / "single.toml").string();
+  std::ofstream(exp) << to_toml(c);
+  const int port = free_tcp_port();
+  ASSERT_GT(port, 0);
+  const std::string address = "tcp://127.0.0.1:" + std::to_string(port);
+  Process watcher({"watch", address}, dir / "watch");
+  ASSERT_TRUE(watcher.wait_for_err("following", 30s)) << watcher.stderr_text();
+  Process run({"run", exp, "--db", (dir / "runs.db").string(), "--publish", address, "--publish-plaintext"}, dir / "run");
+  ASSERT_TRUE(run.wait(240s)) << "fomoe run did not finish; see " << run.err;
+  ASSERT_EQ(run.code, 0) << run.stderr_text();
+  EXPECT_TRUE(has(run.stderr_text(), "publishing run events on " + address + " in plaintext")) << run.stderr_text();
+  ASSERT_TRUE(watcher.wait(30s)) << "the watcher did not see the run end:\n" << watcher.stdout_text() << watcher.stderr_text();
+  EXPECT_EQ(watcher.code, 0) << watcher.stderr_text();
+  const std::string seen = watcher.stdout_text();
+  EXPECT_TRUE(has(seen, "train/loss")) << seen;
+  EXPECT_TRUE(has(seen, "eval/loss")) << seen;
+  EXPECT_TRUE(has(seen, "run finished")) << seen;
+}
+
 }  // namespace
 }  // namespace fomoe

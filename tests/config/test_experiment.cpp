@@ -132,6 +132,21 @@ TEST(Experiment, TopKFractions) {
   EXPECT_NE(prec.error().message.find("federation.topk"), std::string::npos) << prec.error().message;
 }
 
+TEST(Experiment, ErrorFeedbackDecay) {
+  EXPECT_DOUBLE_EQ(fomoe::ExperimentConfig{}.federation.error_feedback_decay, 1.0);  // plain error feedback
+  auto ok = parse_experiment("[federation]\ncompression = \"int4\"\nerror_feedback_decay = 0.9\n", "t.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_DOUBLE_EQ(ok->federation.error_feedback_decay, 0.9);
+  auto again = parse_experiment(fomoe::to_toml(*ok), "u.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_DOUBLE_EQ(again->federation.error_feedback_decay, 0.9);
+  for (const char* bad : {"error_feedback_decay = 1.5", "error_feedback_decay = -0.1", "error_feedback_decay = \"x\""}) {
+    auto r = parse_experiment(std::string("[federation]\n") + bad + "\n", "b.toml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("federation.error_feedback_decay"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(Experiment, PerSiteLinks) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nbandwidth_mbps = 100\n"
                               "site_bandwidth_mbps = [1000, 50, 1000]\n", "l.toml");

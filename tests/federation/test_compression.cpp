@@ -265,6 +265,32 @@ TEST(Sparse, ErrorFeedbackMakesTheSentSumFollowTheTrueSum) {
   EXPECT_LT(err_with * 2, err_without) << "with " << err_with << ", without " << err_without;
 }
 
+// SparseLoCo's decay: each message carries value + beta * residual, and the new residual is what
+// that message did not carry; beta = 1 is plain error feedback.
+TEST(Compression, ErrorFeedbackDecayFadesOldResiduals) {
+  torch::manual_seed(4);
+  const auto v1 = torch::randn({300}) * 1e-3, v2 = torch::randn({300}) * 1e-3;
+  ErrorFeedback decayed(true, 0.5), plain(true, 1.0);
+  torch::Tensor s1, s2, p1, p2;
+  decayed.encode("w", v1, DType::Q2, &s1);
+  plain.encode("w", v1, DType::Q2, &p1);
+  EXPECT_TRUE(torch::equal(s1, p1));  // no residual yet: the same message
+  const auto r1 = decayed.residual("w").clone();
+  EXPECT_TRUE(torch::allclose(r1, v1 - s1));
+  decayed.encode("w", v2, DType::Q2, &s2);
+  plain.encode("w", v2, DType::Q2, &p2);
+  EXPECT_TRUE(torch::allclose(decayed.residual("w"), v2 + 0.5 * r1 - s2, 1e-6, 1e-9));
+  EXPECT_TRUE(torch::allclose(plain.residual("w"), v2 + r1 - p2, 1e-6, 1e-9));
+  EXPECT_FALSE(torch::equal(s2, p2));
+  // beta = 0: each round on its own (but the residual is still kept, for the record).
+  ErrorFeedback none(true, 0.0), off(false);
+  torch::Tensor n2, o2;
+  none.encode("w", v1, DType::Q2);
+  none.encode("w", v2, DType::Q2, &n2);
+  off.encode("w", v2, DType::Q2, &o2);
+  EXPECT_TRUE(torch::equal(n2, o2));
+}
+
 // What compression changed, per group: relative errors are sqrt(err2 / norm2) pooled per group,
 // the worst expert on its own; the JSON form round-trips and a malformed one is refused by name.
 TEST(CompressionError, GroupsPoolAndTheJsonRoundTrips) {

@@ -122,14 +122,16 @@ class ConfigurePanelTest : public QObject {
     };
     const qint64 fp32 = bytesPerRound();
     const QString fp32Summary = panel.summaryText();
-    QVERIFY(!enabled("federation.error_feedback"));  // nothing compressed yet
+    QVERIFY(!enabled("federation.error_feedback") && !enabled("federation.error_feedback_decay"));  // nothing compressed yet
     QVERIFY(!enabled("federation.overlap_steps") && !enabled("federation.overlap_mix"));
 
     auto* up = qobject_cast<QComboBox*>(panel.editorFor("federation.compression"));
     QVERIFY(up);
     up->setCurrentIndex(up->findText("int4"));
     QCOMPARE(doc.config().federation.compression, Compression::Int4);
-    QVERIFY(enabled("federation.error_feedback"));
+    QVERIFY(enabled("federation.error_feedback") && enabled("federation.error_feedback_decay"));
+    qobject_cast<QDoubleSpinBox*>(panel.editorFor("federation.error_feedback_decay"))->setValue(0.9);
+    QCOMPARE(doc.config().federation.error_feedback_decay, 0.9);
     auto* topk = qobject_cast<QDoubleSpinBox*>(panel.editorFor("federation.topk"));
     QVERIFY(topk);
     topk->setValue(0.05);

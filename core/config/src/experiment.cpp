@@ -235,7 +235,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
            return read_enum(n, c.federation.precision, std::map<std::string, WirePrecision>{{"fp32", WirePrecision::F32}, {"bf16", WirePrecision::BF16}, {"fp16", WirePrecision::F16}});
          }},
         {"compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.compression, kCompressions); }},
-        BOOL_KEY(federation, error_feedback), BOOL_KEY(federation, overlap), INT_KEY(federation, overlap_steps, 0, 1000000),
+        BOOL_KEY(federation, error_feedback), DBL_KEY(federation, error_feedback_decay, 0.0, 1.0), BOOL_KEY(federation, overlap), INT_KEY(federation, overlap_steps, 0, 1000000),
         DBL_KEY(federation, overlap_mix, 0.0, 1.0), DBL_KEY(federation, topk, 0.0, 1.0), DBL_KEY(federation, down_topk, 0.0, 1.0),
         {"down_compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.down_compression, kCompressions); }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
@@ -534,6 +534,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"photon_server_lr", f.photon_server_lr}, {"photon_server_momentum", f.photon_server_momentum},
                   {"stateless_clients", f.stateless_clients}, {"precision", wire_precision_name(f.precision)},
                   {"compression", compression_name(f.compression)}, {"error_feedback", f.error_feedback},
+                  {"error_feedback_decay", f.error_feedback_decay},
                   {"down_compression", compression_name(f.down_compression)}, {"topk", f.topk}, {"down_topk", f.down_topk}, {"overlap", f.overlap},
                   {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},

@@ -135,7 +135,7 @@ class Agent {
     auto cfg = parse_experiment(msg.meta.at(net::field::kExperimentToml).get<std::string>(), "welcome from coordinator");
     if (!cfg) throw std::runtime_error(cfg.error().message);
     cfg_ = *cfg;
-    up_feedback_ = ErrorFeedback(cfg_.federation.error_feedback);
+    up_feedback_ = ErrorFeedback(cfg_.federation.error_feedback, cfg_.federation.error_feedback_decay);
     round_start_.clear();
     carry_ = Carry{};
     ep_->set_link_in_background(cfg_.federation.overlap);

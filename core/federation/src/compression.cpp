@@ -249,7 +249,8 @@ net::TensorBlob ErrorFeedback::encode(const std::string& name, const torch::Tens
   auto target = value.detach().to(torch::kFloat);
   if (enabled_) {
     auto it = residual_.find(name);
-    if (it != residual_.end() && it->second.sizes() == target.sizes()) target = target + it->second.to(target.device());
+    if (it != residual_.end() && it->second.sizes() == target.sizes())
+      target = decay_ == 1.0 ? target + it->second.to(target.device()) : target + decay_ * it->second.to(target.device());
   }
   const auto sparse_values = net::sparse_value_dtype(dtype);
   net::TensorBlob blob = sparse_values          ? sparsify_to_blob(name, target, topk, *sparse_values)

@@ -850,7 +850,7 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
                            std::vector<std::vector<int64_t>>(static_cast<size_t>(n_moe), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0)));
     impl->residency_changed.assign(static_cast<size_t>(impl->K), false);
     impl->down_synced.assign(static_cast<size_t>(impl->K), {});
-    impl->ddp_feedback = ErrorFeedback(cfg.federation.error_feedback);
+    impl->ddp_feedback = ErrorFeedback(cfg.federation.error_feedback, cfg.federation.error_feedback_decay);
     impl->restarts.assign(static_cast<size_t>(impl->K), 0);
     impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
     impl->global = std::make_unique<GlobalModel>(cfg);

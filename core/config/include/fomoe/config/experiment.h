@@ -144,6 +144,10 @@ struct FederationSection {
   // it to the next round, so the error does not accumulate.
   Compression compression = Compression::None;
   bool error_feedback = true;
+  // SparseLoCo's decay of the error-feedback buffer: each round sends value + decay * residual
+  // (1 = plain error feedback: nothing is forgotten; < 1: old residuals fade, so what the sites
+  // have re-learned meanwhile is not delivered in full again).
+  double error_feedback_decay = 1.0;
   // Down (DiLoCo / Photon / FoMoE): the change of the global parameters since what the sites hold,
   // quantized, with the coordinator's residual carried into the next round; a site that holds a
   // tensor for the first time (or rejoins) receives it whole in fp32. None = whole fp32 parameters.

@@ -40,8 +40,9 @@ net::TensorBlob sparsify_to_blob(const std::string& name, const torch::Tensor& t
 /// Per-tensor residuals of one sender. With feedback off, encode just compresses.
 class ErrorFeedback {
  public:
-  explicit ErrorFeedback(bool enabled = true) : enabled_(enabled) {}
-  /// Compresses value + the residual of `name` into dtype (block-quantized, SPARSE_* with the
+  /// decay: SparseLoCo's beta; each message carries value + decay * residual (1 = keep it all).
+  explicit ErrorFeedback(bool enabled = true, double decay = 1.0) : enabled_(enabled), decay_(decay) {}
+  /// Compresses value + decay * the residual of `name` into dtype (block-quantized, SPARSE_* with the
   /// fraction `topk`, or plain F32/BF16/F16) and keeps, as the new residual, what the blob does not
   /// carry. `sent` (optional) gets the blob's values in fp32 on value's device (dense, zeros where
   /// nothing was sent): what the receiver will decode.
@@ -58,6 +59,7 @@ class ErrorFeedback {
 
  private:
   bool enabled_;
+  double decay_ = 1.0;
   std::map<std::string, torch::Tensor> residual_;
 };
 
