@@ -113,24 +113,37 @@ int keygen(const fs::path& dir, const std::string& name) {
   return p.wait(60s) ? p.code : -1;
 }
 
-TEST(WatchLive, WatchersWithAllowedKeysSeeTheRunOthersAreRefusedAndToldWhy) {
-  const fs::path dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "watch-live";
+// A fresh directory test-runs/NAME and a tiny experiment in it, evaluated every 8 steps, ready
+// to be written out with write_experiment.
+ExperimentConfig watched_experiment(const std::string& name, Method method, int sites, int steps, fs::path& dir) {
+  dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  ExperimentConfig c = fomoe::test::tiny_experiment(Method::FoMoE, 2);
-  c.run.name = "watched";
+  ExperimentConfig c = fomoe::test::tiny_experiment(method, sites);
+  c.run.name = name;
   c.run.out_dir = (dir / "runs").string();
-  c.train.steps = 48;
+  c.train.steps = steps;
   c.train.batch_size = 4;
   c.train.warmup_steps = 2;
   c.train.eval_batches = 2;
   c.train.eval_every = 8;
   c.train.log_every = 4;
+  return c;
+}
+
+std::string write_experiment(const ExperimentConfig& c, const fs::path& dir) {
+  const std::string exp = (dir / (c.run.name + ".toml")).string();
+  std::ofstream(exp) << to_toml(c);
+  return exp;
+}
+
+TEST(WatchLive, WatchersWithAllowedKeysSeeTheRunOthersAreRefusedAndToldWhy) {
+  fs::path dir;
+  ExperimentConfig c = watched_experiment("watch-live", Method::FoMoE, 2, 48, dir);
   c.federation.inner_steps = 4;
   c.federation.replication = 1;
   c.federation.key_dir = (dir / "coordinator").string();
-  const std::string exp = (dir / "watched.toml").string();
-  std::ofstream(exp) << to_toml(c);
+  const std::string exp = write_experiment(c, dir);
 
   // The documented steps: the coordinator's key pair, a watcher key for alice (allowed: her
   // alice.pub in the coordinator's watchers/) and one for mallory (not listed); both watchers
@@ -193,20 +206,8 @@ TEST(WatchLive, WatchersWithAllowedKeysSeeTheRunOthersAreRefusedAndToldWhy) {
 // A single-site experiment through `fomoe run` publishes too (it trains in the run's own
 // process, no coordinator): a plaintext loopback stream here, its watcher sees losses and the end.
 TEST(WatchLive, ASingleSiteRunPublishesItsStream) {
-  const fs::path dir = fs::path(FOMOE_BINARY_DIR) / "test-runs" / "watch-single";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  ExperimentConfig c = fomoe::test::tiny_experiment(Method::Single, 1);
-  c.run.name = "watched-single";
-  c.run.out_dir = (dir / "runs").string();
-  c.train.steps = 24;
-  c.train.batch_size = 4;
-  c.train.warmup_steps = 2;
-  c.train.eval_batches = 2;
-  c.train.eval_every = 8;
-  c.train.log_every = 4;
-  const std::string exp = (dir / "single.toml").string();
-  std::ofstream(exp) << to_toml(c);
+  fs::path dir;
+  const std::string exp = write_experiment(watched_experiment("watch-single", Method::Single, 1, 24, dir), dir);
   const int port = free_tcp_port();
   ASSERT_GT(port, 0);
   const std::string address = "tcp://127.0.0.1:" + std::to_string(port);
