@@ -219,9 +219,11 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
                cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
   // Measured (docs/BENCHMARKS.md "Sparsified rounds"): top-k's residuals, sent later while the
   // sites re-learn the same progress, overshoot under an outer momentum.
-  if ((f.topk > 0 || f.down_topk > 0) && f.error_feedback && f.outer_momentum > 0 && cfg->run.method != Method::Ddp)
+  if ((f.topk > 0 || f.down_topk > 0) && f.error_feedback && f.error_feedback_decay > 0.5 && f.outer_momentum > 0 &&
+      cfg->run.method != Method::Ddp)
     std::fprintf(stderr, "fomoe run: note: top-k with error feedback under federation.outer_momentum = %g overshoots "
-                 "(docs/BENCHMARKS.md, \"Sparsified rounds\"); as SparseLoCo, try federation.outer_momentum = 0\n",
+                 "(docs/BENCHMARKS.md, \"Sparsified rounds\"); as SparseLoCo, try federation.outer_momentum = 0 or "
+                 "federation.error_feedback_decay = 0.5\n",
                  f.outer_momentum);
   const std::string run_dir = (std::filesystem::path(cfg->run.out_dir) / cfg->run.name).string();
   // The publisher binds before anything is recorded: a taken port or a missing key records no run.
