@@ -15,6 +15,7 @@ int bench_command(const std::vector<std::string>& args, const std::string& self_
   if (!args.empty() && args[0] == "moe") return bench_moe_command(rest, self_exe);
   if (!args.empty() && args[0] == "store") return bench_store_command(rest, std::cout, std::cerr);
   if (!args.empty() && args[0] == "comm") return bench_comm_command(rest, self_exe);
+  if (!args.empty() && args[0] == "faults") return bench_faults_command(rest, self_exe);
   if (!args.empty() && args[0] == "tokenizer") return bench_tokenizer_command(rest, self_exe);
   if (!args.empty() && args[0] == "export") return bench_export_command(rest);
   if (!args.empty() && args[0] == "data") return bench_data_command(rest);
@@ -23,6 +24,7 @@ int bench_command(const std::vector<std::string>& args, const std::string& self_
   app->add_subcommand("moe", "skip-token and dispatch throughput of the MoE block and a training step");
   app->add_subcommand("store", "run store: insert rate, listing many runs, downsampling a long series");
   app->add_subcommand("comm", "DDP, DiLoCo, Photon and FoMoE side by side: bytes on the wire, loss, throughput");
+  app->add_subcommand("faults", "a federation while random agents are SIGKILLed: detection, restart, rounds lost");
   app->add_subcommand("tokenizer", "the engine's BPE beside PyPI tokenizers on the same text and vocabulary");
   app->add_subcommand("export", "export time of a 100M+ parameter model as a transformers folder");
   app->add_subcommand("data", "the data loader's time per step as a share of a training step");

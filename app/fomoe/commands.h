@@ -23,6 +23,7 @@ int bench_tokenizer_command(const std::vector<std::string>& args, const std::str
 int bench_export_command(const std::vector<std::string>& args);
 int bench_data_command(const std::vector<std::string>& args);
 int bench_comm_command(const std::vector<std::string>& args, const std::string& self_exe);
+int bench_faults_command(const std::vector<std::string>& args, const std::string& self_exe);
 
 // Torch-free commands, in the fomoe_cli_commands library (the tests call them with string streams).
 // A leading word naming the command ("runs", "project", ...) is skipped.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -75,8 +76,11 @@ struct Coordinator::Impl {
   bool round_lost = false;  // the last round got no report because every site died: it is redone
   int next_round_steps = 0;  // federation.overlap: the round after current_round's length (0 = none)
   std::vector<double> round_seconds;  // completed rounds: the derived round timeout's basis
-  // Local sites that died: restarts so far and when the next is due (Clock::time_point::max() = none).
+  // Local sites that died: restarts so far (bounded by federation.restart_sites), deaths since the
+  // site last completed a round (the backoff's exponent: a site that trains again restarts at
+  // once the next time) and when the next restart is due (Clock::time_point::max() = none).
   std::vector<int> restarts;
+  std::vector<int> deaths_in_a_row;
   std::vector<Clock::time_point> restart_due;
   Clock::time_point t0 = Clock::now();
   FederationResult result;
@@ -139,7 +143,7 @@ struct Coordinator::Impl {
       mark_dead(site, death.why);
       if (!death.process_exited || !s.supervisor || left_on_purpose.count(site)) continue;
       if (restarts[site] < cfg.federation.restart_sites) {
-        const double backoff = static_cast<double>(1 << std::min(restarts[site], 6));
+        const double backoff = static_cast<double>(1 << std::min(deaths_in_a_row[site]++, 6));
         restart_due[site] = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
       } else if (cfg.federation.restart_sites > 0) {
         event(site, "fault", "site " + std::to_string(site) + " is not restarted again: it died " + std::to_string(restarts[site] + 1) +
@@ -310,6 +314,7 @@ struct Coordinator::Impl {
   // A site that says goodbye (Shutdown from an agent: SIGTERM, Ctrl-C) is out at once and is not
   // started again; it may still rejoin on its own later.
   std::set<int> left_on_purpose;
+  std::deque<net::Incoming> arrived_early;  // read while starting a round, handled by its loop
   void handle_goodbye(const net::Incoming& in) {
     if (in.site < 0 || in.site >= K || !sites[in.site].alive) return;
     left_on_purpose.insert(in.site);
@@ -321,6 +326,11 @@ struct Coordinator::Impl {
   // Anything else waiting now is left over from an earlier round and dropped.
   void drain_between_rounds() {
     check_liveness();
+    for (auto& in : arrived_early) {
+      if (in.message.header.type == net::MsgType::Hello) handle_hello(in);
+      else if (in.message.header.type == net::MsgType::Shutdown) handle_goodbye(in);
+    }
+    arrived_early.clear();
     while (auto in = ep->poll(std::chrono::milliseconds(0))) {
       if (in->message.header.type == net::MsgType::Hello) handle_hello(*in);
       else if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
@@ -576,7 +586,17 @@ struct Coordinator::Impl {
       ddp_step_sent_[k] = false;
       auto sent = ep->send(k, start_round_message(k, round, steps));
       if (!sent) {
-        mark_dead(k, "cannot send the round's parameters: " + sent.error().message);
+        // A goodbye that crossed this send (the agent said it, then closed) is the real cause:
+        // read what has arrived first; the rest waits for the round's loop.
+        for (int wait_ms : {0, 50}) {
+          while (auto in = ep->poll(std::chrono::milliseconds(wait_ms))) {
+            if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
+            else arrived_early.push_back(std::move(*in));
+            wait_ms = 0;
+          }
+          if (!sites[k].alive) break;
+        }
+        mark_dead(k, "cannot send the round's parameters: " + sent.error().message);  // no-op after a goodbye
         continue;
       }
       residency_changed[k] = false;  // delivered: later rounds carry no residency
@@ -601,7 +621,13 @@ struct Coordinator::Impl {
       check_liveness();
       for (auto it = expected.begin(); it != expected.end();) it = sites[*it].alive ? std::next(it) : expected.erase(it);
       if (expected.empty()) break;
-      auto in = ep->poll(std::chrono::milliseconds(100));
+      std::optional<net::Incoming> in;
+      if (!arrived_early.empty()) {
+        in = std::move(arrived_early.front());
+        arrived_early.pop_front();
+      } else {
+        in = ep->poll(std::chrono::milliseconds(100));
+      }
       if (!in) {
         if (seconds_since(last_progress) > timeout) {
           const std::string why = cfg.federation.round_timeout_s > 0
@@ -658,6 +684,7 @@ struct Coordinator::Impl {
             }
             read_site_data_fields(site, round, msg.meta);
             updates.push_back(std::move(u));
+            deaths_in_a_row[site] = 0;  // it trains: a later death restarts it without waiting
             loss_curves[site] = std::move(curve);
             reports[site] = msg.meta;
           } catch (const std::exception& e) {
@@ -852,6 +879,7 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->down_synced.assign(static_cast<size_t>(impl->K), {});
     impl->ddp_feedback = ErrorFeedback(cfg.federation.error_feedback, cfg.federation.error_feedback_decay);
     impl->restarts.assign(static_cast<size_t>(impl->K), 0);
+    impl->deaths_in_a_row.assign(static_cast<size_t>(impl->K), 0);
     impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
     impl->global = std::make_unique<GlobalModel>(cfg);
     if (cfg.run.method == Method::Ddp)
