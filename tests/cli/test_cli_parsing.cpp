@@ -84,7 +84,8 @@ TEST(CliParsing, HelpOfEveryCommandExitsZero) {
   const std::vector<std::vector<std::string>> commands = {
       {"run"},    {"train"},   {"agent"},  {"watch"},         {"eval"},  {"export"},         {"generate"},
       {"import"}, {"keygen"},  {"data"},   {"data", "stats"}, {"runs"},  {"runs", "show"},   {"project"},
-      {"bench"},  {"bench", "moe"},        {"bench", "store"},           {"bench", "comm"}};
+      {"bench"},  {"bench", "moe"},        {"bench", "store"},           {"bench", "comm"},
+      {"bench", "faults"}};
   std::vector<std::vector<std::string>> lines;
   for (auto cmd : commands) {
     cmd.push_back("--help");
@@ -123,6 +124,9 @@ TEST(CliParsing, BadNumbersNameTheOptionAndTheReason) {
       {{"train", kExperiment, "--steps", "0"}, "--steps: '0' is not a positive integer"},
       {{"bench", "moe", "--steps", "x"}, "--steps: 'x' is not an integer"},
       {{"bench", "comm", "--seeds", "7,x"}, "--seeds"},
+      {{"bench", "faults", "--kills", "x"}, "--kills: 'x' is not an integer"},
+      {{"bench", "faults", "--every", "-1"}, "--every"},
+      {{"project", "--site-tflops", "fast"}, "--site-tflops"},
       {{"bench", "store", "--points", "lots"}, "--points: 'lots' is not an integer"},
       {{"project", "--sites", "four"}, "--sites: 'four' is not an integer"},
       {{"runs", "show", "abc"}, "run id must be a number"},
