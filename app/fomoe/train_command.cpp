@@ -66,9 +66,9 @@ int train(const TrainArgs& args) {
   // Everything recorded also goes to args.also (a publisher), in the same order.
   RunSinkFanout sinks;
   sinks.add(rec->recorder.get());
-  if (args.also) sinks.add(args.also);
   RunSink* sink = &sinks;
   if (args.also) {  // watchers learn which run this is first, as from `fomoe run`'s federations
+    sinks.add(args.also);
     RunInfo info;
     info.name = cfg->run.name;
     info.method = method_name(cfg->run.method);

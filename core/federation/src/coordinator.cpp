@@ -326,15 +326,13 @@ struct Coordinator::Impl {
   // Anything else waiting now is left over from an earlier round and dropped.
   void drain_between_rounds() {
     check_liveness();
-    for (auto& in : arrived_early) {
+    auto handle = [this](const net::Incoming& in) {
       if (in.message.header.type == net::MsgType::Hello) handle_hello(in);
       else if (in.message.header.type == net::MsgType::Shutdown) handle_goodbye(in);
-    }
+    };
+    for (auto& in : arrived_early) handle(in);
     arrived_early.clear();
-    while (auto in = ep->poll(std::chrono::milliseconds(0))) {
-      if (in->message.header.type == net::MsgType::Hello) handle_hello(*in);
-      else if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
-    }
+    while (auto in = ep->poll(std::chrono::milliseconds(0))) handle(*in);
     check_liveness(/*settle_now=*/true);
   }
 
@@ -587,15 +585,13 @@ struct Coordinator::Impl {
       auto sent = ep->send(k, start_round_message(k, round, steps));
       if (!sent) {
         // A goodbye that crossed this send (the agent said it, then closed) is the real cause:
-        // read what has arrived first; the rest waits for the round's loop.
-        for (int wait_ms : {0, 50}) {
-          while (auto in = ep->poll(std::chrono::milliseconds(wait_ms))) {
+        // read what has arrived (waiting up to 50 ms for it); the rest waits for the round's loop.
+        const auto give_up = Clock::now() + std::chrono::milliseconds(50);
+        while (sites[k].alive && Clock::now() < give_up)
+          if (auto in = ep->poll(std::chrono::milliseconds(10))) {
             if (in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
             else arrived_early.push_back(std::move(*in));
-            wait_ms = 0;
           }
-          if (!sites[k].alive) break;
-        }
         mark_dead(k, "cannot send the round's parameters: " + sent.error().message);  // no-op after a goodbye
         continue;
       }
