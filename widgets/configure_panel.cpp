@@ -158,6 +158,10 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
 
   QFormLayout* fed = group(page, tr("Federation"), col2);
   addInt(fed, "federation.sites", tr("sites (K)"), 1, 256, [](auto& c) { return c.federation.sites; }, [](auto& c, int v) { c.federation.sites = v; });
+  addInt(fed, "federation.max_sites", tr("sites in all, with joiners"), 0, 1024, [](auto& c) { return c.federation.max_sites; },
+         [](auto& c, int v) { c.federation.max_sites = v; },
+         tr("sites beyond K may join while it trains (keys site-K, ...); they get the model and a share of the experts"))
+      ->setSpecialValueText(tr("K: no joining"));
   addInt(fed, "federation.inner_steps", tr("inner steps (H)"), 1, 100000, [](auto& c) { return c.federation.inner_steps; },
          [](auto& c, int v) { c.federation.inner_steps = v; });
   addInt(fed, "federation.replication", tr("holders per expert (r)"), 1, 256, [](auto& c) { return c.federation.replication; },

@@ -265,12 +265,22 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   o.run_id = static_cast<uint64_t>(rec->run_id);
   o.stop_now = StopSignals::flag();
   if (resume_id >= 0 && rec->run_id == resume_id) o.wall_offset_s = seconds_since_record_start(rec->db_path, rec->run_id);
+  if (f.max_sites > f.sites && f.agents.empty())
+    o.on_started = [&](const std::vector<int>&, const std::string& endpoint, const std::string& key_dir) {
+      const int more = f.max_sites - f.sites;
+      const std::string whose = more == 1 ? "its key" : "their keys (site-" + std::to_string(f.sites) + " ... site-" +
+                                                            std::to_string(f.max_sites - 1) + ")";
+      std::fprintf(stderr, "fomoe run: up to %d more site%s may join while it trains, with %s from %s:\n"
+                   "  fomoe agent --connect %s --key-dir %s --name site-%d\n",
+                   more, more == 1 ? "" : "s", whose.c_str(), key_dir.c_str(), endpoint.c_str(), key_dir.c_str(), f.sites);
+    };
   StopSignals signals("fomoe run");
   ProgressBar bar(rounds);
   auto result = run_federation(*cfg, o, [&](const RoundProgress& p) {
     char status[200];
     std::snprintf(status, sizeof status, "round loss %.3f%s sites %d/%d wire %s", p.train_loss,
-                  p.eval_loss >= 0 ? (" eval " + std::to_string(p.eval_loss).substr(0, 5)).c_str() : "", p.alive_sites, f.sites,
+                  p.eval_loss >= 0 ? (" eval " + std::to_string(p.eval_loss).substr(0, 5)).c_str() : "", p.alive_sites,
+                  std::max(f.sites, p.alive_sites),
                   human_bytes(static_cast<double>(p.bytes_total)).c_str());
     bar.update(p.round, status, p.elapsed_s);
     return true;

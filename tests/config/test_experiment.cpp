@@ -161,6 +161,21 @@ TEST(Experiment, PerSiteLinks) {
   EXPECT_NE(bad.error().message.find("site_latency_ms lists 2 sites but federation.sites = 3"), std::string::npos);
 }
 
+TEST(Experiment, SitesThatMayJoin) {
+  EXPECT_EQ(fomoe::ExperimentConfig{}.federation.max_sites, 0);  // no joining
+  auto ok = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nmax_sites = 5\n", "j.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto again = parse_experiment(fomoe::to_toml(*ok), "again.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->federation.max_sites, 5);
+  auto below = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nmax_sites = 2\n", "b.toml");
+  ASSERT_FALSE(below);
+  EXPECT_NE(below.error().message.find("federation.max_sites (2) is below federation.sites (3)"), std::string::npos) << below.error().message;
+  auto ddp = parse_experiment("[run]\nmethod = \"ddp\"\n[federation]\nsites = 2\nmax_sites = 3\n", "d.toml");
+  ASSERT_FALSE(ddp);
+  EXPECT_NE(ddp.error().message.find("DDP"), std::string::npos) << ddp.error().message;
+}
+
 TEST(Experiment, OverridesApplyAndValidate) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "o.toml");
   ASSERT_TRUE(cfg);

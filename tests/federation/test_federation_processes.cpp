@@ -13,6 +13,7 @@
 #include <iterator>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <filesystem>
 #include <mutex>
@@ -207,6 +208,44 @@ TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
     EXPECT_EQ(j["files"][0]["hash"].get<std::string>().rfind("fnv1a64:", 0), 0u);
   }
   EXPECT_EQ(manifests, 2);
+}
+
+// Stopped right after an eval point, a run whose sites hold all the data asks them for that
+// point's held-out losses again when it resumes (they were to come with the next round's
+// reports, which never came): the curve has no gap across the resume.
+TEST(FederationProcesses, SitesOwnHeldOutCurveHasNoGapAcrossAResume) {
+  const auto dir = fresh_dir("site-data-resume-files");
+  std::vector<std::string> paths;
+  for (int site = 0; site < 2; ++site) paths.push_back(write_site_tokens(dir, site));
+  auto c = tiny(Method::FoMoE, 2);
+  c.data.format = DataFormat::Tokens;
+  c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
+  c.data.eos_id = 0;
+  c.federation.site_data_paths = paths;
+  c.federation.coordinator_data = false;
+  c.train.steps = 24;  // 6 rounds, eval points at steps 8, 16, 24
+  c.train.eval_every = 8;
+  LocalFederationOptions o;
+  o.self_exe = FOMOE_CLI_PATH;
+  o.run_dir = fresh_dir("site-data-resume").string();
+  auto first = run_federation(c, o, [](const RoundProgress& p) { return p.round < 2; });  // stop after step 8
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first->stopped);
+  ASSERT_EQ(first->rounds, 2);
+  CapturingSink sink;
+  o.resume = true;
+  o.sink = &sink;
+  auto second = run_federation(c, o);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->rounds, 6);
+  std::map<long, int> run_points;
+  std::map<int, std::set<long>> site_points;
+  for (auto& m : sink.metrics) {
+    if (m.name == metric::kEvalLoss && m.site == -1) ++run_points[m.step];
+    if (m.name == metric::kSiteEvalLoss) site_points[m.site].insert(m.step);
+  }
+  EXPECT_EQ(run_points, (std::map<long, int>{{8, 1}, {16, 1}, {24, 1}}));
+  for (int site : {0, 1}) EXPECT_EQ(site_points[site], (std::set<long>{8, 16, 24})) << "site " << site;
 }
 
 // Remote sites whose data exists only on their own command line (`fomoe agent --listen ...
@@ -675,6 +714,78 @@ TEST(FederationProcesses, ExpertsOfADeadSiteMoveToSurvivorsAndKeepTraining) {
           << name << " (moved to site " << site << ") did not change after round " << snapshot_round;
     }
   }
+}
+
+// federation.max_sites: a third site started while the run trains, as an operator would (with
+// the key the run made for it), joins: it gets as many experts per layer as a live site holds
+// (the least replicated first), receives them and the dense parameters whole in fp32, and
+// reports every later round; the run neither waited for it nor stopped.
+TEST(FederationProcesses, ASiteStartedMidRunJoinsWithItsShareOfTheExperts) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.federation.max_sites = 3;
+  c.federation.replication = 1;
+  c.train.steps = 32;  // 8 rounds
+  PlacementSink sink;
+  std::thread starter;
+  std::atomic<pid_t> joiner{-1};
+  LocalFederationOptions o;
+  o.on_started = [&](const std::vector<int>&, const std::string& endpoint, const std::string& key_dir) {
+    starter = std::thread([&, endpoint, key_dir] {
+      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      joiner = spawn_cli({"agent", "--connect", endpoint, "--key-dir", key_dir, "--name", "site-2", "--threads", "1",
+                          "--idle-timeout", "60"});
+    });
+  };
+  // Rounds take well under a second: hold the run after round 2 until the new agent is up and
+  // has said Hello (the coordinator reads it before the next round).
+  auto progress = [&](const RoundProgress& p) {
+    if (p.round == 2) {
+      for (int i = 0; i < 600 && joiner <= 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::seconds(4));
+    }
+    return true;
+  };
+  auto r = run(c, "join", &sink, o, progress);
+  starter.join();
+  if (joiner > 0) {
+    int st;
+    waitpid(joiner, &st, 0);  // it leaves on the coordinator's Shutdown
+  }
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 8);
+  ASSERT_EQ(r->sites.size(), 3u);
+  const double joined_at = first_event_time(sink, "site_joined", 2);
+  ASSERT_GE(joined_at, 0) << "site 2 never joined";
+  bool said = false;
+  for (auto& e : sink.events) said |= e.kind == "placement" && e.text.find("site 2 joined the running federation") != std::string::npos;
+  EXPECT_TRUE(said);
+  // Its share: 2 of 4 experts per layer, as each first site holds with r = 1; every expert still held.
+  ASSERT_GE(sink.placements.size(), 2u);
+  const auto before = plan_from_entries(sink.placements.front(), 3, 2, 4);
+  const auto after = plan_from_entries(sink.placements.back(), 3, 2, 4);
+  EXPECT_EQ(before.n_held_by_site(2), 0);
+  for (auto layer : after.experts_of_site(2)) EXPECT_EQ(layer.size(), 2u);
+  for (int site : {0, 1}) EXPECT_EQ(after.experts_of_site(site), before.experts_of_site(site)) << "a first site lost experts";
+  // It trained the rounds after it joined: a report (train loss) in each of them.
+  std::set<int> rounds_reported;
+  int first_round = 1 << 30;
+  for (auto& m : sink.metrics)
+    if (m.site == 2 && m.name == metric::kTrainLoss) {
+      rounds_reported.insert(m.round);
+      first_round = std::min(first_round, m.round);
+    }
+  ASSERT_FALSE(rounds_reported.empty()) << "site 2 never reported";
+  EXPECT_EQ(static_cast<int>(rounds_reported.size()), 8 - first_round);
+  EXPECT_GE(first_round, 1);
+  // Its first round's parameters: the dense ones and its experts, whole, in fp32 (bytes exact).
+  GlobalModel shapes(c);
+  std::vector<net::TensorSpec> f32;
+  for (auto& name : shapes.names_for_site(after, 2)) f32.push_back({name, net::DType::F32, shapes.shape_of(name)});
+  int64_t down = 0;
+  for (auto& l : sink.links)
+    if (l.site == 2 && l.round == first_round && l.direction == Direction::Sent && l.msg_type == "start_round") down += l.bytes;
+  EXPECT_EQ(down, static_cast<int64_t>(net::predicted_wire_bytes(net::MsgType::StartRound, nlohmann::json{{"steps", 4}}, f32)));
+  EXPECT_GT(r->sites[2].bytes_received, 0);
 }
 
 TEST(FederationProcesses, CoordinatorResumesFromLastCompletedRound) {

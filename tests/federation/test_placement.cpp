@@ -79,4 +79,48 @@ TEST(Placement, AffinityKeepsRHoldersAndSiteCapacityForAnyLoad) {
   }
 }
 
+TEST(Placement, OrphansGoToTheLiveSiteHoldingFewestOfThatLayer) {
+  auto plan = PlacementPlan::round_robin(4, 2, 4, 1);  // every expert on one site
+  plan.set_holders(0, 1, {0, 1});                       // site 0 holds two of layer 0
+  std::vector<bool> alive = {true, true, false, true};
+  const auto moves = plan.rehome_orphans(alive);
+  ASSERT_FALSE(moves.empty());
+  for (int l = 0; l < 2; ++l)
+    for (int e = 0; e < 4; ++e) {
+      bool live = false;
+      for (int h : plan.holders(l, e)) live |= alive[static_cast<size_t>(h)];
+      EXPECT_TRUE(live) << "layer " << l << " expert " << e;
+    }
+  for (const auto& m : moves) {
+    EXPECT_TRUE(alive[static_cast<size_t>(m.site)]);
+    EXPECT_TRUE(plan.holds(2, m.layer, m.expert)) << "the dead holder stays in the plan for when it rejoins";
+  }
+  EXPECT_TRUE(plan.validate());
+  EXPECT_TRUE(plan.rehome_orphans(alive).empty()) << "healed: nothing left to move";
+  EXPECT_TRUE(plan.rehome_orphans({false, false, false, false}).empty()) << "nobody alive: nowhere to move";
+}
+
+TEST(Placement, AJoiningSiteGetsAMeanShareLeastReplicatedFirst) {
+  auto plan = PlacementPlan::round_robin(3, 2, 6, 1);  // each of 3 sites holds 2 of 6 per layer
+  plan.set_holders(0, 0, {0, 1});                       // layer 0: expert 0 has two copies
+  plan.widen(5);
+  std::vector<bool> alive = {true, true, true, false, false};
+  std::vector<std::vector<int64_t>> load = {{9, 1, 1, 1, 1, 8}, {0, 0, 0, 0, 0, 0}};
+  const auto moves = plan.add_joining_site(4, alive, load, /*all_experts=*/false);
+  const auto mine = plan.experts_of_site(4);
+  ASSERT_EQ(mine.size(), 2u);
+  // Layer 0: 7 copies over 3 live sites -> 2 experts; expert 0 has two copies, the rest one:
+  // among those, the most loaded (5, then 1 by the lower id) go first.
+  EXPECT_EQ(mine[0], (std::vector<int>{1, 5}));
+  EXPECT_EQ(mine[1], (std::vector<int>{0, 1}));  // no load known: the lowest ids
+  EXPECT_EQ(moves.size(), 4u);
+  for (int site = 0; site < 3; ++site) EXPECT_EQ(plan.n_held_by_site(site), site == 1 ? 5 : 4) << "nobody lost an expert";
+  EXPECT_TRUE(plan.validate());
+  // The other methods' sites hold everything.
+  auto full = PlacementPlan::round_robin(2, 2, 4, 2);
+  full.add_joining_site(2, {true, true, false}, {}, /*all_experts=*/true);
+  EXPECT_EQ(full.n_held_by_site(2), 8);
+  EXPECT_EQ(full.n_sites(), 3);
+}
+
 }  // namespace

@@ -111,6 +111,7 @@ void RunData::appendExpertLoad(const QVector<ExpertLoadEntry>& load) {
 
 void RunData::setPlacement(const QVector<PlacementEntry>& placement) {
   placement_.assign(placement.begin(), placement.end());
+  for (const auto& e : placement) maxSite_ = std::max(maxSite_, e.site);  // a site that joined shows at once
   dirty_ = true;
 }
 
@@ -118,6 +119,7 @@ void RunData::appendEvent(const RunEvent& e) {
   events_.push_back(e);
   if (e.kind == "site_dead") dead_.insert(e.site);
   if (e.kind == "site_rejoined" || e.kind == "site_joined") dead_.erase(e.site);
+  if (e.kind == "site_joined") maxSite_ = std::max(maxSite_, e.site);
   dirty_ = true;
 }
 

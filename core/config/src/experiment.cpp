@@ -239,7 +239,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
         DBL_KEY(federation, overlap_mix, 0.0, 1.0), DBL_KEY(federation, topk, 0.0, 1.0), DBL_KEY(federation, down_topk, 0.0, 1.0),
         {"down_compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.down_compression, kCompressions); }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
-        DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000),
+        DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000), INT_KEY(federation, max_sites, 0, 1024),
         DBL_KEY(federation, bandwidth_mbps, 0.0, 1e9), DBL_KEY(federation, latency_ms, 0.0, 1e7),
         {"site_bandwidth_mbps", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_bandwidth_mbps); }},
         {"site_latency_ms", [](const toml::node& n, ExperimentConfig& c) { return read_double_list(n, c.federation.site_latency_ms); }},
@@ -439,8 +439,16 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (f.compression != Compression::None && f.precision != WirePrecision::F32)
       return bad(std::string("federation.precision = \"") + wire_precision_name(f.precision) + "\" and federation.compression = \"" +
                  compression_name(f.compression) + "\" both set what travels up: choose one");
-    if (!f.agents.empty() && static_cast<int>(f.agents.size()) != f.sites)
-      return bad("federation.agents lists " + std::to_string(f.agents.size()) + " agents but federation.sites = " + std::to_string(f.sites));
+    if (f.max_sites != 0 && f.max_sites < f.sites)
+      return bad("federation.max_sites (" + std::to_string(f.max_sites) + ") is below federation.sites (" + std::to_string(f.sites) +
+                 "): it counts every site, the first sites and those that may join (0 = no joining)");
+    if (f.max_sites > f.sites && c.run.method == Method::Ddp)
+      return bad("federation.max_sites: DDP's sites exchange gradients every step in lockstep; sites joining a running federation "
+                 "need rounds (diloco, photon, fomoe)");
+    if (!f.agents.empty() && static_cast<int>(f.agents.size()) != f.sites &&
+        !(f.max_sites > f.sites && static_cast<int>(f.agents.size()) == f.max_sites))
+      return bad("federation.agents lists " + std::to_string(f.agents.size()) + " agents but federation.sites = " + std::to_string(f.sites) +
+                 (f.max_sites > f.sites ? " and federation.max_sites = " + std::to_string(f.max_sites) : std::string()));
     if (!f.site_bandwidth_mbps.empty() && static_cast<int>(f.site_bandwidth_mbps.size()) != f.sites)
       return bad("federation.site_bandwidth_mbps lists " + std::to_string(f.site_bandwidth_mbps.size()) + " sites but federation.sites = " +
                  std::to_string(f.sites));
@@ -538,7 +546,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"down_compression", compression_name(f.down_compression)}, {"topk", f.topk}, {"down_topk", f.down_topk}, {"overlap", f.overlap},
                   {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},
-                  {"restart_sites", f.restart_sites}, {"bandwidth_mbps", f.bandwidth_mbps},
+                  {"restart_sites", f.restart_sites}, {"max_sites", f.max_sites}, {"bandwidth_mbps", f.bandwidth_mbps},
                   {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}, {"coordinator_data", f.coordinator_data}};
   auto num_arr = [](const std::vector<double>& v) {
     toml::array a;

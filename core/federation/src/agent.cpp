@@ -175,8 +175,10 @@ class Agent {
     if (site_trainer_->world_size() > 1)
       FOMOE_LOG_INFO("agent", "%s: %d devices, data parallel through c10d (%s)", settings_.name.c_str(),
                      site_trainer_->world_size(), site_trainer_->backend().c_str());
-    FOMOE_LOG_INFO("agent", "%s: site %d of %d, %s, holds %d experts, %ld parameters, trains on %s", settings_.name.c_str(), site_,
-                   cfg_.federation.sites, method_name(cfg_.run.method), residency_.n_held(),
+    const std::string place = site_ < cfg_.federation.sites ? " of " + std::to_string(cfg_.federation.sites)
+                                                            : ", joined beyond the first " + std::to_string(cfg_.federation.sites);
+    FOMOE_LOG_INFO("agent", "%s: site %d%s, %s, holds %d experts, %ld parameters, trains on %s", settings_.name.c_str(), site_,
+                   place.c_str(), method_name(cfg_.run.method), residency_.n_held(),
                    static_cast<long>(trainer_->model()->n_parameters()), feed_->description().c_str());
   }
 

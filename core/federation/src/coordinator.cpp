@@ -40,7 +40,10 @@ struct SiteState {
 struct Coordinator::Impl {
   CoordinatorSettings s;
   ExperimentConfig& cfg = s.cfg;
+  // Site slots: the first federation.sites, then those that may join a running federation
+  // (federation.max_sites). A slot nobody joined is never alive and holds nothing.
   int K = 1;
+  int n_first = 1;
   net::ByteCounter counter;
   std::unique_ptr<net::CoordinatorEndpoint> ep;
   std::unique_ptr<GlobalModel> global;
@@ -169,37 +172,27 @@ struct Coordinator::Impl {
   // them with its next StartRound; the dead holders stay in the plan for when they rejoin.
   void heal_orphans() {
     if (cfg.run.method != Method::FoMoE || ddp_master) return;
-    const auto alive = alive_sites();
-    if (alive.empty()) return;
-    std::string moved;
-    int n_moved = 0;
-    for (int l = 0; l < plan.n_moe_layers(); ++l) {
-      for (int e = 0; e < plan.n_experts(); ++e) {
-        auto holders = plan.holders(l, e);
-        bool has_live = false;
-        for (int h : holders) has_live |= sites[h].alive;
-        if (has_live) continue;
-        int best = alive.front();
-        auto held = [&](int site) {
-          int n = 0;
-          for (int x = 0; x < plan.n_experts(); ++x) n += plan.holds(site, l, x) ? 1 : 0;
-          return n;
-        };
-        for (int k : alive)
-          if (held(k) < held(best)) best = k;
-        holders.push_back(best);
-        std::sort(holders.begin(), holders.end());
-        plan.set_holders(l, e, holders);
-        residency_changed[best] = true;
-        ++n_moved;
-        if (n_moved <= 16) moved += (moved.empty() ? "" : ", ") + ("layer " + std::to_string(l) + " expert " + std::to_string(e) + " -> site " + std::to_string(best));
-      }
-    }
-    if (n_moved == 0) return;
-    if (n_moved > 16) moved += ", ... (" + std::to_string(n_moved) + " in all)";
-    event(-1, "placement", std::to_string(n_moved) + " experts had no live holder and now have one: " + moved);
+    const auto moves = plan.rehome_orphans(alive_mask());
+    if (moves.empty()) return;
+    for (const auto& m : moves) residency_changed[m.site] = true;
+    event(-1, "placement", std::to_string(moves.size()) + " experts had no live holder and now have one: " + describe_moves(moves));
     // Healed before this round's StartRounds went out, they carry it; else the next round's do.
     if (s.sink) s.sink->on_placement(plan.entries(round_in_flight ? current_round + 1 : current_round));
+  }
+
+  std::vector<bool> alive_mask() const {
+    std::vector<bool> alive(sites.size());
+    for (size_t k = 0; k < sites.size(); ++k) alive[k] = sites[k].alive;
+    return alive;
+  }
+
+  static std::string describe_moves(const std::vector<PlacementPlan::Move>& moves) {
+    std::string text;
+    for (size_t i = 0; i < moves.size() && i < 16; ++i)
+      text += (i ? ", " : "") + ("layer " + std::to_string(moves[i].layer) + " expert " + std::to_string(moves[i].expert) +
+                                 " -> site " + std::to_string(moves[i].site));
+    if (moves.size() > 16) text += ", ... (" + std::to_string(moves.size()) + " in all)";
+    return text;
   }
 
   void event(int site, const std::string& kind, const std::string& text) {
@@ -219,6 +212,38 @@ struct Coordinator::Impl {
     for (int k = 0; k < K; ++k)
       if (sites[k].alive) out.push_back(k);
     return out;
+  }
+
+  // The slots that are part of the run: the first sites, those that joined, those the plan names.
+  int sites_in_use() const {
+    int n = n_first;
+    for (int k = n_first; k < K; ++k)
+      if (sites[k].welcomed || plan.n_held_by_site(k) > 0) n = k + 1;
+    return n;
+  }
+
+  // A site beyond the first ones joins the running federation (PlacementPlan::add_joining_site):
+  // FoMoE gives it a live site's mean share of each layer, least replicated and most loaded
+  // first; the other methods' sites hold every expert.
+  void give_joiner_its_share(int site) {
+    std::vector<std::vector<int64_t>> load;
+    for (auto& per_site : site_load) {
+      if (load.empty()) load = per_site;
+      else
+        for (size_t l = 0; l < per_site.size(); ++l)
+          for (size_t e = 0; e < per_site[l].size(); ++e) load[l][e] += per_site[l][e];
+    }
+    const auto moves = plan.add_joining_site(site, alive_mask(), load, cfg.run.method != Method::FoMoE);
+    std::string held;
+    const auto layers = plan.experts_of_site(site);
+    for (size_t l = 0; l < layers.size() && l < 4; ++l) {
+      held += (l ? "; layer " : "layer ") + std::to_string(l) + " experts";
+      for (size_t i = 0; i < layers[l].size(); ++i) held += (i ? ", " : " ") + std::to_string(layers[l][i]);
+    }
+    if (layers.size() > 4) held += "; ... (" + std::to_string(moves.size()) + " expert copies in all)";
+    event(-1, "placement", "site " + std::to_string(site) + " joined the running federation and holds " +
+                               (moves.empty() ? std::string("the dense parameters") : held));
+    if (s.sink) s.sink->on_placement(plan.entries(round_in_flight ? current_round + 1 : current_round));
   }
 
   Residency residency_of(int site) const {
@@ -242,16 +267,18 @@ struct Coordinator::Impl {
   void replan(int after_round) {
     if (site_load.empty()) return;
     const int r = cfg.federation.replication;
+    const int n = sites_in_use();  // slots nobody joined get nothing
     PlacementPlan next;
     if (cfg.federation.placement == PlacementPolicy::Affinity) {
-      next = PlacementPlan::affinity(site_load, r);
+      next = PlacementPlan::affinity({site_load.begin(), site_load.begin() + n}, r);
     } else {
       std::vector<std::vector<int64_t>> total(site_load[0].size(), std::vector<int64_t>(site_load[0][0].size(), 0));
       for (auto& site : site_load)
         for (size_t l = 0; l < site.size(); ++l)
           for (size_t e = 0; e < site[l].size(); ++e) total[l][e] += site[l][e];
-      next = PlacementPlan::load_aware(K, total, r);
+      next = PlacementPlan::load_aware(n, total, r);
     }
+    next.widen(K);
     if (auto st = next.validate(); !st) {
       event(-1, "fault", "re-planning produced an invalid plan, keeping the current one: " + st.error().message);
       return;
@@ -274,6 +301,7 @@ struct Coordinator::Impl {
     event(-1, "placement", std::string(policy) + " re-plan after round " + std::to_string(after_round) + ": " + std::to_string(moved) +
                                " expert copies moved to new sites, " + std::to_string(sites_changed) + " sites changed");
     if (s.sink) s.sink->on_placement(plan.entries(after_round + 1));
+    heal_orphans();  // a joined site that is gone now may have been given experts
   }
 
   std::string plan_json() const { return nlohmann::json(plan.holders()).dump(); }
@@ -289,6 +317,9 @@ struct Coordinator::Impl {
       return;
     }
     const bool rejoin = sites[site].welcomed;
+    // New to the run (not one of the first sites, not in the plan, e.g. after a resume): its share.
+    const bool joins = site >= n_first && !rejoin && plan.n_held_by_site(site) == 0;
+    if (joins) give_joiner_its_share(site);
     nlohmann::json residency = nlohmann::json::array();
     for (auto& l : residency_of(site).experts_per_layer) residency.push_back(l);
     auto welcome = net::make_message(net::MsgType::Welcome,
@@ -308,7 +339,8 @@ struct Coordinator::Impl {
     down_synced[site].clear();        // a new process: it holds nothing a change could apply to
     sites[site].name = in.message.meta.value(net::field::kAgentName, "agent");
     sites[site].public_key = in.public_key;
-    event(site, rejoin ? "site_rejoined" : "site_joined", sites[site].name + " joined as site " + std::to_string(site));
+    event(site, rejoin ? "site_rejoined" : "site_joined",
+          sites[site].name + (joins ? " joined the running federation as site " : " joined as site ") + std::to_string(site));
   }
 
   // A site that says goodbye (Shutdown from an agent: SIGTERM, Ctrl-C) is out at once and is not
@@ -370,16 +402,16 @@ struct Coordinator::Impl {
   Status wait_for_sites() {
     const auto start = Clock::now();
     while (true) {
-      int n = 0;
-      for (auto& st : sites) n += st.alive ? 1 : 0;
-      if (n == K) return Status::ok();
+      int n = 0;  // the first sites; those that may join later are not waited for
+      for (int k = 0; k < n_first; ++k) n += sites[k].alive ? 1 : 0;
+      if (n == n_first) return Status::ok();
       if (stopping()) return make_error(ErrorCode::Internal, "stopped while waiting for sites");
       check_liveness();
       if (seconds_since(start) > s.join_timeout_s) {
         std::string missing;
-        for (int k = 0; k < K; ++k)
+        for (int k = 0; k < n_first; ++k)
           if (!sites[k].alive) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
-        return make_error(ErrorCode::Timeout, "only " + std::to_string(n) + " of " + std::to_string(K) +
+        return make_error(ErrorCode::Timeout, "only " + std::to_string(n) + " of " + std::to_string(n_first) +
                                                   " sites said Hello within " + std::to_string(static_cast<int>(s.join_timeout_s)) +
                                                   " s (missing sites: " + missing + "); check the agents' addresses and keys");
       }
@@ -393,7 +425,9 @@ struct Coordinator::Impl {
     auto msg = net::make_message(net::MsgType::StartRound, {{net::field::kSteps, steps}}, s.run_id, static_cast<uint32_t>(round));
     if (cfg.federation.overlap && steps > 0) msg.meta[report::kNextSteps] = next_round_steps;
     if (residency_changed[site]) msg.meta[net::field::kResidency] = residency_json(site);
-    if (site_eval_step >= 0 && own_data_sites.count(site)) {
+    // With no coordinator data every site's data is its own: ask even those not heard from yet
+    // (after a resume); an agent without data of its own ignores the question.
+    if (site_eval_step >= 0 && (own_data_sites.count(site) || !cfg.federation.coordinator_data)) {
       msg.meta[report::kEvalHeldout] = true;
       msg.meta[report::kEvalStep] = site_eval_step;
     }
@@ -854,20 +888,22 @@ Coordinator::~Coordinator() = default;
 Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings settings) {
   auto impl = std::make_unique<Impl>(std::move(settings));
   auto& cfg = impl->cfg;
-  impl->K = cfg.federation.sites;
+  impl->n_first = cfg.federation.sites;
+  impl->K = std::max(cfg.federation.sites, cfg.federation.max_sites);
   impl->sites.resize(static_cast<size_t>(impl->K));
   try {
     const auto opts = model_options_from(cfg);
     const int n_moe = static_cast<int>(opts.n_moe_layers());
-    const int r = cfg.run.method == Method::FoMoE ? cfg.federation.replication : impl->K;
+    const int r = cfg.run.method == Method::FoMoE ? cfg.federation.replication : impl->n_first;
     if (cfg.run.method == Method::FoMoE && cfg.federation.placement == PlacementPolicy::Explicit) {
-      auto plan = PlacementPlan::from_holders(impl->K, cfg.federation.explicit_plan);
+      auto plan = PlacementPlan::from_holders(impl->n_first, cfg.federation.explicit_plan);
       if (!plan) return plan.error();
       impl->plan = *plan;
     } else {
       // Load-aware and affinity placement start round-robin and re-plan from the load sites report.
-      impl->plan = PlacementPlan::round_robin(impl->K, n_moe, cfg.model.n_experts, r);
+      impl->plan = PlacementPlan::round_robin(impl->n_first, n_moe, cfg.model.n_experts, r);
     }
+    impl->plan.widen(impl->K);
     if (auto st = impl->plan.validate(); !st) return st.error();
     impl->site_load.assign(static_cast<size_t>(impl->K),
                            std::vector<std::vector<int64_t>>(static_cast<size_t>(n_moe), std::vector<int64_t>(static_cast<size_t>(cfg.model.n_experts), 0)));
@@ -877,6 +913,8 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->restarts.assign(static_cast<size_t>(impl->K), 0);
     impl->deaths_in_a_row.assign(static_cast<size_t>(impl->K), 0);
     impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
+    for (size_t k = 0; k < cfg.federation.site_data_paths.size(); ++k)  // known before their first report
+      if (!cfg.federation.site_data_paths[k].empty()) impl->own_data_sites.insert(static_cast<int>(k));
     impl->global = std::make_unique<GlobalModel>(cfg);
     if (cfg.run.method == Method::Ddp)
       impl->ddp_master = std::make_unique<Trainer>(cfg, Residency::full(n_moe, cfg.model.n_experts), torch::kCPU);
@@ -948,12 +986,19 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
     // during them) go: those rounds are trained again now, and each is recorded once.
     if (d.s.sink) d.s.sink->on_resumed(first_round);
     d.event(-1, "resumed", "resumed after round " + std::to_string(first_round) + " from " + d.s.state_path);
+    // The sites' own held-out losses for an eval point at the last completed round were to come
+    // with the next round's reports, which never came: ask again with the first round now.
+    const long at = static_cast<long>(first_round) * H;
+    const bool eval_point = cfg.train.eval_every > 0 && first_round > 0 && at / cfg.train.eval_every != (at - H) / cfg.train.eval_every;
+    if (eval_point && first_round < total_rounds && (!d.own_data_sites.empty() || !cfg.federation.coordinator_data))
+      d.site_eval_step = at;
   }
   d.result.first_round = first_round;
   d.result.rounds = first_round;
   try {
     if (d.s.sink) d.s.sink->on_placement(d.plan.entries(first_round));
     if (auto st = d.wait_for_sites(); !st) return st.error();
+    d.heal_orphans();  // resumed: experts of a site that had joined and is not back yet
     RoundProgress prog;
     prog.total_rounds = total_rounds;
     for (int round = first_round; round < total_rounds && !d.stopping(); ++round) {
@@ -1062,7 +1107,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
   const char* reason = d.result.stopped ? "run stopped" : "run finished";
   for (int k : d.alive_sites()) (void)d.ep->send(k, net::make_message(net::MsgType::Shutdown, {{net::field::kReason, reason}}, d.s.run_id));
   d.result.wall_s = d.wall();
-  for (int k = 0; k < d.K; ++k) {
+  for (int k = 0; k < d.sites_in_use(); ++k) {
     d.result.sites.push_back(d.sites[k].totals);
     d.result.params_per_site.push_back(d.global->numel_for_site(d.plan, k));
   }

@@ -228,8 +228,9 @@ Expected<FederationResult> run_federation(const ExperimentConfig& cfg, const Loc
       s.connect_addresses.push_back(a.address);
     }
   } else {
-    // Local sites: fresh keys per run dir (reused when resuming, so restarted agents keep theirs).
-    for (int k = 0; k < K; ++k) {
+    // Local sites: fresh keys per run dir (reused when resuming, so restarted agents keep theirs);
+    // with federation.max_sites also the keys of the sites that may join (`fomoe agent --name site-K`).
+    for (int k = 0; k < std::max(K, cfg.federation.max_sites); ++k) {
       const std::string name = "site-" + std::to_string(k);
       auto kp = net::write_keypair(key_dir, name, false);
       if (!kp) kp = net::load_keypair((fs::path(key_dir) / (name + ".key")).string());

@@ -1,6 +1,7 @@
 #include "fomoe/federation/placement.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace fomoe {
@@ -151,6 +152,70 @@ int PlacementPlan::n_held_by_site(int site) const {
   int n = 0;
   for (const auto& l : experts_of_site(site)) n += static_cast<int>(l.size());
   return n;
+}
+
+std::vector<PlacementPlan::Move> PlacementPlan::rehome_orphans(const std::vector<bool>& alive) {
+  auto is_alive = [&](int k) { return k >= 0 && k < static_cast<int>(alive.size()) && alive[static_cast<size_t>(k)]; };
+  std::vector<Move> moves;
+  for (int l = 0; l < n_moe_layers(); ++l)
+    for (int e = 0; e < n_experts(); ++e) {
+      auto holders = holders_[l][e];
+      if (std::any_of(holders.begin(), holders.end(), is_alive)) continue;
+      int best = -1, best_held = 0;
+      for (int k = 0; k < n_sites_; ++k) {
+        if (!is_alive(k)) continue;
+        int held = 0;
+        for (int x = 0; x < n_experts(); ++x) held += holds(k, l, x) ? 1 : 0;
+        if (best < 0 || held < best_held) best = k, best_held = held;
+      }
+      if (best < 0) return moves;  // nobody is alive: nothing to move to
+      holders.push_back(best);
+      std::sort(holders.begin(), holders.end());
+      set_holders(l, e, holders);
+      moves.push_back({l, e, best});
+    }
+  return moves;
+}
+
+std::vector<PlacementPlan::Move> PlacementPlan::add_joining_site(int site, const std::vector<bool>& alive,
+                                                                 const std::vector<std::vector<int64_t>>& load, bool all_experts) {
+  widen(site + 1);
+  auto is_alive = [&](int k) { return k != site && k >= 0 && k < static_cast<int>(alive.size()) && alive[static_cast<size_t>(k)]; };
+  const int E = n_experts();
+  std::vector<Move> moves;
+  for (int l = 0; l < n_moe_layers(); ++l) {
+    int share = E;
+    if (!all_experts) {
+      int total = 0, n = 0;
+      for (int k = 0; k < n_sites_; ++k) {
+        if (!is_alive(k)) continue;
+        for (int e = 0; e < E; ++e) total += holds(k, l, e) ? 1 : 0;
+        ++n;
+      }
+      share = n > 0 ? std::clamp(static_cast<int>(std::lround(static_cast<double>(total) / n)), 1, E) : 1;
+    }
+    auto live_holders = [&](int e) {
+      return static_cast<int>(std::count_if(holders_[l][e].begin(), holders_[l][e].end(), is_alive));
+    };
+    auto load_of = [&](int e) { return l < static_cast<int>(load.size()) && e < static_cast<int>(load[l].size()) ? load[l][e] : 0; };
+    std::vector<int> order(static_cast<size_t>(E));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      if (live_holders(a) != live_holders(b)) return live_holders(a) < live_holders(b);
+      return load_of(a) > load_of(b);
+    });
+    order.resize(static_cast<size_t>(share));
+    std::sort(order.begin(), order.end());
+    for (int e : order) {
+      if (holds(site, l, e)) continue;
+      auto holders = holders_[l][e];
+      holders.push_back(site);
+      std::sort(holders.begin(), holders.end());
+      set_holders(l, e, holders);
+      moves.push_back({l, e, site});
+    }
+  }
+  return moves;
 }
 
 Status PlacementPlan::validate() const {

@@ -35,6 +35,13 @@ data::CorpusSpec corpus_spec_from(const ExperimentConfig& cfg) {
   return spec;
 }
 
+// "2 of 4", or for a site that joined beyond the first n_sites "5 (site 1's shard, in its own order) of 4".
+static std::string shard_owner(int n_sites, int site) {
+  const std::string of = " of " + std::to_string(n_sites);
+  if (site < n_sites) return std::to_string(site) + of;
+  return std::to_string(site) + " (site " + std::to_string(site % n_sites) + "'s shard, in its own order)" + of;
+}
+
 Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig& cfg, int n_sites, int site) {
   data::TokenSourceSpec spec;
   spec.format = cfg.data.format == DataFormat::Megatron ? data::TokenFormat::Megatron
@@ -49,7 +56,7 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig
   feed->cfg_ = cfg;
   feed->mapped_ = *tokens;
   const auto split = data::split_heldout(*tokens, cfg.data.heldout_fraction);
-  const auto range = data::site_range(split.train, n_sites, site);
+  const auto range = data::site_range(split.train, n_sites, site % n_sites);  // a joined site shares a shard
   const uint64_t window = static_cast<uint64_t>(cfg.model.seq_len) + 1;
   if (range.size() <= window)
     return make_error(ErrorCode::InvalidArgument, (*tokens)->describe() + ": site " + std::to_string(site) + " of " +
@@ -70,7 +77,7 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open_mapped(const ExperimentConfig
   }
   feed->shard_tokens_ = range.size();
   feed->description_ = (*tokens)->describe() + ", tokens " + std::to_string(range.begin) + ".." + std::to_string(range.end) +
-                       " for site " + std::to_string(site) + " of " + std::to_string(n_sites);
+                       " for site " + shard_owner(n_sites, site);
   feed->sampler_ = std::make_unique<data::BatchSampler>(data::range_stream(range),
                                                         cfg.run.seed * 1000003ULL + static_cast<uint64_t>(site));
   if (split.heldout.size() > window) {
@@ -99,12 +106,13 @@ Expected<std::unique_ptr<DataFeed>> DataFeed::open(const ExperimentConfig& cfg, 
   feed->cfg_ = cfg;
   feed->corpus_ = std::make_unique<data::PreparedCorpus>(std::move(*corpus));
   const auto mode = cfg.data.split == ShardSplit::Iid ? data::ShardMode::Iid : data::ShardMode::NonIid;
-  auto shard = data::make_shard(*feed->corpus_, n_sites, site, mode, cfg.run.seed);
+  // A site that joined beyond the first n_sites reads site (site mod n_sites)'s shard, in its own order.
+  auto shard = data::make_shard(*feed->corpus_, n_sites, site % n_sites, mode, cfg.run.seed);
   if (!shard) return shard.error();
   feed->shard_ = std::move(*shard);
   feed->shard_tokens_ = feed->shard_.tokens->size();
   feed->description_ = "built-in corpus " + feed->corpus_->key + " (" + std::to_string(feed->shard_tokens_) + " tokens for site " +
-                       std::to_string(site) + " of " + std::to_string(n_sites) + ")";
+                       shard_owner(n_sites, site) + ")";
   const uint64_t window = static_cast<uint64_t>(cfg.model.seq_len) + 1;
   if (feed->shard_.tokens->size() <= window)
     return make_error(ErrorCode::InvalidArgument, "site " + std::to_string(site) + "'s shard holds " +

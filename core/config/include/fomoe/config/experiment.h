@@ -125,6 +125,11 @@ struct RemoteAgent {
 
 struct FederationSection {
   int sites = 4;                // K
+  // A running federation may grow: up to max_sites sites in all (0 = sites: it does not). The
+  // run starts with the first `sites`; a site with one of the further keys (site-K, ...) that
+  // says Hello later joins: it receives the current model and a share of the experts (FoMoE: the
+  // mean a live site holds per layer, the least replicated first; other methods: all of them).
+  int max_sites = 0;
   int inner_steps = 32;         // H
   int replication = 2;          // r: holders per expert (FoMoE)
   PlacementPolicy placement = PlacementPolicy::RoundRobin;

@@ -3,6 +3,7 @@
 // Plain data, no torch: the CLI, the coordinator, the system model and the GUI editor share it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +37,22 @@ class PlacementPlan {
   const std::vector<int>& holders(int layer, int expert) const { return holders_[layer][expert]; }
   bool holds(int site, int layer, int expert) const;
   void set_holders(int layer, int expert, std::vector<int> sites);
+  /// Room for more sites (ids n_sites()..n-1), holding nothing yet: sites that may join later.
+  void widen(int n_sites) { n_sites_ = std::max(n_sites_, n_sites); }
+
+  /// An expert copy given to a site by one of the two healing decisions below.
+  struct Move {
+    int layer, expert, site;
+  };
+  /// No orphaned expert: each expert whose every holder is not alive gets one more holder, the
+  /// live site holding the fewest experts of that layer (ties: lower id). alive[site] per site.
+  std::vector<Move> rehome_orphans(const std::vector<bool>& alive);
+  /// A site that joins holds, per layer, as many experts as a live site holds on average (at
+  /// least one), the least replicated among live sites first, then the most loaded (load[l][e]
+  /// summed over sites; empty = no load known), then the lowest id; or every expert with
+  /// all_experts. It adds copies and takes none away. The site itself counts as not alive.
+  std::vector<Move> add_joining_site(int site, const std::vector<bool>& alive, const std::vector<std::vector<int64_t>>& load,
+                                     bool all_experts);
 
   /// For one site: per MoE layer, the sorted experts it holds (a model Residency's content).
   std::vector<std::vector<int>> experts_of_site(int site) const;
