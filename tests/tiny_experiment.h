@@ -21,7 +21,9 @@ inline ExperimentConfig tiny_experiment(Method method, int sites) {
   c.model.top_k = 2;
   c.model.d_expert = 32;
   c.data.max_bytes = 60000;
+#ifdef FOMOE_BINARY_DIR
   c.data.cache_dir = std::string(FOMOE_BINARY_DIR) + "/test-data-cache";
+#endif
   c.federation.sites = sites;
   return c;
 }

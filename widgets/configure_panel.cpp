@@ -201,6 +201,9 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
            tr("train the next round's first steps while the exchange crosses the link (Streaming DiLoCo)"));
   addInt(fed, "federation.overlap_steps", tr("overlapped steps (tau)"), 0, 100000, [](auto& c) { return c.federation.overlap_steps; },
          [](auto& c, int v) { c.federation.overlap_steps = v; });
+  addInt(fed, "federation.fragments", tr("streaming fragments (P)"), 1, 1024, [](auto& c) { return c.federation.fragments; },
+         [](auto& c, int v) { c.federation.fragments = v; },
+         tr("Streaming DiLoCo: fragments strided by layer, one exchanged per round of H / P steps, each synced every H steps"));
   addDouble(fed, "federation.overlap_mix", tr("overlap mix (alpha)"), 0.0, 1.0, 2, [](auto& c) { return c.federation.overlap_mix; },
             [](auto& c, double v) { c.federation.overlap_mix = v; }, tr("params = alpha * the site's own + (1 - alpha) * the global ones"));
   addDouble(fed, "federation.outer_lr", tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
@@ -338,6 +341,8 @@ void ConfigurePanel::applyMethodRules() {
   appliesWhen("federation.down_compression", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow compression up."), rounds);
   appliesWhen("federation.down_topk", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow top-k up."), rounds);
   appliesWhen("federation.overlap", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  appliesWhen("federation.fragments", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  appliesWhen("federation.max_sites", tr("DiLoCo, Photon and FoMoE only: DDP's sites step in lockstep."), rounds);
   for (const char* key : {"federation.overlap_steps", "federation.overlap_mix"})
     appliesWhen(key, tr("Only with overlapped rounds."),
                 [](const ExperimentConfig& c) { return c.run.method != Method::Single && c.run.method != Method::Ddp && c.federation.overlap; });
@@ -591,7 +596,7 @@ void ConfigurePanel::refresh() {
     bytes += s.bytesPerRound;
     params = std::max(params, s.params);
   }
-  const int rounds = c.run.method == Method::Single ? 0 : (c.train.steps + c.federation.inner_steps - 1) / c.federation.inner_steps;
+  const int rounds = c.run.method == Method::Single ? 0 : (c.train.steps + round_steps(c.federation) - 1) / round_steps(c.federation);
   summary_->setText(c.run.method == Method::Single
                         ? tr("Single site: %1 steps of %2 tokens.").arg(c.train.steps).arg(c.train.batch_size * c.model.seq_len)
                         : tr("%1 sites × %2 steps (H = %3, %4 rounds). Largest site holds %5 parameters; %6 on the wire per "

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fomoe/base/median.h"
 #include "cli_options.h"
 #include "commands.h"
 #include "fomoe/base/metric_names.h"
@@ -143,8 +144,9 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
   return seeds;
 }
 
-// A variant: UP[/DOWN][:noef|:efD][@TAU], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
-// the next round's first TAU steps train while the exchange crosses the link). UP and DOWN are
+// A variant: UP[/DOWN][:noef|:efD][@TAU][#P], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
+// the next round's first TAU steps train while the exchange crosses the link); #P: P streaming
+// fragments (a round of H / P steps exchanges one of them). UP and DOWN are
 // COMPRESSION[+topkF] or topkF (fp32 values): top-k sparsified, fraction F kept, e.g.
 // "int2+topk0.02/int4+topk0.05".
 struct Variant {
@@ -154,6 +156,7 @@ struct Variant {
   bool error_feedback = true;
   double error_feedback_decay = 1.0;  // ":efD" (SparseLoCo's beta)
   int overlap_steps = -1;  // -1: no overlap
+  int fragments = 1;       // "#P"
 };
 std::optional<Compression> compression_named(const std::string& n) {
   for (Compression c : {Compression::None, Compression::Int8, Compression::Fp8, Compression::Int4, Compression::Int2})
@@ -164,6 +167,12 @@ std::optional<Variant> parse_variant(const std::string& text) {
   Variant v;
   v.text = text;
   std::string rest = text;
+  if (auto hash = rest.find('#'); hash != std::string::npos) {
+    const std::string p = rest.substr(hash + 1);
+    if (p.empty() || p.size() > 4 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) < 1) return std::nullopt;
+    v.fragments = std::stoi(p);
+    rest = rest.substr(0, hash);
+  }
   if (auto at = rest.find('@'); at != std::string::npos) {
     const std::string tau = rest.substr(at + 1);
     if (tau.empty() || tau.size() > 6 || tau.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
@@ -257,14 +266,14 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       ->check(CLI::Range(0.0, 1.0))
       ->type_name("ALPHA");
   app->add_option("--compressions", variants_text,
-                  "what travels, one run per method each: UP[/DOWN][:noef|:efD][@TAU] (none|int8|fp8|int4|int2; DOWN: the "
-                  "parameters' change down; noef: no error feedback; efD: error feedback decaying by D per round; @TAU: overlap TAU steps). DDP runs the first only")
+                  "what travels, one run per method each: UP[/DOWN][:noef|:efD][@TAU][#P] (none|int8|fp8|int4|int2; DOWN: the "
+                  "parameters' change down; noef: no error feedback; efD: error feedback decaying by D per round; @TAU: overlap TAU steps; #P: P streaming fragments). DDP runs the first only")
       ->type_name("none,int4,int4/int4,...")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& s) {
             for (auto& v : split_commas(s))
-              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef|:efD][@TAU] with none|int8|fp8|int4|int2";
+              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef|:efD][@TAU][#P] with none|int8|fp8|int4|int2";
             return std::string();
           },
           "", "variants"));
@@ -318,6 +327,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
         cfg.federation.overlap_steps = variant.overlap_steps;
         if (overlap_mix >= 0) cfg.federation.overlap_mix = overlap_mix;
       }
+      if (m != Method::Ddp) cfg.federation.fragments = variant.fragments;
       if (variant.up != Compression::None || variant.topk > 0) cfg.federation.precision = WirePrecision::F32;
       cfg.run.name = std::string("bench-comm-") + method_name(m);
       LinkTally tally;
@@ -337,7 +347,9 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       if (mr.eval_loss.empty()) {
         mr.rounds = r->rounds;
         mr.bytes_total = tally.per_round + tally.one_time;
-        mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * std::max(1, r->rounds));
+        // Per H inner steps ("a round" of the table): with P streaming fragments, P rounds of H / P steps.
+        const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
+        mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * periods);
         mr.tokens = r->tokens;
         mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
       }
@@ -348,9 +360,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       {
         std::vector<double> later;  // round r-1's end to round r's, r >= 1
         for (size_t i = 1; i < tally.round_finished.size(); ++i) later.push_back(tally.round_finished[i] - tally.round_finished[i - 1]);
-        std::sort(later.begin(), later.end());
-        const double median = later.empty() ? 0.0 : later[later.size() / 2];
-        mr.round_over_compute.push_back(r->compute_s_mean > 0 ? median / r->compute_s_mean : 0.0);
+        mr.round_over_compute.push_back(r->compute_s_mean > 0 ? median(later) / r->compute_s_mean : 0.0);
       }
     }
     results.push_back(mr);
@@ -414,7 +424,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
   std::printf(
       "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; FoMoE saves: this row's\n"
       " bytes over FoMoE %s's; DDP/this: DDP's bytes over this row's; minus FoMoE: this row's held-out loss minus\n"
-      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, @TAU = overlap; round/compute: the\n"
+      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, @TAU = overlap, #P = fragments; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
   bool any_error = false;

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fomoe/base/median.h"
 #include "cli_options.h"
 #include "commands.h"
 #include "fomoe/config/experiment.h"
@@ -81,12 +82,6 @@ struct FaultLog : RunSink {
     }
   }
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 }  // namespace
 

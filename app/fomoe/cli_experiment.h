@@ -25,6 +25,10 @@ struct TrainArgs {
 /// `fomoe train` once its command line is parsed.
 int train(const TrainArgs& args);
 
+/// The command that goes on from where a stopped run left off, as the user typed it (`fomoe run
+/// EXP --resume`; `fomoe train EXP --resume CHECKPOINT`), with its --db, --set and --steps.
+std::string resume_command(const TrainArgs& args, const std::string& checkpoint = "");
+
 std::optional<ExperimentConfig> load_cli_experiment(const std::string& command, const std::string& path,
                                                     const std::vector<std::string>& overrides, long steps_override);
 

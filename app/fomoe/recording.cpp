@@ -81,9 +81,7 @@ double seconds_since_record_start(const std::string& db_path, int64_t run_id) {
   auto store = RunStore::open(db_path, read_only);
   if (!store) return 0.0;
   auto run = (*store)->get_run(run_id);
-  if (!run) return 0.0;
-  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  return std::max(0.0, now - run->started_at);
+  return run ? run->seconds_since_start() : 0.0;
 }
 
 }  // namespace fomoe::cli

@@ -212,9 +212,10 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     }
   }
   const auto& f = cfg->federation;
-  const int rounds = (cfg->train.steps + f.inner_steps - 1) / f.inner_steps;
-  std::fprintf(stderr, "fomoe run: %s — %s, %d %s sites, H = %d, %d rounds (%d steps per site), %s on the wire%s\n",
-               path.c_str(), method_name(cfg->run.method), f.sites, f.agents.empty() ? "local" : "remote", f.inner_steps, rounds,
+  const int rounds = (cfg->train.steps + round_steps(f) - 1) / round_steps(f);
+  const std::string fragments = f.fragments > 1 ? " in " + std::to_string(f.fragments) + " streaming fragments" : "";
+  std::fprintf(stderr, "fomoe run: %s — %s, %d %s sites, H = %d%s, %d rounds (%d steps per site), %s on the wire%s\n",
+               path.c_str(), method_name(cfg->run.method), f.sites, f.agents.empty() ? "local" : "remote", f.inner_steps, fragments.c_str(), rounds,
                cfg->train.steps, wire_precision_name(f.precision),
                cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
   // Measured (docs/BENCHMARKS.md "Sparsified rounds"): top-k's residuals, sent later while the
@@ -291,10 +292,13 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
     const std::string why = std::string("stopped by ") + signal_name(sig) + " after round " + std::to_string(result->rounds) +
                             " of " + std::to_string(rounds);
     sinks.on_run_finished(RunStatus::Stopped, why);
-    std::string again = "fomoe run " + path + " --resume";
-    if (!db.empty()) again += " --db " + db;
-    for (auto& kv : overrides) again += " --set " + kv;
-    if (steps_override > 0) again += " --steps " + std::to_string(steps_override);
+    TrainArgs as_typed;
+    as_typed.command = "run";
+    as_typed.path = path;
+    as_typed.db = db;
+    as_typed.overrides = overrides;
+    as_typed.steps = steps_override;
+    const std::string again = resume_command(as_typed);
     std::fprintf(stderr, "fomoe run: %s; recorded as run %lld (stopped) in %s\nresume with: %s\n", why.c_str(),
                  static_cast<long long>(rec->run_id), rec->db_path.c_str(), again.c_str());
     return 128 + sig;

@@ -31,7 +31,6 @@ int train_command(const std::vector<std::string>& args) {
   return train(a);
 }
 
-// The command that goes on from where a stopped run left off, as the user typed it.
 std::string resume_command(const TrainArgs& args, const std::string& checkpoint) {
   std::string again = "fomoe " + args.command + " " + args.path + " --resume";
   if (args.command == "train") again += " " + checkpoint;

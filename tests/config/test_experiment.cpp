@@ -176,6 +176,33 @@ TEST(Experiment, SitesThatMayJoin) {
   EXPECT_NE(ddp.error().message.find("DDP"), std::string::npos) << ddp.error().message;
 }
 
+TEST(Experiment, StreamingFragments) {
+  auto ok = parse_experiment("[run]\nmethod = \"fomoe\"\n[model]\nn_layers = 4\n[federation]\ninner_steps = 32\nfragments = 4\n", "f.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(fomoe::round_steps(ok->federation), 8);
+  auto again = parse_experiment(fomoe::to_toml(*ok), "again.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->federation.fragments, 4);
+  EXPECT_EQ(fomoe::parameter_fragment("layers.6.moe.expert_3.w1", 8, 4), 2);
+  EXPECT_EQ(fomoe::parameter_fragment("tok_emb.weight", 8, 4), 0);
+  EXPECT_EQ(fomoe::parameter_fragment("norm_f.weight", 8, 4), 3);
+  EXPECT_EQ(fomoe::parameter_fragment("layers.6.attn.qkv.weight", 8, 1), 0);
+  const std::pair<const char*, const char*> bad[] = {
+      {"[model]\nn_layers = 4\n[federation]\ninner_steps = 30\nfragments = 4\n", "must divide federation.inner_steps (30)"},
+      {"[model]\nn_layers = 2\n[federation]\ninner_steps = 32\nfragments = 4\n", "exceeds model.n_layers (2)"},
+      {"[model]\nn_layers = 4\n[federation]\ninner_steps = 32\nfragments = 4\noverlap = true\noverlap_steps = 8\n", "below a round's 8 inner steps"},
+      {"[model]\nn_layers = 4\n[federation]\ninner_steps = 32\nfragments = 2\ncoordinator_data = false\n", "data that stays at its site"},
+  };
+  for (auto& [text, why] : bad) {
+    auto r = parse_experiment(std::string("[run]\nmethod = \"fomoe\"\n") + text, "b.toml");
+    ASSERT_FALSE(r) << text;
+    EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  }
+  auto ddp = parse_experiment("[run]\nmethod = \"ddp\"\n[model]\nn_layers = 4\n[federation]\nfragments = 2\n", "d.toml");
+  ASSERT_FALSE(ddp);
+  EXPECT_NE(ddp.error().message.find("DDP"), std::string::npos) << ddp.error().message;
+}
+
 TEST(Experiment, OverridesApplyAndValidate) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 4\n", "o.toml");
   ASSERT_TRUE(cfg);

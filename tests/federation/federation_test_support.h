@@ -3,10 +3,12 @@
 // (the `fomoe` binary, FOMOE_CLI_PATH) in a fresh folder under the build tree.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fomoe/base/run_events.h"
@@ -39,6 +41,15 @@ struct CapturingSink : RunSink {
     for (auto& e : events)
       if (e.kind == kind) return true;
     return false;
+  }
+  /// Blocks (from a test's own thread) until the run reported such an event, at most 120 s.
+  bool wait_for_event(const std::string& kind, std::chrono::milliseconds poll = std::chrono::milliseconds(10)) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!has_event(kind)) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(poll);
+    }
+    return true;
   }
 };
 

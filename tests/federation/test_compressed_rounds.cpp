@@ -242,3 +242,84 @@ TEST(OverlappedRounds, TauZeroAlphaZeroEqualsTodaysRoundsAndOverlapTrains) {
 }
 
 }  // namespace
+
+namespace {
+
+// Streaming fragments (Streaming DiLoCo): with P = 2 a round is H / 2 inner steps and carries one
+// fragment of the parameters, strided by layer: round r reports fragment r mod 2, the next
+// StartRound brings that fragment back. Bytes are exactly those of the fragment's tensors (fp32,
+// and int4 both ways), every round of the run happens once, and the federation trains.
+TEST(StreamingFragments, EachRoundCarriesOneFragmentStaggeredAndTrains) {
+  for (const Compression comp : {Compression::None, Compression::Int4}) {
+    SCOPED_TRACE(compression_name(comp));
+    auto c = tiny(Method::DiLoCo, 2);
+    c.train.steps = 16;  // 8 rounds of 2 steps
+    c.train.eval_every = 4;
+    c.federation.fragments = 2;
+    c.federation.compression = comp;
+    c.federation.down_compression = comp;
+    ASSERT_TRUE(validate_experiment(c));
+    CapturingSink sink;
+    auto r = run(c, std::string("fragments-") + compression_name(comp), &sink);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->rounds, 8);
+    std::vector<double> heldout;
+    for (auto& m : sink.metrics)
+      if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    ASSERT_EQ(heldout.size(), 4u);
+    EXPECT_LT(heldout.back(), heldout.front());
+
+    // The fragments: layer 0 with the embedding, layer 1 with the final norm and head.
+    const auto specs = sysmodel::enumerate_parameters(sysmodel::model_shape_from(c.model));
+    std::vector<sysmodel::ParamSpec> fragment[2];
+    for (auto& p : specs) fragment[parameter_fragment(p.name, c.model.n_layers, 2)].push_back(p);
+    ASSERT_FALSE(fragment[0].empty());
+    ASSERT_FALSE(fragment[1].empty());
+    const auto whole = sysmodel::travel_format(WirePrecision::F32, Compression::None);
+    const auto up = sysmodel::travel_format(WirePrecision::F32, comp);
+    const auto down = sysmodel::travel_format(WirePrecision::F32, comp);
+    const int64_t steps_meta = static_cast<int64_t>(nlohmann::json({{"steps", 2}}).dump().size());
+    const auto m = measure(sink);
+    for (int site = 0; site < 2; ++site) {
+      SCOPED_TRACE("site " + std::to_string(site));
+      EXPECT_EQ(m.sent.at({site, 0, "start_round"}), static_cast<int64_t>(sysmodel::message_wire_bytes(specs, whole).total()) + steps_meta);
+      for (int round = 1; round < 8; ++round)
+        EXPECT_EQ(m.sent.at({site, round, "start_round"}),
+                  static_cast<int64_t>(sysmodel::message_wire_bytes(fragment[(round - 1) % 2], down).total()) + steps_meta)
+            << "round " << round;
+      for (int round = 0; round < 8; ++round) {
+        const int64_t got = m.received.at({site, round, "round_report"});
+        const int64_t frames = static_cast<int64_t>(sysmodel::message_wire_bytes(fragment[round % 2], up).total());
+        EXPECT_GE(got, frames) << "round " << round;
+        EXPECT_LT(got, frames + (round == 0 ? 16384 : 4096)) << "round " << round;
+      }
+    }
+  }
+}
+
+TEST(StreamingFragments, FomoeWithFragmentsAndOverlapTrains) {
+  auto c = tiny(Method::FoMoE, 2);
+  c.train.steps = 16;
+  c.train.eval_every = 4;
+  c.federation.fragments = 2;
+  c.federation.overlap = true;
+  c.federation.overlap_steps = 1;
+  c.federation.compression = Compression::Int4;
+  c.federation.down_compression = Compression::Int4;
+  CapturingSink sink;
+  auto r = run(c, "fragments-fomoe-overlap", &sink);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rounds, 8);
+  std::vector<double> heldout;
+  std::map<long, int> train_loss_steps;
+  for (auto& m : sink.metrics) {
+    if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    if (m.name == metric::kTrainLoss && m.site == -1) ++train_loss_steps[m.step];
+  }
+  ASSERT_EQ(heldout.size(), 4u);
+  EXPECT_LT(heldout.back(), heldout.front());
+  for (auto& [step, n] : train_loss_steps) EXPECT_EQ(n, 1) << "step " << step;
+  EXPECT_EQ(train_loss_steps.rbegin()->first, 16);
+}
+
+}  // namespace

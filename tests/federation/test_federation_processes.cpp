@@ -419,9 +419,9 @@ TEST(FederationProcesses, KilledAgentIsDetectedAndRejoinsWithItsKey) {
   LocalFederationOptions o;
   o.on_started = [&](const std::vector<int>& pids, const std::string& endpoint, const std::string& key_dir) {
     killer = std::thread([&, pid = pids[1], endpoint, key_dir] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(20));
       kill(pid, SIGKILL);  // mid-run, no goodbye
-      while (!sink.has_event("site_dead")) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      sink.wait_for_event("site_dead", std::chrono::milliseconds(50));
       const pid_t p = spawn_cli({"agent", "--connect", endpoint, "--key-dir", key_dir, "--name", "site-1", "--threads", "1",
                                  "--idle-timeout", "60"});
       if (p > 0) restarted = p;
@@ -483,7 +483,7 @@ TEST(FederationProcesses, EveryAgentKilledAtOnceComesBackAndTheLostRoundIsRedone
   LocalFederationOptions o;
   o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
     killer = std::thread([&, pids] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(5));
       std::this_thread::sleep_for(std::chrono::milliseconds(30));  // into the next round's training
       for (int pid : pids) kill(pid, SIGKILL);
     });
@@ -524,7 +524,7 @@ TEST(FederationProcesses, KilledLocalAgentIsSeenAtOnceRestartedAndRejoins) {
   o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
     t0 = std::chrono::steady_clock::now();
     killer = std::thread([&, pid = pids[1]] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(10));
       killed_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       kill(pid, SIGKILL);
     });
@@ -571,7 +571,7 @@ TEST(FederationProcesses, AgentOnSigtermSaysGoodbyeAndIsNotRestarted) {
   o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
     t0 = std::chrono::steady_clock::now();
     killer = std::thread([&, pid = pids[2]] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(10));
       sent_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       kill(pid, SIGTERM);
     });
@@ -661,7 +661,7 @@ TEST(FederationProcesses, ExpertsOfADeadSiteMoveToSurvivorsAndKeepTraining) {
   LocalFederationOptions o;
   o.on_started = [&](const std::vector<int>& pids, const std::string&, const std::string&) {
     killer = std::thread([&, pid = pids[2]] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(10));
       kill(pid, SIGKILL);
     });
   };
@@ -731,7 +731,7 @@ TEST(FederationProcesses, ASiteStartedMidRunJoinsWithItsShareOfTheExperts) {
   LocalFederationOptions o;
   o.on_started = [&](const std::vector<int>&, const std::string& endpoint, const std::string& key_dir) {
     starter = std::thread([&, endpoint, key_dir] {
-      while (!sink.has_event("round_finished")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      sink.wait_for_event("round_finished", std::chrono::milliseconds(10));
       joiner = spawn_cli({"agent", "--connect", endpoint, "--key-dir", key_dir, "--name", "site-2", "--threads", "1",
                           "--idle-timeout", "60"});
     });

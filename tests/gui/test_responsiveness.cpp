@@ -27,7 +27,7 @@ class ResponsivenessTest : public QObject {
     QVERIFY(dir.isValid());
     MainWindow w(dir.filePath("runs.db"));
     w.controller()->setCliPath(bin + "/app/fomoe");
-    ExperimentConfig c = test::tinyFederation(dir.path(), bin, "responsive");
+    ExperimentConfig c = gui::test::tinyFederation(dir.path(), bin, "responsive");
     w.document()->setConfig(c);
     w.show();
 

@@ -26,7 +26,7 @@ class SamplesTest : public QObject {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     const QString db = dir.filePath("runs.db");
-    ExperimentConfig cfg = test::tinyFederation(dir.path(), bin, "samples", 8);  // evaluations at steps 4, 8
+    ExperimentConfig cfg = gui::test::tinyFederation(dir.path(), bin, "samples", 8);  // evaluations at steps 4, 8
     cfg.train.sample_prompts = {"The ", "Das ", "Q: What is"};
     cfg.train.sample_tokens = 8;
     MainWindow w(db);

@@ -116,12 +116,12 @@ class StopResumeTest : public QObject {
 
  private slots:
   void federationStopsAfterARoundAndResumesInTheSameRecord() {
-    ExperimentConfig c = test::tinyFederation(QString(), FOMOE_BINARY_DIR, "stopfed", 40);
+    ExperimentConfig c = gui::test::tinyFederation(QString(), FOMOE_BINARY_DIR, "stopfed", 40);
     stopAndResume(c, 1);
   }
 
   void singleSiteStopsWithACheckpointAndResumesInTheSameRecord() {
-    ExperimentConfig c = test::tinyFederation(QString(), FOMOE_BINARY_DIR, "stopsingle", 400);
+    ExperimentConfig c = gui::test::tinyFederation(QString(), FOMOE_BINARY_DIR, "stopsingle", 400);
     c.run.method = Method::Single;
     c.train.eval_every = 50;
     c.train.checkpoint_every = 0;  // the stop writes the checkpoint it resumes from

@@ -67,7 +67,7 @@ class StoreSafetyTest : public QObject {
     auto* w = new MainWindow(db);
     w->controller()->setCliPath(cli);
     const int steps = 24;
-    w->document()->setConfig(test::tinyFederation(dir.path(), bin, "kept", steps));
+    w->document()->setConfig(gui::test::tinyFederation(dir.path(), bin, "kept", steps));
     w->show();
     w->startRun();
     QVERIFY(w->controller()->isRunning());

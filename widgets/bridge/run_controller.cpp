@@ -102,8 +102,7 @@ bool RunController::resume(qint64 runId) {
     }
     ResumePoint r;
     r.runId = runId;
-    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    r.wallOffsetS = std::max(0.0, now - run->started_at);
+    r.wallOffsetS = run->seconds_since_start();
     if (cfg->run.method == Method::Single) {
       auto cps = (*store)->checkpoints(runId);
       if (cps && !cps->empty()) r.checkpoint = cps->back().path;

@@ -85,7 +85,7 @@ double RunData::bytesAtStep(double step) const {
     bytesStale_ = false;
   }
   if (cumBytes_.empty()) return 0.0;
-  const double H = std::max(1, cfg_.run.method == Method::Single ? 1 : cfg_.federation.inner_steps);
+  const double H = std::max(1, cfg_.run.method == Method::Single ? 1 : round_steps(cfg_.federation));
   // Step s (1-based) lies in round ceil(s / H) - 1; index r + 1 holds the bytes by that round's end.
   const double r = std::max(0.0, std::ceil(step / H) - 1);
   const size_t hi = std::min(cumBytes_.size() - 1, static_cast<size_t>(r) + 1);

@@ -1,5 +1,7 @@
 #include "fomoe/config/experiment.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -236,7 +238,7 @@ const std::map<std::string, std::map<std::string, Handler>>& schema() {
          }},
         {"compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.compression, kCompressions); }},
         BOOL_KEY(federation, error_feedback), DBL_KEY(federation, error_feedback_decay, 0.0, 1.0), BOOL_KEY(federation, overlap), INT_KEY(federation, overlap_steps, 0, 1000000),
-        DBL_KEY(federation, overlap_mix, 0.0, 1.0), DBL_KEY(federation, topk, 0.0, 1.0), DBL_KEY(federation, down_topk, 0.0, 1.0),
+        DBL_KEY(federation, overlap_mix, 0.0, 1.0), INT_KEY(federation, fragments, 1, 1024), DBL_KEY(federation, topk, 0.0, 1.0), DBL_KEY(federation, down_topk, 0.0, 1.0),
         {"down_compression", [](const toml::node& n, ExperimentConfig& c) { return read_enum(n, c.federation.down_compression, kCompressions); }},
         INT_KEY(federation, quorum, 1, 1024), DBL_KEY(federation, round_timeout_s, 0, 1e7),
         DBL_KEY(federation, heartbeat_s, 0, 3600), INT_KEY(federation, restart_sites, 0, 1000), INT_KEY(federation, max_sites, 0, 1024),
@@ -270,6 +272,15 @@ Error config_error(const std::string& place, const std::string& msg) {
 }
 
 }  // namespace
+
+int round_steps(const FederationSection& f) { return f.inner_steps / std::max(1, f.fragments); }
+
+int parameter_fragment(const std::string& name, int n_layers, int fragments) {
+  if (fragments <= 1) return 0;
+  if (name.rfind("layers.", 0) == 0) return static_cast<int>(std::strtol(name.c_str() + 7, nullptr, 10) % fragments);
+  if (name.rfind("tok_emb.", 0) == 0) return 0;
+  return (std::max(1, n_layers) - 1) % fragments;  // norm_f, head: with the last layer
+}
 
 double site_bandwidth_mbps(const FederationSection& f, int site) {
   return site >= 0 && site < static_cast<int>(f.site_bandwidth_mbps.size()) ? f.site_bandwidth_mbps[site] : f.bandwidth_mbps;
@@ -425,6 +436,22 @@ Status validate_experiment(const ExperimentConfig& c) {
     if (f.quorum > f.sites) return bad("federation.quorum exceeds federation.sites");
     if (f.overlap && c.run.method == Method::Ddp)
       return bad("federation.overlap: DDP exchanges gradients every step and has no rounds to overlap");
+    if (f.fragments > 1) {
+      if (c.run.method == Method::Ddp)
+        return bad("federation.fragments: DDP exchanges every gradient every step; streaming fragments need rounds (diloco, photon, fomoe)");
+      if (f.inner_steps % f.fragments != 0)
+        return bad("federation.fragments (" + std::to_string(f.fragments) + ") must divide federation.inner_steps (" +
+                   std::to_string(f.inner_steps) + "): each fragment syncs every H steps, one every H / P steps");
+      if (!f.coordinator_data || !f.site_data_paths.empty())
+        return bad("federation.fragments with data that stays at its site (federation.site_data_paths, coordinator_data = false): a "
+                   "site's held-out loss is of the global model, which a site never holds whole once fragments sync in turns");
+      if (f.fragments > c.model.n_layers)
+        return bad("federation.fragments (" + std::to_string(f.fragments) + ") exceeds model.n_layers (" + std::to_string(c.model.n_layers) +
+                   "): fragments are strided by layer, so some would be empty");
+    }
+    if (f.overlap && f.fragments > 1 && f.overlap_steps >= round_steps(f))
+      return bad("federation.overlap_steps (" + std::to_string(f.overlap_steps) + ") must be below a round's " + std::to_string(round_steps(f)) +
+                 " inner steps (federation.inner_steps / federation.fragments)");
     if (f.overlap && f.overlap_steps >= f.inner_steps)
       return bad("federation.overlap_steps (" + std::to_string(f.overlap_steps) + ") must be below federation.inner_steps (" +
                  std::to_string(f.inner_steps) + "): a round's first tau steps overlap the exchange, the rest train on the new global model");
@@ -544,7 +571,7 @@ toml::table canonical_table(const ExperimentConfig& c) {
                   {"compression", compression_name(f.compression)}, {"error_feedback", f.error_feedback},
                   {"error_feedback_decay", f.error_feedback_decay},
                   {"down_compression", compression_name(f.down_compression)}, {"topk", f.topk}, {"down_topk", f.down_topk}, {"overlap", f.overlap},
-                  {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix},
+                  {"overlap_steps", f.overlap_steps}, {"overlap_mix", f.overlap_mix}, {"fragments", f.fragments},
                   {"quorum", f.quorum}, {"round_timeout_s", f.round_timeout_s}, {"heartbeat_s", f.heartbeat_s},
                   {"restart_sites", f.restart_sites}, {"max_sites", f.max_sites}, {"bandwidth_mbps", f.bandwidth_mbps},
                   {"latency_ms", f.latency_ms}, {"key_dir", f.key_dir}, {"coordinator_data", f.coordinator_data}};

@@ -225,7 +225,9 @@ class Agent {
     }
     copy_blobs_into(whole, params);
     site_trainer_->broadcast_parameters();
-    for (auto& [name, t] : params) round_start_[name] = t.detach().clone();
+    // Only what came: with streaming fragments the rest keeps the base of its own last sync.
+    for (const auto& blob : msg.tensors)
+      if (auto it = params.find(blob.name); it != params.end()) round_start_[blob.name] = it->second.detach().clone();
   }
 
   // DDP: send this step's gradients, wait for the average, apply it.
@@ -272,9 +274,12 @@ class Agent {
     // Overlap: this site's own parameters, to merge with the global ones (after evaluating those).
     std::map<std::string, torch::Tensor> own;
     const double alpha = cfg_.federation.overlap_mix;
-    if (cfg_.federation.overlap && alpha > 0.0 && !round_start_.empty())
+    if (cfg_.federation.overlap && alpha > 0.0 && !round_start_.empty()) {
+      std::set<std::string> coming;  // what this StartRound replaces (streaming fragments: one fragment)
+      for (const auto& blob : msg.tensors) coming.insert(blob.name);
       for (auto& p : trainer_->model()->named_parameters())
-        if (round_start_.count(p.key())) own[p.key()] = p.value().detach().clone();
+        if (round_start_.count(p.key()) && coming.count(p.key())) own[p.key()] = p.value().detach().clone();
+    }
     load_parameters(msg);
     // The global model as this site received it, on the site's own held-out split.
     std::optional<double> site_heldout;
@@ -362,7 +367,10 @@ class Agent {
     if (method != Method::Ddp) {
       torch::NoGradGuard no_grad;
       NamedTensors payload;
+      const int P = std::max(1, cfg_.federation.fragments);
       for (auto& p : trainer_->model()->named_parameters()) {
+        // Streaming fragments: this round reports fragment round mod P only.
+        if (P > 1 && parameter_fragment(p.key(), cfg_.model.n_layers, P) != round % P) continue;
         // Pseudo-gradient: start-of-round minus end-of-round (DiLoCo's sign), for what we hold.
         payload.emplace_back(p.key(), method == Method::Photon && !compressed ? p.value().detach() : start.at(p.key()) - p.value().detach());
       }
@@ -444,7 +452,7 @@ class Agent {
       ++t.interval_n;
       // The federation's step numbering (round * H + i), whatever this site's own counter says
       // (a site that rejoined starts its counter again).
-      const long global_step = static_cast<long>(round) * cfg_.federation.inner_steps + i + 1;
+      const long global_step = static_cast<long>(round) * fomoe::round_steps(cfg_.federation) + i + 1;
       if (global_step % log_every == 0 || i == round_steps - 1) {
         t.loss_steps.push_back({i + 1, t.interval_loss / t.interval_n});
         t.interval_loss = 0;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "fomoe/base/log.h"
+#include "fomoe/base/median.h"
 #include "fomoe/federation/compression.h"
 #include "fomoe/federation/global_model.h"
 #include "fomoe/interop/hf_import.h"
@@ -100,9 +101,7 @@ struct Coordinator::Impl {
   double round_timeout() const {
     if (cfg.federation.round_timeout_s > 0) return cfg.federation.round_timeout_s;
     if (round_seconds.empty()) return 600.0;
-    std::vector<double> v = round_seconds;
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-    return std::max(30.0, 5.0 * v[v.size() / 2]);
+    return std::max(30.0, 5.0 * median(round_seconds));
   }
 
   // Liveness, checked on every poll: exits of local agent processes (at once), connections the
@@ -435,18 +434,22 @@ struct Coordinator::Impl {
     // federation.down_compression as the quantized change since what the site holds.
     if (ddp_master) {
       for (auto& p : ddp_master->model()->named_parameters()) msg.tensors.push_back(tensor_to_blob(p.key(), p.value(), WirePrecision::F32));
-    } else if (!down_compressed()) {
-      for (auto& name : global->names_for_site(plan, site))
-        msg.tensors.push_back(tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
     } else {
-      if (down_stale) prepare_down_changes();
+      // What the site holds in step (down_synced) gets only what changed: with streaming fragments
+      // the fragment the last round reported (fragments = 1: everything); the rest comes whole.
+      if (down_compressed() && down_stale) prepare_down_changes(round);
       const auto names = global->names_for_site(plan, site);
       auto& synced = down_synced[site];
       std::set<std::string> held(names.begin(), names.end());
       for (auto it = synced.begin(); it != synced.end();) it = held.count(*it) ? std::next(it) : synced.erase(it);
       for (auto& name : names) {
         if (synced.count(name)) {
-          msg.tensors.push_back(down_changes.at(name));
+          if (!due_down(name, round)) continue;
+          msg.tensors.push_back(down_compressed() ? down_changes.at(name)
+                                                  : tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
+        } else if (!down_compressed()) {
+          msg.tensors.push_back(tensor_to_blob(name, global->parameter(name), WirePrecision::F32));
+          synced.insert(name);
         } else {  // first time (or again after a death or a re-plan): whole, and in step from now on
           msg.tensors.push_back(tensor_to_blob(name, down_shadow.at(name), WirePrecision::F32));
           synced.insert(name);
@@ -456,10 +459,18 @@ struct Coordinator::Impl {
     return msg;
   }
 
+  // Streaming fragments: the StartRound of `round` brings back the fragment round - 1 reported
+  // (the one the master just stepped); with fragments = 1 every parameter, every round.
+  int n_fragments() const { return std::max(1, cfg.federation.fragments); }
+  bool due_down(const std::string& name, int round) const {
+    const int P = n_fragments();
+    return P == 1 || parameter_fragment(name, cfg.model.n_layers, P) == (round + P - 1) % P;
+  }
+
   // After an outer step: each tensor some live site holds in step gets the quantized change of the
   // master since the shadow, which then moves by exactly what was sent (so the residual, master -
   // shadow, is carried into the next round). A tensor no site holds in step restarts from the master.
-  void prepare_down_changes() {
+  void prepare_down_changes(int round) {
     torch::NoGradGuard no_grad;
     down_changes.clear();
     const auto dtype = compressed_dtype(cfg.federation.down_compression);
@@ -476,6 +487,7 @@ struct Coordinator::Impl {
         else it->second.copy_(master);
         continue;
       }
+      if (!due_down(name, round)) continue;  // not stepped this round: its residual waits for its turn
       const double topk = cfg.federation.down_topk;
       auto blob = topk > 0 ? sparsify_to_blob(name, master - it->second, topk, dtype) : quantize_to_blob(name, master - it->second, dtype);
       it->second.add_(dequantize_blob(blob));
@@ -962,7 +974,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
   auto& d = *impl_;
   auto& cfg = d.cfg;
   d.t0 = Clock::now();
-  const int H = cfg.federation.inner_steps;
+  const int H = round_steps(cfg.federation);  // inner steps per round (H / P with streaming fragments)
   const int total_rounds = (cfg.train.steps + H - 1) / H;
   int first_round = 0;
   if (d.s.resume && !d.s.state_path.empty()) {
@@ -990,7 +1002,7 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
     // with the next round's reports, which never came: ask again with the first round now.
     const long at = static_cast<long>(first_round) * H;
     const bool eval_point = cfg.train.eval_every > 0 && first_round > 0 && at / cfg.train.eval_every != (at - H) / cfg.train.eval_every;
-    if (eval_point && first_round < total_rounds && (!d.own_data_sites.empty() || !cfg.federation.coordinator_data))
+    if (eval_point && first_round < total_rounds && d.n_fragments() == 1 && (!d.own_data_sites.empty() || !cfg.federation.coordinator_data))
       d.site_eval_step = at;
   }
   d.result.first_round = first_round;
@@ -1057,7 +1069,10 @@ Expected<FederationResult> Coordinator::run(const std::function<bool(const Round
           d.s.sink->on_samples(d.sampler->sample(d.ddp_master ? d.ddp_master->model() : d.global->model(), round, prog.step));
           samples_s = seconds_since(t);
         }
-        if (!d.own_data_sites.empty()) {
+        // With streaming fragments a site never holds the global model whole after its first
+        // round, so a site's own held-out loss would be of a mix: not asked (validation refuses
+        // site data with fragments; a remote site's --data is only known at run time).
+        if (!d.own_data_sites.empty() && d.n_fragments() == 1) {
           if (last) {
             d.collect_final_site_evals(round + 1, prog.step);
             if (!cfg.federation.coordinator_data) {

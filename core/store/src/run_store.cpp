@@ -1,6 +1,7 @@
 #include "fomoe/store/run_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 
@@ -9,6 +10,11 @@
 #include "store_internal.h"
 
 namespace fomoe {
+
+double RunRecord::seconds_since_start() const {
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::max(0.0, now - started_at);
+}
 
 using store_detail::Db;
 using store_detail::run_stmt;

@@ -170,6 +170,13 @@ struct FederationSection {
   bool overlap = false;
   int overlap_steps = 2;
   double overlap_mix = 0.5;
+  // Streaming fragments (Streaming DiLoCo; DiLoCo / Photon / FoMoE): the parameters in P
+  // fragments strided by layer (layer i in fragment i mod P; the embedding with layer 0, the
+  // final norm and head with the last layer). A round is then H / P inner steps and exchanges one
+  // fragment (round r reports fragment r mod P, the next StartRound brings it back), so each
+  // fragment syncs every H steps on a staggered schedule and a round carries about 1/P of the
+  // bytes. 1 = every parameter every round.
+  int fragments = 1;
   int quorum = 1;               // minimum sites reporting for dense parameters
   // A connected site that sends no report for this long is dead. 0 = derived from the rounds
   // seen: 600 s until one completes, then 5x the median completed round (at least 30 s).
@@ -194,6 +201,12 @@ struct FederationSection {
   // (every site's data is its own) and the run's held-out loss is the mean of the sites' own.
   bool coordinator_data = true;
 };
+
+/// Inner steps per round: H, or H / P with streaming fragments.
+int round_steps(const FederationSection& f);
+/// The streaming fragment (0..fragments-1) a parameter of the engine's model belongs to, from its
+/// name ("layers.3.attn.qkv.weight" -> 3 mod P; "tok_emb.*" -> 0; "norm_f.*", "head.*" -> the last layer's).
+int parameter_fragment(const std::string& name, int n_layers, int fragments);
 
 /// The emulated link of one site: its own entry when the per-site lists are given, else the default.
 double site_bandwidth_mbps(const FederationSection& f, int site);

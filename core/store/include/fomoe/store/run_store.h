@@ -37,6 +37,10 @@ struct RunRecord {
   std::string message;
   int64_t writer_pid = 0;
   std::string writer_host;
+
+  /// Seconds from started_at until now: where a resumed run's clock goes on, so the times it
+  /// records never go back.
+  double seconds_since_start() const;
 };
 
 struct RunSummary {
