@@ -217,7 +217,7 @@ int run_command(const std::vector<std::string>& args, const std::string& self_ex
   std::fprintf(stderr, "fomoe run: %s — %s, %d %s sites, H = %d%s, %d rounds (%d steps per site), %s on the wire%s\n",
                path.c_str(), method_name(cfg->run.method), f.sites, f.agents.empty() ? "local" : "remote", f.inner_steps, fragments.c_str(), rounds,
                cfg->train.steps, wire_precision_name(f.precision),
-               cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + " sites").c_str() : "");
+               cfg->run.method == Method::FoMoE ? (", each expert on " + std::to_string(f.replication) + (f.replication == 1 ? " site" : " sites")).c_str() : "");
   // Measured (docs/BENCHMARKS.md "Sparsified rounds"): top-k's residuals, sent later while the
   // sites re-learn the same progress, overshoot under an outer momentum.
   if ((f.topk > 0 || f.down_topk > 0) && f.error_feedback && f.error_feedback_decay > 0.5 && f.outer_momentum > 0 &&

@@ -190,8 +190,12 @@ TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {
   ASSERT_GE(rss.size(), 4u);
   const long early = rss[1], late = rss.back();
   EXPECT_LT(late, early + early / 4 + 32 * 1024) << "coordinator RSS grew from " << early << " to " << late << " KiB";
-  std::printf("soak: %.0f s of chaos, %d agents killed, %d deaths, %d restarts, %d rejoins, %d re-homings; coordinator RSS %ld -> %ld KiB\n",
-              chaos_s, agent_kills, dead, restarted, rejoined, rehomed, early, late);
+  std::printf("soak: %.0f s of chaos, %d agents killed, %d deaths, %d restarts, %d rejoins, %d re-homings, %ld rounds; coordinator RSS %ld -> %ld KiB\n",
+              chaos_s, agent_kills, dead, restarted, rejoined, rehomed, end_steps / 4, early, late);
+  // Its course, every tenth of the chaos phase (flat, or still growing at the end?).
+  std::printf("soak: coordinator RSS (KiB) at each tenth of the chaos phase:");
+  for (size_t i = 0; i <= 10; ++i) std::printf(" %ld", rss[std::min(rss.size() - 1, i * (rss.size() - 1) / 10)]);
+  std::printf("\n");
 }
 
 }  // namespace

@@ -164,18 +164,23 @@ std::string write_site_tokens(const fs::path& dir, int site) {
   return path;
 }
 
-TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
-  const auto dir = fresh_dir("site-data-files");
-  std::vector<std::string> paths;
-  for (int site = 0; site < 2; ++site) paths.push_back(write_site_tokens(dir, site));
+// Two sites, each with a token file of its own in `folder`; the coordinator reads no data.
+ExperimentConfig each_site_its_own_data(const fs::path& folder, std::vector<std::string>* paths) {
+  for (int site = 0; site < 2; ++site) paths->push_back(write_site_tokens(folder, site));
   auto c = tiny(Method::FoMoE, 2);
   c.data.format = DataFormat::Tokens;
-  c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
+  c.data.path = (folder / "the-coordinator-has-no-such-file.bin").string();
   c.data.eos_id = 0;
-  c.federation.site_data_paths = paths;
+  c.federation.site_data_paths = *paths;
   c.federation.coordinator_data = false;
-  c.train.steps = 24;
+  c.train.steps = 24;  // eval points at steps 8, 16, 24
   c.train.eval_every = 8;
+  return c;
+}
+
+TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
+  std::vector<std::string> paths;
+  auto c = each_site_its_own_data(fresh_dir("site-data-files"), &paths);
   CapturingSink sink;
   auto r = run(c, "site-data", &sink);
   ASSERT_TRUE(r) << r.error().message;
@@ -214,17 +219,8 @@ TEST(FederationProcesses, EachSiteTrainsOnDataOnlyItReads) {
 // point's held-out losses again when it resumes (they were to come with the next round's
 // reports, which never came): the curve has no gap across the resume.
 TEST(FederationProcesses, SitesOwnHeldOutCurveHasNoGapAcrossAResume) {
-  const auto dir = fresh_dir("site-data-resume-files");
   std::vector<std::string> paths;
-  for (int site = 0; site < 2; ++site) paths.push_back(write_site_tokens(dir, site));
-  auto c = tiny(Method::FoMoE, 2);
-  c.data.format = DataFormat::Tokens;
-  c.data.path = (dir / "the-coordinator-has-no-such-file.bin").string();
-  c.data.eos_id = 0;
-  c.federation.site_data_paths = paths;
-  c.federation.coordinator_data = false;
-  c.train.steps = 24;  // 6 rounds, eval points at steps 8, 16, 24
-  c.train.eval_every = 8;
+  auto c = each_site_its_own_data(fresh_dir("site-data-resume-files"), &paths);  // 6 rounds
   LocalFederationOptions o;
   o.self_exe = FOMOE_CLI_PATH;
   o.run_dir = fresh_dir("site-data-resume").string();

@@ -1,5 +1,7 @@
 #include "fomoe/net/endpoint.h"
 
+#include <cerrno>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -455,7 +457,8 @@ std::optional<Incoming> CoordinatorEndpoint::poll(std::chrono::milliseconds time
         continue;
       }
     } catch (const zmq::error_t& e) {
-      FOMOE_LOG_ERROR(kLogModule, "coordinator receive failed: %s", e.what());
+      // A signal (Ctrl-C's stop request) interrupts the wait: no message, and nothing wrong.
+      if (e.num() != EINTR) FOMOE_LOG_ERROR(kLogModule, "coordinator receive failed: %s", e.what());
       return std::nullopt;
     }
     if (frames.size() < 2) {
@@ -765,7 +768,7 @@ void AgentEndpoint::Impl::read_into_delay() {
     try {
       if (!zmq::recv_multipart(dealer, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
     } catch (const zmq::error_t& e) {
-      FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
+      if (e.num() != EINTR) FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
       return;
     }
     DelayedIn d;
@@ -1004,7 +1007,7 @@ std::optional<Inbound> AgentEndpoint::poll(std::chrono::milliseconds timeout) {
           continue;
         }
       } catch (const zmq::error_t& e) {
-        FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
+        if (e.num() != EINTR) FOMOE_LOG_ERROR(kLogModule, "agent receive failed: %s", e.what());
         return std::nullopt;
       }
       for (const zmq::message_t& f : frames) bytes += f.size();
