@@ -8,9 +8,7 @@
 
 #include "fomoe/store/run_store.h"
 
-#ifndef FOMOE_GIT_REVISION
-#define FOMOE_GIT_REVISION "unknown"
-#endif
+#include "fomoe_git_revision.h"  // generated at build time (cmake/git_revision.cmake)
 
 namespace fomoe::cli {
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <iterator>
 #include <fstream>
 #include <optional>
@@ -1145,6 +1146,42 @@ TEST(FederationProcesses, SigintStopsTrainWithACheckpointAndResumeGoesOnInTheSam
   auto events = (*store)->events(runs->front().run.id);
   ASSERT_TRUE(events);
   EXPECT_EQ(std::count_if(events->begin(), events->end(), [](const RunEvent& e) { return e.kind == "resumed"; }), 1);
+}
+
+// A run record names the code that produced it: the revision of the checkout the `fomoe` binary
+// was built from, read at build time ("-dirty" with changed tracked files), not when CMake last
+// configured (which left records naming a revision several commits old).
+TEST(FederationProcesses, ARunRecordNamesTheRevisionItsBinaryWasBuiltFrom) {
+  auto git = [](const std::string& args) {
+    std::string out;
+    if (FILE* p = popen(("git -C '" FOMOE_SOURCE_DIR "' " + args + " 2>/dev/null").c_str(), "r")) {
+      char buf[256];
+      while (std::fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  };
+  const std::string rev = git("rev-parse --short HEAD");
+  if (rev.empty()) GTEST_SKIP() << "the sources are not a git checkout";
+  const std::string expected = rev + (git("status --porcelain --untracked-files=no").empty() ? "" : "-dirty");
+  const auto dir = fresh_dir("git-revision");
+  auto c = tiny(Method::Single, 1);
+  c.run.name = "rev";
+  c.run.out_dir = (dir / "runs").string();
+  c.train.steps = 2;
+  const std::string exp = (dir / "exp.toml").string(), db = (dir / "runs.db").string();
+  std::ofstream(exp) << to_toml(c);
+  const pid_t pid = spawn_cli({"train", exp, "--db", db}, (dir / "stderr.txt").string());
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "see " << (dir / "stderr.txt").string();
+  auto store = RunStore::open(db);
+  ASSERT_TRUE(store) << store.error().message;
+  auto runs = (*store)->list_runs();
+  ASSERT_TRUE(runs && runs->size() == 1u);
+  EXPECT_EQ(runs->front().run.git_revision, expected) << "rebuild after committing: the binary says what it was built from";
 }
 
 }  // namespace

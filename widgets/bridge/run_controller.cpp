@@ -10,6 +10,7 @@
 #include <exception>
 #include <filesystem>
 
+#include "fomoe_git_revision.h"  // generated at build time (cmake/git_revision.cmake)
 #include "fomoe/base/log.h"
 #include "fomoe/net/event_stream.h"
 #include "fomoe/net/keys.h"
@@ -338,7 +339,7 @@ void RunController::work(ExperimentConfig cfg, ResumePoint resume) {
     info.name = cfg.run.name;
     info.method = method_name(cfg.run.method);
     info.config_text = to_toml(cfg);
-    info.git_revision = "workbench";
+    info.git_revision = FOMOE_GIT_REVISION;  // the workbench's own build
     info.n_sites = nSites;
     const bool resuming = resume.runId >= 0;
     int64_t id = -1;
