@@ -201,11 +201,11 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
            tr("train the next round's first steps while the exchange crosses the link (Streaming DiLoCo)"));
   addInt(fed, "federation.overlap_steps", tr("overlapped steps (tau)"), 0, 100000, [](auto& c) { return c.federation.overlap_steps; },
          [](auto& c, int v) { c.federation.overlap_steps = v; });
+  addDouble(fed, "federation.overlap_mix", tr("overlap mix (alpha)"), 0.0, 1.0, 2, [](auto& c) { return c.federation.overlap_mix; },
+            [](auto& c, double v) { c.federation.overlap_mix = v; }, tr("params = alpha * the site's own + (1 - alpha) * the global ones"));
   addInt(fed, "federation.fragments", tr("streaming fragments (P)"), 1, 1024, [](auto& c) { return c.federation.fragments; },
          [](auto& c, int v) { c.federation.fragments = v; },
          tr("Streaming DiLoCo: fragments strided by layer, one exchanged per round of H / P steps, each synced every H steps"));
-  addDouble(fed, "federation.overlap_mix", tr("overlap mix (alpha)"), 0.0, 1.0, 2, [](auto& c) { return c.federation.overlap_mix; },
-            [](auto& c, double v) { c.federation.overlap_mix = v; }, tr("params = alpha * the site's own + (1 - alpha) * the global ones"));
   addDouble(fed, "federation.outer_lr", tr("outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.outer_lr; },
             [](auto& c, double v) { c.federation.outer_lr = v; });
   addDouble(fed, "federation.expert_outer_lr", tr("expert outer learning rate"), 0.0, 10.0, 3, [](auto& c) { return c.federation.expert_outer_lr; },

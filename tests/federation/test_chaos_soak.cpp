@@ -190,6 +190,12 @@ TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {
   ASSERT_GE(rss.size(), 4u);
   const long early = rss[1], late = rss.back();
   EXPECT_LT(late, early + early / 4 + 32 * 1024) << "coordinator RSS grew from " << early << " to " << late << " KiB";
+  if (chaos_s >= 200) {
+    // Long enough for the store's bounded page cache (8 MiB, ~1,200 rounds here) to fill: from
+    // then on RSS must stay flat, not grow with the rounds recorded.
+    const long half = rss[rss.size() / 2];
+    EXPECT_LT(late - half, 4 * 1024) << "coordinator RSS still grows in the second half of the chaos: " << half << " -> " << late << " KiB";
+  }
   std::printf("soak: %.0f s of chaos, %d agents killed, %d deaths, %d restarts, %d rejoins, %d re-homings, %ld rounds; coordinator RSS %ld -> %ld KiB\n",
               chaos_s, agent_kills, dead, restarted, rejoined, rehomed, end_steps / 4, early, late);
   // Its course, every tenth of the chaos phase (flat, or still growing at the end?).

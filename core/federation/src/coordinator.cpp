@@ -86,6 +86,9 @@ struct Coordinator::Impl {
   std::vector<int> restarts;
   std::vector<int> deaths_in_a_row;
   std::vector<Clock::time_point> restart_due;
+  // Sites whose agent reported it cannot set up (bad device, batch split, missing data): the
+  // same config fails the same way again, so a local one is never waited for.
+  std::vector<bool> setup_failed;
   Clock::time_point t0 = Clock::now();
   FederationResult result;
   double sum_compute = 0, sum_comm = 0, sum_wait = 0;
@@ -143,7 +146,7 @@ struct Coordinator::Impl {
       const PendingDeath death = it->second;
       it = pending_deaths.erase(it);
       mark_dead(site, death.why);
-      if (!death.process_exited || !s.supervisor || left_on_purpose.count(site)) continue;
+      if (!death.process_exited || !s.supervisor || left_on_purpose.count(site) || setup_failed[site]) continue;
       if (restarts[site] < cfg.federation.restart_sites) {
         const double backoff = static_cast<double>(1 << std::min(deaths_in_a_row[site]++, 6));
         restart_due[site] = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(backoff));
@@ -225,14 +228,7 @@ struct Coordinator::Impl {
   // FoMoE gives it a live site's mean share of each layer, least replicated and most loaded
   // first; the other methods' sites hold every expert.
   void give_joiner_its_share(int site) {
-    std::vector<std::vector<int64_t>> load;
-    for (auto& per_site : site_load) {
-      if (load.empty()) load = per_site;
-      else
-        for (size_t l = 0; l < per_site.size(); ++l)
-          for (size_t e = 0; e < per_site[l].size(); ++e) load[l][e] += per_site[l][e];
-    }
-    const auto moves = plan.add_joining_site(site, alive_mask(), load, cfg.run.method != Method::FoMoE);
+    const auto moves = plan.add_joining_site(site, alive_mask(), total_load(), cfg.run.method != Method::FoMoE);
     std::string held;
     const auto layers = plan.experts_of_site(site);
     for (size_t l = 0; l < layers.size() && l < 4; ++l) {
@@ -243,6 +239,18 @@ struct Coordinator::Impl {
     event(-1, "placement", "site " + std::to_string(site) + " joined the running federation and holds " +
                                (moves.empty() ? std::string("the dense parameters") : held));
     if (s.sink) s.sink->on_placement(plan.entries(round_in_flight ? current_round + 1 : current_round));
+  }
+
+  // Tokens routed to each [layer][expert] so far, summed over the sites.
+  std::vector<std::vector<int64_t>> total_load() const {
+    std::vector<std::vector<int64_t>> total;
+    for (auto& per_site : site_load) {
+      if (total.empty()) total = per_site;
+      else
+        for (size_t l = 0; l < per_site.size(); ++l)
+          for (size_t e = 0; e < per_site[l].size(); ++e) total[l][e] += per_site[l][e];
+    }
+    return total;
   }
 
   Residency residency_of(int site) const {
@@ -271,11 +279,7 @@ struct Coordinator::Impl {
     if (cfg.federation.placement == PlacementPolicy::Affinity) {
       next = PlacementPlan::affinity({site_load.begin(), site_load.begin() + n}, r);
     } else {
-      std::vector<std::vector<int64_t>> total(site_load[0].size(), std::vector<int64_t>(site_load[0][0].size(), 0));
-      for (auto& site : site_load)
-        for (size_t l = 0; l < site.size(); ++l)
-          for (size_t e = 0; e < site[l].size(); ++e) total[l][e] += site[l][e];
-      next = PlacementPlan::load_aware(n, total, r);
+      next = PlacementPlan::load_aware(n, total_load(), r);
     }
     next.widen(K);
     if (auto st = next.validate(); !st) {
@@ -332,6 +336,7 @@ struct Coordinator::Impl {
       return;
     }
     sites[site].welcomed = sites[site].alive = true;
+    setup_failed[site] = false;  // a new agent: it may set up this time
     left_on_purpose.erase(site);
     pending_deaths.erase(site);  // what ended its previous connection is over: it is back
     residency_changed[site] = false;  // the Welcome carried the current plan
@@ -383,6 +388,7 @@ struct Coordinator::Impl {
   // restart due) instead of ending a run that would heal by itself. False: none came back.
   bool wait_for_a_live_site() {
     if (!alive_sites().empty()) return true;
+    if (no_site_can_come_back()) return false;
     auto deadline = Clock::now() + std::chrono::seconds(60);
     for (const auto& due : restart_due)
       if (due != Clock::time_point::max()) deadline = std::max(deadline, due + std::chrono::seconds(60));
@@ -395,6 +401,16 @@ struct Coordinator::Impl {
       if (in && in->message.header.type == net::MsgType::Hello) handle_hello(*in);
       if (in && in->message.header.type == net::MsgType::Shutdown) handle_goodbye(*in);
     }
+    return true;
+  }
+
+  // A local federation whose every site failed to set up: its agents run this same config, so
+  // none will set up on a restart or a rejoin; waiting would only delay the reason by a minute.
+  // Remote sites may be mended by their operators, so they are waited for.
+  bool no_site_can_come_back() const {
+    if (!s.supervisor) return false;
+    for (int k = 0; k < sites_in_use(); ++k)
+      if (!setup_failed[k] || restart_due[k] != Clock::time_point::max()) return false;
     return true;
   }
 
@@ -739,6 +755,7 @@ struct Coordinator::Impl {
           const std::string why = msg.meta.value(net::field::kMessage, "");
           if (msg.meta.value(net::field::kCode, "") == "setup_failure") {
             // It cannot train at all (bad device, missing data...): out of the run, with the reason.
+            setup_failed[site] = true;
             mark_dead(site, "could not set up: " + why);
             expected.erase(site);
             break;
@@ -925,6 +942,7 @@ Expected<std::unique_ptr<Coordinator>> Coordinator::create(CoordinatorSettings s
     impl->restarts.assign(static_cast<size_t>(impl->K), 0);
     impl->deaths_in_a_row.assign(static_cast<size_t>(impl->K), 0);
     impl->restart_due.assign(static_cast<size_t>(impl->K), Clock::time_point::max());
+    impl->setup_failed.assign(static_cast<size_t>(impl->K), false);
     for (size_t k = 0; k < cfg.federation.site_data_paths.size(); ++k)  // known before their first report
       if (!cfg.federation.site_data_paths[k].empty()) impl->own_data_sites.insert(static_cast<int>(k));
     impl->global = std::make_unique<GlobalModel>(cfg);

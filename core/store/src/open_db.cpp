@@ -132,7 +132,9 @@ Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& op
     s = db.exec("PRAGMA journal_mode = WAL", "switching to WAL mode");
     if (!s) return s.error();
   }
-  s = db.exec("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; "
+  // An 8 MiB page cache: a recorder that runs for days keeps its memory bounded (a larger cache
+  // fills with the pages it writes, ~7 KB a round), and readers are served by the OS's cache.
+  s = db.exec("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192; "
               "PRAGMA wal_autocheckpoint = 8192;",
               "setting connection options");
   if (!s) return s.error();
