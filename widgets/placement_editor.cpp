@@ -70,8 +70,8 @@ PlacementEditor::PlacementEditor(ExperimentDocument* doc, StoreModel* store, QWi
   cl->addWidget(costs_);
   auto* note = new QLabel(tr("From the system model (the Projection tab and `fomoe project` use the same function). "
                              "memory: weights, gradients, AdamW moments, the round-start copy and one inner step's "
-                             "activations at the experiment's batch. bytes / round: parameters down in fp32 + "
-                             "pseudo-gradient up at the wire precision, framing included."));
+                             "activations at the experiment's batch. bytes / round: parameters down and pseudo-gradients up "
+                             "as the experiment's compression and precision send them, framing included."));
   note->setWordWrap(true);
   note->setForegroundRole(QPalette::PlaceholderText);
   cl->addWidget(note);

@@ -26,7 +26,9 @@ constexpr const char* kDescription =
     "Defaults: K, r, H from the preset or experiment; link 1 Gbit/s and 10 ms unless the experiment\n"
     "sets [federation] bandwidth_mbps / latency_ms; --meta-bytes 0 (pure tensor bytes + framing).\n"
     "With --site-tflops (what one site achieves training), also compute and wall time per round,\n"
-    "less what --overlap-steps (or the experiment's federation.overlap_steps) train under the exchange.";
+    "less what --overlap-steps (or the experiment's federation.overlap_steps) train under the exchange.\n"
+    "--fragments P (Streaming DiLoCo; not DDP): H is P rounds of H / P steps, each exchanging one\n"
+    "layer-strided fragment; per-round rows then cover those P rounds, and 'largest single round' is one.";
 
 std::string fmt(const char* f, double v) {
   if (v == 0.0) v = 0.0;  // no "-0"
@@ -129,7 +131,9 @@ std::string format_projection_table(const Projection& p, const std::string& titl
     << ", link " << human_bps(f.bandwidth_bps) << " / " << fmt("%g", f.latency_s * 1e3) << " ms, batch " << f.batch
     << " x " << f.seq_len << " tokens"
     << (f.site_tflops > 0 ? fmt(", %g TFLOP/s per site", f.site_tflops) : std::string())
-    << (f.overlap_steps > 0 ? fmt(", overlap %g steps", f.overlap_steps) : std::string()) << "\n\n";
+    << (f.overlap_steps > 0 ? fmt(", overlap %g steps", f.overlap_steps) : std::string())
+    << (f.fragments > 1 ? fmt(", %g streaming fragments", f.fragments) : std::string())
+    << "\n\n";
 
   o << pad("", 36);
   for (const char* t : kMethodTitles) o << pad(t, 14);
@@ -151,6 +155,12 @@ std::string format_projection_table(const Projection& p, const std::string& titl
   row(o, "up per round per site (max)", [](const MethodProjection& mp) { return human_bytes(static_cast<double>(mp.max_site().up.total())); }, p);
   row(o, "down per round per site (max)", [](const MethodProjection& mp) { return human_bytes(static_cast<double>(mp.max_site().down.total())); }, p);
   row(o, "messages each way per round", [](const MethodProjection& mp) { return std::to_string(mp.messages_each_way); }, p);
+  if (f.fragments > 1)
+    row(o, "largest single round, site (max)", [](const MethodProjection& mp) {
+      uint64_t n = 0;
+      for (const auto& s : mp.sites) n = std::max(n, s.largest_round_bytes);
+      return human_bytes(static_cast<double>(n));
+    }, p);
   row(o, "coordinator in per round", [](const MethodProjection& mp) { return human_bytes(static_cast<double>(mp.coordinator_in.total())); }, p);
   row(o, "coordinator out per round", [](const MethodProjection& mp) { return human_bytes(static_cast<double>(mp.coordinator_out.total())); }, p);
   row(o, "framing share of bytes", [](const MethodProjection& mp) {
@@ -187,6 +197,10 @@ std::string format_projection_table(const Projection& p, const std::string& titl
   o << "\nFoMoE sends " << fmt("%.2fx", p.bytes_ratio(Method::DiLoCo)) << " fewer bytes per round than DiLoCo, "
     << fmt("%.2fx", p.bytes_ratio(Method::Photon)) << " than Photon and " << fmt("%.2fx", p.bytes_ratio(Method::Ddp))
     << " than DDP (" << f.inner_steps << " steps per round).\n";
+  if (f.fragments > 1)
+    o << "With " << f.fragments << " streaming fragments (not DDP) a round is " << f.inner_steps / f.fragments
+      << " steps and exchanges one fragment; the per-round rows cover the " << f.fragments << " rounds of "
+      << f.inner_steps << " steps, the largest single round is one of them.\n";
   o << "Parameters and bytes are exact for the engine; memory is an estimate (core/sysmodel/README.md).\n";
   return o.str();
 }
@@ -212,7 +226,7 @@ std::string format_projection_json(const Projection& p) {
                      {"bandwidth_bps", f.bandwidth_bps}, {"latency_s", f.latency_s},
                      {"batch", f.batch},           {"seq_len", f.seq_len},
                      {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights},
-                     {"site_tflops", f.site_tflops}, {"overlap_steps", f.overlap_steps}};
+                     {"site_tflops", f.site_tflops}, {"overlap_steps", f.overlap_steps}, {"fragments", f.fragments}};
   nlohmann::json methods = nlohmann::json::object();
   for (Method mm : kMethods) {
     const MethodProjection& mp = p.of(mm);
@@ -221,7 +235,7 @@ std::string format_projection_json(const Projection& p) {
       sites.push_back({{"site", s.site},         {"params", s.params},           {"experts_held", s.experts_held},
                        {"memory", memory_json(s.memory)}, {"up", wire_json(s.up)}, {"down", wire_json(s.down)},
                        {"comm_time_s", s.comm_time_s}, {"compute_time_s", s.compute_time_s},
-                       {"round_time_s", s.round_time_s}});
+                       {"round_time_s", s.round_time_s}, {"largest_round_bytes", s.largest_round_bytes}});
     methods[method_key(mm)] = {
         {"params_per_site_max", mp.max_params()},
         {"memory_per_site_max", mp.max_memory()},
@@ -295,7 +309,7 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
       app->add_option("--meta-bytes", meta_bytes, "metadata bytes per message")->check(in_range(0))->type_name("N");
   app->add_flag("--bf16-weights", bf16_weights, "weights kept in bf16");
   double site_tflops = 0;
-  int64_t overlap_steps = 0;
+  int64_t overlap_steps = 0, fragments = 1;
   CLI::Option* tflops_opt = app->add_option("--site-tflops", site_tflops,
                                             "training TFLOP/s one site achieves (e.g. 400: an H100 in bf16 at 40% of peak); "
                                             "adds compute and round time")
@@ -305,6 +319,11 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
                                              "tau: the next round's first steps trained while the exchange crosses the link")
                                  ->check(in_range(0))
                                  ->type_name("TAU");
+  CLI::Option* fragments_opt = app->add_option("--fragments", fragments,
+                                               "streaming fragments: rounds of H / P steps, each exchanging one layer-strided "
+                                               "fragment (not DDP)")
+                                   ->check(in_range(1))
+                                   ->type_name("P");
   add_format(*app, format, {"table", "text", "json"}, /*json_alias=*/true)->capture_default_str();
   app->add_flag("--list-presets", list, "the presets, their parameters and sources");
   if (auto code = parse(*app, args, out, err)) return *code;
@@ -365,6 +384,7 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   if (bf16_weights) fed.bf16_weights = true;
   if (tflops_opt->count()) fed.site_tflops = site_tflops;
   if (overlap_opt->count()) fed.overlap_steps = static_cast<int>(overlap_steps);
+  if (fragments_opt->count()) fed.fragments = static_cast<int>(fragments);
   auto compression_of = [](const std::string& v) {
     return v == "int8" ? Compression::Int8 : v == "fp8" ? Compression::Fp8 : v == "int4" ? Compression::Int4
          : v == "int2" ? Compression::Int2 : Compression::None;
@@ -389,6 +409,11 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   }
   if (Status s = validate_federation_shape(fed); !s) {
     err << "fomoe project: " << s.error().message << "\n";
+    return 2;
+  }
+  if (fed.fragments > model.n_layers) {
+    err << "fomoe project: --fragments " << fed.fragments << " is more than the model's " << model.n_layers
+        << " layers (a fragment is a stride of layers)\n";
     return 2;
   }
   const Projection p = project(model, fed);

@@ -59,6 +59,28 @@ TEST(ProjectCommand, JsonIsExactAndParses) {
   EXPECT_NEAR(j["methods"]["ddp"]["bytes_ratio_vs_fomoe"].get<double>(), p.bytes_ratio(Method::Ddp), 1e-9);
 }
 
+TEST(ProjectCommand, FragmentsShowTheLargestSingleRound) {  // #15
+  const CliResult r = cli({"--preset", "mixtral-8x7b", "--fragments", "4", "--format", "json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  Preset pr = *find_preset("mixtral-8x7b");
+  pr.federation.fragments = 4;
+  const Projection p = project(pr.model, pr.federation);
+  EXPECT_EQ(j["federation"]["fragments"], 4);
+  EXPECT_EQ(j["methods"]["fomoe"]["messages_each_way"], 4);
+  EXPECT_EQ(j["methods"]["fomoe"]["sites"][0]["largest_round_bytes"].get<uint64_t>(), p.fomoe.sites[0].largest_round_bytes);
+  const CliResult table = cli({"--preset", "mixtral-8x7b", "--fragments", "4"});
+  ASSERT_EQ(table.rc, 0) << table.err;
+  EXPECT_NE(table.out.find("largest single round"), std::string::npos) << table.out;
+  // P must divide H (32) and stay within the layers (32): each refusal names the problem.
+  const CliResult uneven = cli({"--preset", "mixtral-8x7b", "--fragments", "5"});
+  EXPECT_EQ(uneven.rc, 2);
+  EXPECT_NE(uneven.err.find("must divide inner_steps = 32"), std::string::npos) << uneven.err;
+  const CliResult too_many = cli({"--preset", "mixtral-8x7b", "--fragments", "64", "--inner-steps", "64"});
+  EXPECT_EQ(too_many.rc, 2);
+  EXPECT_NE(too_many.err.find("more than the model's 32 layers"), std::string::npos) << too_many.err;
+}
+
 TEST(ProjectCommand, BadPresetListsPresets) {
   const CliResult r = cli({"--preset", "nope"});
   EXPECT_EQ(r.rc, 2);

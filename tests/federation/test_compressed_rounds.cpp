@@ -294,6 +294,14 @@ TEST(StreamingFragments, EachRoundCarriesOneFragmentStaggeredAndTrains) {
         EXPECT_LT(got, frames + (round == 0 ? 16384 : 4096)) << "round " << round;
       }
     }
+    // `fomoe project --fragments` predicts those StartRounds: two per H steps, one per fragment.
+    auto shape = sysmodel::federation_shape_from(c);
+    shape.meta_bytes = static_cast<uint64_t>(steps_meta);
+    const auto proj = sysmodel::project_method(sysmodel::model_shape_from(c.model), shape);
+    EXPECT_EQ(proj.messages_each_way, 2);
+    for (int site = 0; site < 2; ++site)
+      EXPECT_EQ(static_cast<int64_t>(proj.sites[site].down.total()),
+                m.sent.at({site, 1, "start_round"}) + m.sent.at({site, 2, "start_round"}));
   }
 }
 

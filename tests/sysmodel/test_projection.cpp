@@ -220,6 +220,70 @@ TEST(SysmodelProjection, RoundTimeIsComputePlusWhatOverlapDoesNotHide) {
   EXPECT_FALSE(validate_federation_shape(f));
 }
 
+// Streaming fragments: H steps are P rounds, each exchanging one layer-strided fragment of what
+// the site holds; the per-round figures cover the P rounds (the same tensors, P messages).
+TEST(SysmodelProjection, FragmentsSplitARoundsExchangeByLayer) {
+  const ModelShape m = small_model();  // 3 layers, every one MoE
+  FederationShape f = fed(3, 1, 6);
+  const Projection whole = project(m, f);
+  f.fragments = 3;
+  const Projection p = project(m, f);
+  const auto all = enumerate_parameters(m);
+  std::vector<ParamSpec> fragment[3];
+  for (const auto& spec : all) fragment[parameter_fragment(spec.name, 3, 3)].push_back(spec);
+  for (const auto& frag : fragment) ASSERT_FALSE(frag.empty());
+  // DiLoCo: one message per fragment each way, exactly the fragment's tensors.
+  uint64_t largest = 0;
+  WireBytes down;
+  for (const auto& frag : fragment) {
+    down += message_wire_bytes(frag, 4, 40);
+    largest = std::max(largest, message_wire_bytes(frag, 4, 40).total() * 2);
+  }
+  EXPECT_EQ(p.diloco.messages_each_way, 3);
+  EXPECT_TRUE(same(p.diloco.sites[0].down, down));
+  EXPECT_TRUE(same(p.diloco.sites[0].up, down));
+  EXPECT_EQ(p.diloco.sites[0].largest_round_bytes, largest);
+  // The same tensors as one round, plus two more messages' framing each way.
+  const auto& w = whole.diloco.sites[0];
+  EXPECT_EQ(p.diloco.sites[0].down.tensor, w.down.tensor);
+  EXPECT_EQ(p.diloco.sites[0].down.framing, w.down.framing + 2 * (kHeaderFrameBytes + 40));
+  EXPECT_EQ(w.largest_round_bytes, w.up.total() + w.down.total());
+  // FoMoE: each site's fragments hold its own experts of those layers only.
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(p.fomoe.sites[k].down.tensor, whole.fomoe.sites[k].down.tensor);
+    EXPECT_EQ(p.fomoe.sites[k].down.messages, 3u);
+    EXPECT_LT(p.fomoe.sites[k].largest_round_bytes, whole.fomoe.sites[k].largest_round_bytes / 2);
+  }
+  // DDP exchanges every step: fragments do not apply.
+  EXPECT_TRUE(same(p.ddp.sites[0].up, whole.ddp.sites[0].up));
+
+  // Round time: each of the P rounds is H / P steps plus what its tau steps do not hide, so a
+  // fragment's exchange shorter than tau steps leaves compute alone where the whole one does not.
+  f.site_tflops = 1e-6;
+  f.bandwidth_bps = 8e6;
+  f.latency_s = 0.0;
+  f.overlap_steps = 1;
+  const auto& frag_site = project(m, f).diloco.sites[0];
+  f.fragments = 1;
+  const auto& one_site = project(m, f).diloco.sites[0];
+  const double step_s = one_site.compute_time_s / 6;
+  EXPECT_NEAR(frag_site.compute_time_s, one_site.compute_time_s, 1e-9);
+  EXPECT_NEAR(one_site.round_time_s, one_site.compute_time_s + std::max(0.0, one_site.comm_time_s - step_s), 1e-9);
+  double expected = 0;
+  for (const auto& frag : fragment) {
+    const double c = 2 * static_cast<double>(message_wire_bytes(frag, 4, 40).total()) * 8 / 8e6;
+    expected += 2 * step_s + c - std::min(c, step_s);
+  }
+  EXPECT_NEAR(frag_site.round_time_s, expected, 1e-9);
+
+  // P must divide H and stay within the layers.
+  f.fragments = 4;
+  EXPECT_FALSE(validate_federation_shape(f));
+  f.inner_steps = 8;
+  EXPECT_TRUE(validate_federation_shape(f));
+  EXPECT_THROW(project(m, f), std::invalid_argument);
+}
+
 TEST(SysmodelProjection, MemoryEstimate) {
   const ModelShape m = small_model();
   FederationShape f = fed(4, 1, 8);

@@ -127,6 +127,7 @@ FederationShape federation_shape_from(const ExperimentConfig& cfg) {
   f.batch = cfg.train.batch_size;
   f.seq_len = cfg.model.seq_len;
   f.overlap_steps = cfg.federation.overlap ? cfg.federation.overlap_steps : 0;
+  f.fragments = cfg.run.method == Method::Ddp ? 1 : std::max(1, cfg.federation.fragments);
   return f;
 }
 

@@ -22,6 +22,9 @@ Status validate_federation_shape(const FederationShape& f) {
   if (!std::isfinite(f.latency_s) || f.latency_s < 0) return bad("latency", "must be a finite number >= 0");
   if (!std::isfinite(f.site_tflops) || f.site_tflops < 0) return bad("site TFLOP/s", "must be a finite number >= 0 (0 = unknown)");
   if (f.overlap_steps < 0) return bad("overlap steps", "must be >= 0");
+  if (f.fragments < 1) return bad("fragments", "is " + std::to_string(f.fragments) + ", must be >= 1");
+  if (f.inner_steps % f.fragments != 0)
+    return bad("fragments", "= " + std::to_string(f.fragments) + " must divide inner_steps = " + std::to_string(f.inner_steps));
   return Status::ok();
 }
 
@@ -106,6 +109,10 @@ struct Ingredients {
   int64_t per_expert_params = 0;
   WireBytes all_fp32, all_travel, all_down;  // full-model messages, framing included
   int64_t total_params = 0;
+  // Streaming fragments: the dense tensors' frames per fragment, and each expert's fragment.
+  int P = 1;
+  std::vector<WireBytes> dense_travel_of, dense_down_of;  // [fragment]
+  std::vector<int> expert_fragment;                       // [l * E + e]
 };
 
 WireBytes as_message(WireBytes tensors, uint64_t meta_bytes) {
@@ -125,6 +132,10 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
   in.expert_fp32.assign(static_cast<size_t>(in.M) * static_cast<size_t>(in.E), WireBytes{});
   in.expert_travel = in.expert_fp32;
   in.expert_down = in.expert_fp32;
+  in.P = f.fragments;
+  in.dense_travel_of.assign(static_cast<size_t>(in.P), WireBytes{});
+  in.dense_down_of = in.dense_travel_of;
+  in.expert_fragment.assign(in.expert_fp32.size(), 0);
   // Walk the engine's parameter list once, tracking the MoE layer index as we go.
   int moe_index = -1;
   int64_t last_block = -1;
@@ -145,12 +156,16 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
       in.expert_fp32[i] += w32;
       in.expert_travel[i] += wt;
       in.expert_down[i] += wd;
+      in.expert_fragment[i] = parameter_fragment(p.name, static_cast<int>(m.n_layers), in.P);
       if (moe_index == 0 && e == 0) in.per_expert_params += p.numel();
     } else {
       in.dense_fp32 += w32;
       in.dense_travel += wt;
       in.dense_down += wd;
       in.dense_params += p.numel();
+      const auto frag = static_cast<size_t>(parameter_fragment(p.name, static_cast<int>(m.n_layers), in.P));
+      in.dense_travel_of[frag] += wt;
+      in.dense_down_of[frag] += wd;
     }
   }
   WireBytes all32 = in.dense_fp32, allt = in.dense_travel, alld = in.dense_down;
@@ -196,6 +211,32 @@ void add_round_times(SiteProjection& s, const ModelShape& m, const FederationSha
   s.round_time_s = s.compute_time_s + s.comm_time_s - std::min(s.comm_time_s, step_s * tau);
 }
 
+// One site's exchange as P rounds, fragment by fragment (P = 1: one round): the messages each way,
+// the link time, the heaviest round and, with f.site_tflops, each round's wall time (H / P steps
+// of compute + the part of its exchange its tau overlapped steps do not hide).
+void set_exchange(SiteProjection& s, const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held,
+                  const std::vector<WireBytes>& up_of, const std::vector<WireBytes>& down_of) {
+  s.up = s.down = WireBytes{};
+  s.comm_time_s = 0;
+  s.largest_round_bytes = 0;
+  std::vector<double> comm_of;
+  for (size_t i = 0; i < up_of.size(); ++i) {
+    const WireBytes up = as_message(up_of[i], f.meta_bytes), down = as_message(down_of[i], f.meta_bytes);
+    s.up += up;
+    s.down += down;
+    comm_of.push_back(leg_seconds(down.total(), f.bandwidth_bps, f.latency_s) + leg_seconds(up.total(), f.bandwidth_bps, f.latency_s));
+    s.comm_time_s += comm_of.back();
+    s.largest_round_bytes = std::max(s.largest_round_bytes, up.total() + down.total());
+  }
+  if (f.site_tflops <= 0) return;
+  const double step_s = estimate_step_flops(m, f, held) / (f.site_tflops * 1e12);
+  const int steps = f.inner_steps / static_cast<int>(up_of.size());
+  const double hidden = step_s * std::min(f.overlap_steps, steps);
+  s.compute_time_s = step_s * f.inner_steps;
+  s.round_time_s = 0;
+  for (double c : comm_of) s.round_time_s += step_s * steps + c - std::min(c, hidden);
+}
+
 // Down compression: a site's first StartRound carries whole fp32 tensors, later ones the
 // quantized change; the coordinator keeps one fp32 shadow of what the sites hold.
 void add_down_compression(MethodProjection& mp, const FederationShape& f, const Ingredients& in, const WireBytes& first_round) {
@@ -214,11 +255,13 @@ MethodProjection full_replica(Method method, const ModelShape& m, const Federati
   s.params = in.total_params;
   s.experts_held = static_cast<int64_t>(in.M) * in.E;
   s.memory = site_memory(m, f, s.params, /*snapshot=*/true, all_held);
-  s.down = in.all_down;
-  s.up = in.all_travel;
-  s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
-                  leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
-  add_round_times(s, m, f, all_held, /*exchange_every_step=*/false);
+  std::vector<WireBytes> up_of = in.dense_travel_of, down_of = in.dense_down_of;
+  for (size_t i = 0; i < in.expert_fragment.size(); ++i) {
+    up_of[static_cast<size_t>(in.expert_fragment[i])] += in.expert_travel[i];
+    down_of[static_cast<size_t>(in.expert_fragment[i])] += in.expert_down[i];
+  }
+  set_exchange(s, m, f, all_held, up_of, down_of);
+  mp.messages_each_way = in.P;
   for (int k = 0; k < in.K; ++k) {
     s.site = k;
     mp.sites.push_back(s);
@@ -247,6 +290,7 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
   s.up = in.all_travel * H;    // StepGrad per inner step
   s.down = in.all_travel * H;  // StepUpdate per inner step
   s.comm_time_s = static_cast<double>(H) * (leg_seconds(in.all_travel.total(), f.bandwidth_bps, f.latency_s) * 2.0);
+  s.largest_round_bytes = in.all_travel.total() * 2;  // one step's gradient up and update down
   add_round_times(s, m, f, all_held, /*exchange_every_step=*/true);
   for (int k = 0; k < in.K; ++k) {
     s.site = k;
@@ -267,9 +311,10 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
 MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, const Ingredients& in) {
   MethodProjection mp;
   mp.method = Method::FoMoE;
-  mp.messages_each_way = 1;
+  mp.messages_each_way = in.P;
   const size_t K = static_cast<size_t>(in.K);
-  std::vector<WireBytes> down(K, in.dense_down), up(K, in.dense_travel), first_down(K, in.dense_fp32);
+  std::vector<std::vector<WireBytes>> down(K, in.dense_down_of), up(K, in.dense_travel_of);  // [site][fragment]
+  std::vector<WireBytes> first_down(K, in.dense_fp32);
   std::vector<int64_t> params(K, in.dense_params);
   std::vector<std::vector<int64_t>> held(K, std::vector<int64_t>(static_cast<size_t>(in.M), 0));
   const bool planned = !f.holders.empty();
@@ -289,9 +334,10 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
           throw std::invalid_argument("federation shape: the placement names site " + std::to_string(site) + " of " +
                                       std::to_string(in.K));
         const size_t s = static_cast<size_t>(site);
-        down[s] += in.expert_down[i];
+        const auto frag = static_cast<size_t>(in.expert_fragment[i]);
+        down[s][frag] += in.expert_down[i];
         first_down[s] += in.expert_fp32[i];
-        up[s] += in.expert_travel[i];
+        up[s][frag] += in.expert_travel[i];
         params[s] += in.per_expert_params;
         ++held[s][static_cast<size_t>(l)];
       }
@@ -302,11 +348,7 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
     s.params = params[k];
     for (int64_t h : held[k]) s.experts_held += h;
     s.memory = site_memory(m, f, s.params, /*snapshot=*/true, held[k]);
-    s.down = as_message(down[k], f.meta_bytes);
-    s.up = as_message(up[k], f.meta_bytes);
-    s.comm_time_s = leg_seconds(s.down.total(), f.bandwidth_bps, f.latency_s) +
-                    leg_seconds(s.up.total(), f.bandwidth_bps, f.latency_s);
-    add_round_times(s, m, f, held[k], /*exchange_every_step=*/false);
+    set_exchange(s, m, f, held[k], up[k], down[k]);
     mp.coordinator_in += s.up;
     mp.coordinator_out += s.down;
     mp.sites.push_back(std::move(s));
@@ -325,6 +367,9 @@ MethodProjection fomoe_method(const ModelShape& m, const FederationShape& f, con
 void check(const ModelShape& m, const FederationShape& f) {
   if (Status s = validate_model_shape(m); !s) throw std::invalid_argument(s.error().message);
   if (Status s = validate_federation_shape(f); !s) throw std::invalid_argument(s.error().message);
+  if (f.fragments > m.n_layers)
+    throw std::invalid_argument("federation shape: fragments = " + std::to_string(f.fragments) + " is more than the model's " +
+                                std::to_string(m.n_layers) + " layers (a fragment is a stride of layers)");
 }
 
 }  // namespace

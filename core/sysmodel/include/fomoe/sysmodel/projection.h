@@ -34,6 +34,10 @@ struct FederationShape {
   bool bf16_weights = false;          // weights, grads and activations in bf16 (AdamW moments stay fp32)
   double site_tflops = 0.0;           // achieved training TFLOP/s of each site; 0 = no compute or round time
   int overlap_steps = 0;              // tau: the next round's first steps trained under the exchange (overlap)
+  // P streaming fragments (not DDP): H is split into P rounds of H / P steps, each exchanging one
+  // layer-strided fragment (parameter_fragment). Per-round figures below then cover the P rounds
+  // of H steps, so methods still compare at the same steps; largest_round_bytes is one round's.
+  int fragments = 1;
   /// FoMoE's placement, [MoE layer][expert] -> holder sites (a PlacementPlan's holders()); empty =
   /// the engine's round-robin plan with `replication` holders. The placement editor passes its
   /// plan here, so it and the projection show one number for one setup.
@@ -57,8 +61,9 @@ struct SiteProjection {
   int64_t params = 0;        // parameters held
   int64_t experts_held = 0;  // routed experts held, summed over MoE layers
   MemoryEstimate memory;
-  WireBytes up;              // per round (DDP: H StepGrad messages)
-  WireBytes down;            // per round (DDP: H StepUpdate messages)
+  WireBytes up;              // per round (DDP: H StepGrad messages; fragments: P RoundReports)
+  WireBytes down;            // per round (DDP: H StepUpdate messages; fragments: P StartRounds)
+  uint64_t largest_round_bytes = 0;  // up + down of the heaviest single round (fragments: one fragment's)
   double comm_time_s = 0.0;  // per round over the site's own link, down and up legs
   // With site_tflops: one round's inner steps (estimate_step_flops / rate), and the round's wall
   // time: compute + communication, less what overlap_steps train under it (not DDP, whose
@@ -76,7 +81,7 @@ struct MethodProjection {
                                  // compression, the first round's whole fp32 tensors (largest site)
   double coordinator_time_s = 0.0;  // per round: all sites' traffic serialised on its link
   MemoryEstimate coordinator_memory;
-  int messages_each_way = 0;     // per site per round (DDP: H, others: 1)
+  int messages_each_way = 0;     // per site per round (DDP: H, fragments: P, others: 1)
 
   /// The site with the most bytes per round (ties: lowest id); the numbers a table shows.
   const SiteProjection& max_site() const;
