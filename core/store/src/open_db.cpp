@@ -2,6 +2,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -132,10 +133,10 @@ Expected<OpenedDb> open_database(const std::string& path, const StoreOptions& op
     s = db.exec("PRAGMA journal_mode = WAL", "switching to WAL mode");
     if (!s) return s.error();
   }
-  // An 8 MiB page cache: a recorder that runs for days keeps its memory bounded (a larger cache
-  // fills with the pages it writes, ~7 KB a round), and readers are served by the OS's cache.
-  s = db.exec("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192; "
-              "PRAGMA wal_autocheckpoint = 8192;",
+  // The page cache fills with the pages a recorder writes (~7 KB a round) up to its cap
+  // (StoreOptions::cache_kib), so the cap is what a long run's memory grows by.
+  s = db.exec("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -" +
+                  std::to_string(std::max(options.cache_kib, 64)) + "; PRAGMA wal_autocheckpoint = 8192;",
               "setting connection options");
   if (!s) return s.error();
   if (options.max_page_count > 0) {

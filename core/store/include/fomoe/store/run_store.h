@@ -21,6 +21,9 @@ struct StoreOptions {
   int busy_timeout_ms = 5000;  // how long to wait on a lock held by another process before Busy
   bool read_only = false;      // open without writing (no migration, no interrupted marking)
   long max_page_count = 0;     // > 0: cap the file at this many pages (tests use it to simulate a full disk)
+  // SQLite's page cache for this connection, the most it adds to the process's memory. Small,
+  // so a recorder that runs for days stays flat once it is full; the OS's file cache serves the rest.
+  int cache_kib = 8192;
 };
 
 struct RunRecord {
