@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -411,12 +412,13 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
     err << "fomoe project: " << s.error().message << "\n";
     return 2;
   }
-  if (fed.fragments > model.n_layers) {
-    err << "fomoe project: --fragments " << fed.fragments << " is more than the model's " << model.n_layers
-        << " layers (a fragment is a stride of layers)\n";
+  Projection p;
+  try {
+    p = project(model, fed);  // also checks what needs the model and the federation together
+  } catch (const std::invalid_argument& e) {
+    err << "fomoe project: " << e.what() << "\n";
     return 2;
   }
-  const Projection p = project(model, fed);
   if (format == "json") {
     out << format_projection_json(p);
   } else {

@@ -36,6 +36,14 @@ std::string label(const Setting& s) {
 struct Measured {
   std::map<std::tuple<int, int, std::string>, int64_t> sent, received;
 };
+// The global model's held-out loss at each eval point, in order.
+std::vector<double> global_heldout(const CapturingSink& sink) {
+  std::vector<double> heldout;
+  for (auto& m : sink.metrics)
+    if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+  return heldout;
+}
+
 Measured measure(const CapturingSink& sink) {
   Measured m;
   for (auto& l : sink.links)
@@ -72,9 +80,7 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
     ASSERT_EQ(r->rounds, 3);
 
     // It trains: the global held-out loss falls from the first eval point to the last.
-    std::vector<double> heldout;
-    for (auto& m : sink.metrics)
-      if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    const std::vector<double> heldout = global_heldout(sink);
     ASSERT_GE(heldout.size(), 2u);
     for (double v : heldout) EXPECT_TRUE(std::isfinite(v));
     EXPECT_LT(heldout.back(), heldout.front());
@@ -210,12 +216,10 @@ TEST(OverlappedRounds, TauZeroAlphaZeroEqualsTodaysRoundsAndOverlapTrains) {
   auto r = run(on, "overlap-on", &sink);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->rounds, 3);
-  std::vector<double> heldout;
+  const std::vector<double> heldout = global_heldout(sink);
   std::map<long, int> train_loss_steps;  // every inner step trained once: the global curve has each logged step once
-  for (auto& m : sink.metrics) {
-    if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+  for (auto& m : sink.metrics)
     if (m.name == metric::kTrainLoss && m.site == -1) ++train_loss_steps[m.step];
-  }
   ASSERT_GE(heldout.size(), 2u);
   EXPECT_LT(heldout.back(), heldout.front());
   EXPECT_GT(std::abs(r->final_eval_loss - today), 1e-6) << "overlap with tau = 2, alpha = 0.5 changed nothing";
@@ -263,9 +267,7 @@ TEST(StreamingFragments, EachRoundCarriesOneFragmentStaggeredAndTrains) {
     auto r = run(c, std::string("fragments-") + compression_name(comp), &sink);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->rounds, 8);
-    std::vector<double> heldout;
-    for (auto& m : sink.metrics)
-      if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+    const std::vector<double> heldout = global_heldout(sink);
     ASSERT_EQ(heldout.size(), 4u);
     EXPECT_LT(heldout.back(), heldout.front());
 
@@ -318,12 +320,10 @@ TEST(StreamingFragments, FomoeWithFragmentsAndOverlapTrains) {
   auto r = run(c, "fragments-fomoe-overlap", &sink);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->rounds, 8);
-  std::vector<double> heldout;
+  const std::vector<double> heldout = global_heldout(sink);
   std::map<long, int> train_loss_steps;
-  for (auto& m : sink.metrics) {
-    if (m.name == metric::kEvalLoss && m.site == -1) heldout.push_back(m.value);
+  for (auto& m : sink.metrics)
     if (m.name == metric::kTrainLoss && m.site == -1) ++train_loss_steps[m.step];
-  }
   ASSERT_EQ(heldout.size(), 4u);
   EXPECT_LT(heldout.back(), heldout.front());
   for (auto& [step, n] : train_loss_steps) EXPECT_EQ(n, 1) << "step " << step;

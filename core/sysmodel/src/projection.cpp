@@ -201,14 +201,11 @@ MemoryEstimate coordinator_memory(int64_t total_params, uint64_t bytes_per_param
   return mem;
 }
 
-// With f.site_tflops: a round's compute time and wall time (compute + what overlap does not hide).
-void add_round_times(SiteProjection& s, const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held,
-                     bool exchange_every_step) {
+// DDP with f.site_tflops: H steps of compute and the exchange inside every one (nothing overlaps).
+void add_ddp_round_times(SiteProjection& s, const ModelShape& m, const FederationShape& f, const std::vector<int64_t>& held) {
   if (f.site_tflops <= 0) return;
-  const double step_s = estimate_step_flops(m, f, held) / (f.site_tflops * 1e12);
-  s.compute_time_s = step_s * f.inner_steps;
-  const int tau = exchange_every_step ? 0 : std::min(f.overlap_steps, f.inner_steps);
-  s.round_time_s = s.compute_time_s + s.comm_time_s - std::min(s.comm_time_s, step_s * tau);
+  s.compute_time_s = estimate_step_flops(m, f, held) / (f.site_tflops * 1e12) * f.inner_steps;
+  s.round_time_s = s.compute_time_s + s.comm_time_s;
 }
 
 // One site's exchange as P rounds, fragment by fragment (P = 1: one round): the messages each way,
@@ -291,7 +288,7 @@ MethodProjection ddp(const ModelShape& m, const FederationShape& f, const Ingred
   s.down = in.all_travel * H;  // StepUpdate per inner step
   s.comm_time_s = static_cast<double>(H) * (leg_seconds(in.all_travel.total(), f.bandwidth_bps, f.latency_s) * 2.0);
   s.largest_round_bytes = in.all_travel.total() * 2;  // one step's gradient up and update down
-  add_round_times(s, m, f, all_held, /*exchange_every_step=*/true);
+  add_ddp_round_times(s, m, f, all_held);
   for (int k = 0; k < in.K; ++k) {
     s.site = k;
     mp.sites.push_back(s);
