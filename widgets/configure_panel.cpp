@@ -196,6 +196,10 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
             [](auto& c, double v) { c.federation.down_topk = v; },
             tr("keep this fraction of the change since what a site holds, coded by compression down; the rest waits for later rounds"))
       ->setSpecialValueText(tr("off"));
+  addCheck(fed, "federation.entropy_coding", tr("entropy coding (zstd)"), [](auto& c) { return c.federation.entropy_coding; },
+           [](auto& c, bool v) { c.federation.entropy_coding = v; },
+           tr("lossless zstd coding of every tensor frame, both ways, after any compression: 4-bit codes carry ~3.5 bits; "
+              "the predicted bytes become an upper bound"));
   addCheck(fed, "federation.overlap", tr("overlap rounds"), [](auto& c) { return c.federation.overlap; },
            [](auto& c, bool v) { c.federation.overlap = v; },
            tr("train the next round's first steps while the exchange crosses the link (Streaming DiLoCo)"));
@@ -338,6 +342,7 @@ void ConfigurePanel::applyMethodRules() {
                           "federation.latency_ms", "federation.compression", "federation.topk"})
     appliesWhen(key, tr("Not used by a single-site run."), federated);
   appliesWhen("federation.inner_steps", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
+  appliesWhen("federation.entropy_coding", tr("Not used by a single-site run."), federated);
   appliesWhen("federation.down_compression", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow compression up."), rounds);
   appliesWhen("federation.down_topk", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow top-k up."), rounds);
   appliesWhen("federation.overlap", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);

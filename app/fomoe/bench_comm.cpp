@@ -45,12 +45,21 @@ struct LinkTally : RunSink {
   std::map<std::string, std::vector<double>> comm_error;
   int64_t per_round = 0;  // round traffic: parameters, pseudo-gradients, gradients
   int64_t one_time = 0;   // hello / welcome / shutdown
+  std::map<int, int64_t> by_round;  // round traffic by round
+  // Round traffic after the first `first_rounds` rounds: without the first, whole download.
+  int64_t after_first(int first_rounds) const {
+    int64_t sum = 0;
+    int i = 0;
+    for (auto& [round, bytes] : by_round) sum += i++ >= first_rounds ? bytes : 0;
+    return sum;
+  }
   void on_link_bytes(const std::vector<LinkBytes>& links) override {
     std::lock_guard<std::mutex> g(mu);
     for (auto& l : links) {
       const bool round_traffic = l.msg_type == "start_round" || l.msg_type == "round_report" ||
                                  l.msg_type == "step_grad" || l.msg_type == "step_update";
       (round_traffic ? per_round : one_time) += l.bytes;
+      if (round_traffic) by_round[l.round] += l.bytes;
     }
   }
 };
@@ -60,6 +69,7 @@ struct MethodResult {
   std::string variant;              // compression: "none", "int4", "int4/int4" (up/down), "int4:noef"
   Method method = Method::FoMoE;
   double bytes_per_site_round = 0;  // of the first seed (bytes do not depend on the seed)
+  double steady_bytes_per_site_round = 0;  // the same after the first H steps (their download is whole fp32)
   int64_t bytes_total = 0;
   std::vector<double> eval_loss;     // one per seed
   std::vector<double> tokens_per_s;  // one per seed
@@ -77,18 +87,19 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0.0 : s / static_cast<double>(v.size());
 }
 
-// "7,8,9" -> {7, 8, 9}; empty on anything else.
-std::vector<std::string> split_commas(const std::string& text) {
+// "a,b,,c" -> {"a", "b", "", "c"}.
+std::vector<std::string> split_on(const std::string& text, char sep) {
   std::vector<std::string> out;
   size_t pos = 0;
   while (pos <= text.size()) {
-    const size_t comma = text.find(',', pos);
+    const size_t comma = text.find(sep, pos);
     out.push_back(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
   return out;
 }
+std::vector<std::string> split_commas(const std::string& text) { return split_on(text, ','); }
 
 // The compression error table's columns: per-site metrics, then the coordinator's ("@global").
 std::vector<std::string> comm_error_columns() {
@@ -144,7 +155,8 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
   return seeds;
 }
 
-// A variant: UP[/DOWN][:noef|:efD][@TAU][#P], e.g. "int4/int4", "int2:noef" or "int4/int4@4" (overlap:
+// A variant: UP[/DOWN][:noef|:efD][:zstd][@TAU][#P], e.g. "int4/int4", "int2:noef", "int4/int4:zstd" (every
+// tensor frame zstd-coded, both ways) or "int4/int4@4" (overlap:
 // the next round's first TAU steps train while the exchange crosses the link); #P: P streaming
 // fragments (a round of H / P steps exchanges one of them). UP and DOWN are
 // COMPRESSION[+topkF] or topkF (fp32 values): top-k sparsified, fraction F kept, e.g.
@@ -155,6 +167,7 @@ struct Variant {
   double topk = 0, down_topk = 0;
   bool error_feedback = true;
   double error_feedback_decay = 1.0;  // ":efD" (SparseLoCo's beta)
+  bool entropy_coding = false;        // ":zstd": every tensor frame zstd-coded, both ways
   int overlap_steps = -1;  // -1: no overlap
   int fragments = 1;       // "#P"
 };
@@ -180,14 +193,17 @@ std::optional<Variant> parse_variant(const std::string& text) {
     rest = rest.substr(0, at);
   }
   if (auto colon = rest.find(':'); colon != std::string::npos) {
-    const std::string ef = rest.substr(colon + 1);
-    if (ef == "noef") {
-      v.error_feedback = false;
-    } else if (ef.rfind("ef", 0) == 0 && ef.size() > 2 && ef.size() < 12 && ef.find_first_not_of("0123456789.", 2) == std::string::npos) {
-      v.error_feedback_decay = std::atof(ef.c_str() + 2);
-      if (!(v.error_feedback_decay >= 0 && v.error_feedback_decay <= 1)) return std::nullopt;
-    } else {
-      return std::nullopt;
+    for (const std::string& flag : split_on(rest.substr(colon + 1), ':')) {
+      if (flag == "noef") {
+        v.error_feedback = false;
+      } else if (flag == "zstd") {
+        v.entropy_coding = true;
+      } else if (flag.rfind("ef", 0) == 0 && flag.size() > 2 && flag.size() < 12 && flag.find_first_not_of("0123456789.", 2) == std::string::npos) {
+        v.error_feedback_decay = std::atof(flag.c_str() + 2);
+        if (!(v.error_feedback_decay >= 0 && v.error_feedback_decay <= 1)) return std::nullopt;
+      } else {
+        return std::nullopt;
+      }
     }
     rest = rest.substr(0, colon);
   }
@@ -266,14 +282,14 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       ->check(CLI::Range(0.0, 1.0))
       ->type_name("ALPHA");
   app->add_option("--compressions", variants_text,
-                  "what travels, one run per method each: UP[/DOWN][:noef|:efD][@TAU][#P] (none|int8|fp8|int4|int2; DOWN: the "
-                  "parameters' change down; noef: no error feedback; efD: error feedback decaying by D per round; @TAU: overlap TAU steps; #P: P streaming fragments). DDP runs the first only")
+                  "what travels, one run per method each: UP[/DOWN][:noef|:efD][:zstd][@TAU][#P] (none|int8|fp8|int4|int2; DOWN: the "
+                  "parameters' change down; noef: no error feedback; efD: error feedback decaying by D per round; zstd: lossless zstd coding of every tensor frame; @TAU: overlap TAU steps; #P: P streaming fragments). DDP runs the first only")
       ->type_name("none,int4,int4/int4,...")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& s) {
             for (auto& v : split_commas(s))
-              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef|:efD][@TAU][#P] with none|int8|fp8|int4|int2";
+              if (!parse_variant(v)) return "'" + v + "' is not UP[/DOWN][:noef|:efD][:zstd][@TAU][#P] with none|int8|fp8|int4|int2";
             return std::string();
           },
           "", "variants"));
@@ -320,6 +336,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       cfg.federation.down_compression = m == Method::Ddp ? Compression::None : variant.down;
       cfg.federation.error_feedback = variant.error_feedback;
       cfg.federation.error_feedback_decay = variant.error_feedback_decay;
+      cfg.federation.entropy_coding = variant.entropy_coding;
       cfg.federation.topk = variant.topk;
       cfg.federation.down_topk = m == Method::Ddp ? 0.0 : variant.down_topk;
       if (variant.overlap_steps >= 0 && m != Method::Ddp) {
@@ -350,6 +367,8 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
         // Per H inner steps ("a round" of the table): with P streaming fragments, P rounds of H / P steps.
         const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
         mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * periods);
+        mr.steady_bytes_per_site_round =
+            periods > 1 ? static_cast<double>(tally.after_first(std::max(1, cfg.federation.fragments))) / (K * (periods - 1)) : 0.0;
         mr.tokens = r->tokens;
         mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
       }
@@ -384,6 +403,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       j["methods"].push_back({{"method", r.name},
                               {"compression", r.variant},
                               {"bytes_per_site_per_round", r.bytes_per_site_round},
+                              {"bytes_per_site_per_round_after_first", r.steady_bytes_per_site_round},
                               {"bytes_total", r.bytes_total},
                               {"eval_loss", mean(r.eval_loss)},
                               {"eval_loss_per_seed", r.eval_loss},
@@ -404,8 +424,8 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       "seed%s\n",
       path.c_str(), K, H, base->federation.replication, wire_precision_name(base->federation.precision),
       base->train.steps, seeds.size(), seeds.size() == 1 ? "" : "s");
-  std::printf("%-8s %-27s %12s %17s %12s %10s %10s %24s %11s %14s\n", "method", "variant", "params/site", "bytes/site/round",
-              "FoMoE saves", "DDP/this", "eval loss", "minus FoMoE (per seed)", "tokens/s", "round/compute");
+  std::printf("%-8s %-27s %12s %17s %15s %12s %10s %10s %24s %11s %14s\n", "method", "variant", "params/site", "bytes/site/round",
+              "after 1st H", "FoMoE saves", "DDP/this", "eval loss", "minus FoMoE (per seed)", "tokens/s", "round/compute");
   for (auto& r : results) {
     // Paired by seed: negative means this row reached a lower held-out loss than the FoMoE reference.
     std::string diffs;
@@ -416,15 +436,16 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     }
     char ddp_ratio[32] = "-";
     if (ddp) std::snprintf(ddp_ratio, sizeof ddp_ratio, "%.1fx", ddp->bytes_per_site_round / r.bytes_per_site_round);
-    std::printf("%-8s %-27s %12lld %17.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
-                static_cast<long long>(r.params_per_site), r.bytes_per_site_round,
+    std::printf("%-8s %-27s %12lld %17.0f %15.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
+                static_cast<long long>(r.params_per_site), r.bytes_per_site_round, r.steady_bytes_per_site_round,
                 r.bytes_per_site_round / fomoe->bytes_per_site_round, ddp_ratio, mean(r.eval_loss),
                 diffs.empty() ? "-" : diffs.c_str(), mean(r.tokens_per_s), mean(r.round_over_compute));
   }
   std::printf(
-      "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; FoMoE saves: this row's\n"
+      "(a round is H = %d inner steps for every method; DDP exchanges gradients every step; after 1st H: bytes/site/round\n"
+      " without the first H steps, whose download is whole fp32 parameters; FoMoE saves: this row's\n"
       " bytes over FoMoE %s's; DDP/this: DDP's bytes over this row's; minus FoMoE: this row's held-out loss minus\n"
-      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, @TAU = overlap, #P = fragments; round/compute: the\n"
+      " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, zstd = entropy coded, @TAU = overlap, #P = fragments; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
   bool any_error = false;

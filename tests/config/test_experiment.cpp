@@ -147,6 +147,19 @@ TEST(Experiment, ErrorFeedbackDecay) {
   }
 }
 
+TEST(Experiment, EntropyCoding) {
+  EXPECT_FALSE(fomoe::ExperimentConfig{}.federation.entropy_coding);  // exact byte predictions by default
+  auto ok = parse_experiment("[federation]\ncompression = \"int4\"\nentropy_coding = true\n", "t.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_TRUE(ok->federation.entropy_coding);
+  auto again = parse_experiment(fomoe::to_toml(*ok), "u.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->federation.entropy_coding);
+  auto bad = parse_experiment("[federation]\nentropy_coding = \"zstd\"\n", "b.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("federation.entropy_coding"), std::string::npos) << bad.error().message;
+}
+
 TEST(Experiment, PerSiteLinks) {
   auto cfg = parse_experiment("[run]\nmethod = \"fomoe\"\n[federation]\nsites = 3\nbandwidth_mbps = 100\n"
                               "site_bandwidth_mbps = [1000, 50, 1000]\n", "l.toml");

@@ -147,6 +147,13 @@ class ConfigurePanelTest : public QObject {
     QVERIFY2(compressed * 10 < fp32, qPrintable(QString("%1 vs %2").arg(compressed).arg(fp32)));
     QVERIFY(panel.summaryText() != fp32Summary);
 
+    auto* entropy = qobject_cast<QCheckBox*>(panel.editorFor("federation.entropy_coding"));
+    QVERIFY(entropy && entropy->isEnabled());
+    entropy->setChecked(true);
+    QVERIFY(doc.config().federation.entropy_coding);
+    entropy->setChecked(false);
+    QVERIFY(!doc.config().federation.entropy_coding);
+
     auto* overlap = qobject_cast<QCheckBox*>(panel.editorFor("federation.overlap"));
     QVERIFY(overlap);
     overlap->setChecked(true);

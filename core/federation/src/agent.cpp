@@ -21,6 +21,7 @@
 #include "fomoe/federation/round_report.h"
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/net/endpoint.h"
+#include "fomoe/net/entropy_coding.h"
 #include "fomoe/train/data_feed.h"
 #include "fomoe/train/site_trainer.h"
 #include "fomoe/train/trainer.h"
@@ -122,6 +123,7 @@ class Agent {
   }
 
   bool send(net::Message msg) {
+    if (cfg_.federation.entropy_coding) net::entropy_code(msg);
     auto r = ep_->send(std::move(msg));
     if (!r) {
       FOMOE_LOG_ERROR("agent", "%s: send failed: %s", settings_.name.c_str(), r.error().message.c_str());
@@ -397,6 +399,7 @@ class Agent {
     }
     // The report's own upload time is part of this round's communication: it is known before
     // sending (the emulated link is deterministic), so it travels inside the report.
+    if (cfg_.federation.entropy_coding) net::entropy_code(report);  // before its size is taken
     if (settings_.bandwidth_mbps > 0 || settings_.latency_ms > 0) {
       const net::LinkEmulator link{settings_.bandwidth_mbps * 1e6, settings_.latency_ms / 1e3};
       report.meta[report::kLinkSeconds] = round_link_s_ + link.delay_seconds(net::encoded_size(report));

@@ -19,6 +19,7 @@
 #include "fomoe/federation/round_report.h"
 #include "fomoe/federation/tensor_wire.h"
 #include "fomoe/net/endpoint.h"
+#include "fomoe/net/entropy_coding.h"
 #include "fomoe/train/data_feed.h"
 #include "fomoe/train/prompt_samples.h"
 #include "fomoe/train/trainer.h"
@@ -472,6 +473,7 @@ struct Coordinator::Impl {
         }
       }
     }
+    if (cfg.federation.entropy_coding) net::entropy_code(msg);
     return msg;
   }
 
@@ -903,6 +905,7 @@ struct Coordinator::Impl {
     }
     ddp_master->apply_gradients(avg);
     std::vector<int> targets(expected.begin(), expected.end());
+    if (cfg.federation.entropy_coding) net::entropy_code(msg);
     auto sent = ep->broadcast(targets, std::move(msg));
     if (!sent) event(-1, "fault", "cannot send the averaged gradient: " + sent.error().message);
     step_grads.clear();

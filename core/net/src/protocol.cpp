@@ -1,5 +1,7 @@
 #include "fomoe/net/protocol.h"
 
+#include "fomoe/net/entropy_coding.h"
+
 #include <string_view>
 
 #include <cmath>
@@ -15,6 +17,8 @@ using nlohmann::json;
 static_assert(sizeof(float) == 4, "fp32 must be 4 bytes");
 
 Error protocol_error(std::string message) { return make_error(ErrorCode::Protocol, std::move(message)); }
+
+constexpr uint8_t kZstdDTypeBit = 0x80;  // in a descriptor's dtype byte: the data frame is zstd-coded
 
 std::string format_hex(unsigned value) {
   static const char kDigits[] = "0123456789abcdef";
@@ -226,7 +230,7 @@ void encode_header(const Header& h, std::string& out) {
 std::string encode_descriptor(const TensorBlob& t) {
   std::string out;
   out.reserve(descriptor_bytes(t.name.size(), t.shape.size()));
-  put_u8(out, static_cast<uint8_t>(t.dtype));
+  put_u8(out, static_cast<uint8_t>(static_cast<uint8_t>(t.dtype) | (t.zstd ? kZstdDTypeBit : 0)));
   put_u8(out, static_cast<uint8_t>(t.shape.size()));
   put_u16(out, static_cast<uint16_t>(t.name.size()));
   out += t.name;
@@ -414,12 +418,18 @@ Status validate(const Message& msg, const DecodeLimits& limits) {
     if (!dtype_from_u8(static_cast<uint8_t>(t.dtype)))
       return protocol_error("tensor '" + t.name + "': unknown dtype " +
                             std::to_string(static_cast<int>(t.dtype)));
-    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, t.data.size());
+    uint64_t raw = t.data.size();
+    if (t.zstd) {
+      auto content = zstd_content_size(t.data.data(), t.data.size());
+      if (!content) return protocol_error("tensor '" + t.name + "': " + content.error().message);
+      raw = *content;
+    }
+    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, raw);
     if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
-    if (*nbytes != t.data.size())
+    if (*nbytes != raw)
       return protocol_error("tensor '" + t.name + "': shape and " + dtype_name(t.dtype) + " need " +
                             std::to_string(*nbytes) + " bytes, data holds " +
-                            std::to_string(t.data.size()));
+                            std::to_string(raw));
     if (!names.insert(t.name).second)
       return protocol_error("tensor '" + t.name + "' appears twice in one message");
   }
@@ -532,6 +542,7 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
                           " tensors; this type carries none");
 
   std::set<std::string> names;
+  uint64_t decoded_total = 0;
   msg.tensors.reserve(n_tensor_frames / 2);
   for (size_t i = 0; i < n_tensor_frames / 2; ++i) {
     const size_t fi = 2 + 2 * i;
@@ -540,7 +551,9 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
     if (!r.can_read(4))
       return protocol_error(where + ": truncated descriptor of " + std::to_string(frames[fi].size) +
                             " bytes");
-    const auto raw_dtype = static_cast<uint8_t>(r.get(1));
+    const auto dtype_byte = static_cast<uint8_t>(r.get(1));
+    const bool coded = (dtype_byte & kZstdDTypeBit) != 0;
+    const auto raw_dtype = static_cast<uint8_t>(dtype_byte & ~kZstdDTypeBit);
     const auto ndim = static_cast<size_t>(r.get(1));
     const auto name_len = static_cast<size_t>(r.get(2));
     auto dtype = dtype_from_u8(raw_dtype);
@@ -563,19 +576,40 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
     t.shape.resize(ndim);
     for (size_t d = 0; d < ndim; ++d) t.shape[d] = static_cast<int64_t>(r.get(8));
     const uint64_t declared = r.get(8);
-    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, declared);
-    if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
-    if (declared != *nbytes)
-      return protocol_error(where + " '" + t.name + "': descriptor declares " + std::to_string(declared) +
-                            " bytes but shape and " + dtype_name(t.dtype) + " need " +
-                            std::to_string(*nbytes));
     const FrameView& df = frames[fi + 1];
-    if (df.size != declared)
+    // A coded frame is checked by the size its zstd header declares, before anything is decoded,
+    // and every message's decoded tensors together stay within the message limit.
+    if (coded && df.size != declared)
+      return protocol_error(where + " '" + t.name + "': declares " + std::to_string(declared) +
+                            " data bytes but its data frame holds " + std::to_string(df.size));
+    uint64_t raw = declared;
+    if (coded) {
+      auto content = zstd_content_size(df.data, df.size);
+      if (!content) return protocol_error(where + " '" + t.name + "': " + content.error().message);
+      raw = *content;
+      decoded_total += raw;
+      if (decoded_total > limits.max_message_bytes)
+        return protocol_error(where + " '" + t.name + "': decoded tensors exceed the message limit of " +
+                              std::to_string(limits.max_message_bytes) + " bytes");
+    }
+    auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, raw);
+    if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
+    if (raw != *nbytes)
+      return protocol_error(where + " '" + t.name + "': " + (coded ? "its zstd frame declares " : "descriptor declares ") +
+                            std::to_string(raw) + " bytes but shape and " + dtype_name(t.dtype) + " need " +
+                            std::to_string(*nbytes));
+    if (!coded && df.size != declared)
       return protocol_error(where + " '" + t.name + "': declares " + std::to_string(declared) +
                             " data bytes but its data frame holds " + std::to_string(df.size));
     if (!names.insert(t.name).second)
       return protocol_error(where + ": tensor '" + t.name + "' appears twice in one message");
-    t.data.assign(static_cast<const char*>(df.data), df.size);
+    if (coded) {
+      auto data = zstd_decode(df.data, df.size, raw, where + " '" + t.name + "'");
+      if (!data) return data.error();
+      t.data = std::move(*data);
+    } else {
+      t.data.assign(static_cast<const char*>(df.data), df.size);
+    }
     msg.tensors.push_back(std::move(t));
   }
   return msg;
@@ -604,10 +638,11 @@ uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
 uint64_t encoded_size(const Message& msg) {
   std::vector<TensorSpec> specs;
   specs.reserve(msg.tensors.size());
-  // A top-k tensor's size depends on the fraction kept, which only its data length tells.
+  // A top-k tensor's size depends on the fraction kept, a coded one's on its values: only their
+  // data length tells.
   uint64_t sparse = 0;
   for (const TensorBlob& t : msg.tensors) {
-    if (sparse_value_dtype(t.dtype)) sparse += descriptor_bytes(t.name.size(), t.shape.size()) + t.data.size();
+    if (sparse_value_dtype(t.dtype) || t.zstd) sparse += descriptor_bytes(t.name.size(), t.shape.size()) + t.data.size();
     else specs.push_back(TensorSpec{t.name, t.dtype, t.shape});
   }
   return predicted_wire_bytes(msg.header.type, msg.meta, specs) + sparse;

@@ -163,6 +163,11 @@ struct FederationSection {
   // error_feedback the dropped values are lost every round (allowed, for study; trains badly).
   double topk = 0.0;
   double down_topk = 0.0;
+  // Lossless zstd coding of every tensor frame both ways (fomoe/net/entropy_coding.h), after any
+  // compression: 4-bit codes of bell-shaped values carry ~3-3.5 bits of information, so this is
+  // what takes a 4-bit round below 4 bits per value. Bytes then depend on the values: the system
+  // model's figure becomes an upper bound (a frame is coded only when that makes it smaller).
+  bool entropy_coding = false;
   // Overlap (DiLoCo / Photon / FoMoE, as Streaming DiLoCo): after sending its report a site trains
   // the next round's first overlap_steps (tau) inner steps at once, while the report and the next
   // StartRound cross the link; it then merges: params = overlap_mix (alpha) * its own + (1 - alpha)

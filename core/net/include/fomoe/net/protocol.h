@@ -30,7 +30,7 @@
 namespace fomoe::net {
 
 inline constexpr uint32_t kMagic = 0x4F4D4F46u;  // bytes 'F','O','M','O' read as little-endian u32
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;  // 2: zstd-coded tensor data frames
 inline constexpr size_t kHeaderBytes = 32;
 inline constexpr int32_t kCoordinatorSite = -1;  // header.sender of coordinator messages
 inline constexpr int32_t kUnassignedSite = -2;   // header.sender of an agent before its Welcome
@@ -133,6 +133,9 @@ struct TensorBlob {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;  // 0..kMaxTensorDims dims, each >= 0; {} = scalar
   std::string data;            // raw little-endian bytes, size == payload_bytes(dtype, numel)
+  // data is one zstd frame of those bytes (entropy_code in fomoe/net/entropy_coding.h; bit 7 of
+  // the descriptor's dtype byte). Only outgoing blobs are coded: decode() hands back raw data.
+  bool zstd = false;
 
   int64_t numel() const;
 };
@@ -188,7 +191,7 @@ size_t descriptor_bytes(size_t name_bytes, size_t ndim);
 /// Sum of frame sizes of a message of `type` with this metadata and these tensors.
 uint64_t predicted_wire_bytes(MsgType type, const nlohmann::json& meta,
                               const std::vector<TensorSpec>& tensors);
-/// Sum of the frame sizes encode(msg) produces.
+/// Sum of the frame sizes encode(msg) produces (zstd-coded blobs: their coded size).
 uint64_t encoded_size(const Message& msg);
 
 /// Nesting depth of JSON text, ignoring brackets inside strings. Decoders check it before
