@@ -128,6 +128,7 @@ std::string format_projection_table(const Projection& p, const std::string& titl
             ? ""
             : std::string(" up, ") + compression_name(f.down_compression) + (f.down_topk > 0 ? fmt(" + top-k %g", f.down_topk) : std::string()) +
                   " down")
+    << (f.coded_fraction < 1 ? fmt(", entropy coded to %g", f.coded_fraction) : std::string())
     << ", weights " << (f.bf16_weights ? "bf16" : "fp32")
     << ", link " << human_bps(f.bandwidth_bps) << " / " << fmt("%g", f.latency_s * 1e3) << " ms, batch " << f.batch
     << " x " << f.seq_len << " tokens"
@@ -223,7 +224,7 @@ std::string format_projection_json(const Projection& p) {
   j["federation"] = {{"sites", f.n_sites},         {"replication", std::min(f.replication, f.n_sites)},
                      {"inner_steps", f.inner_steps}, {"precision", wire_precision_name(f.precision)},
                      {"compression", compression_name(f.compression)}, {"down_compression", compression_name(f.down_compression)},
-                     {"topk", f.topk}, {"down_topk", f.down_topk},
+                     {"topk", f.topk}, {"down_topk", f.down_topk}, {"coded_fraction", f.coded_fraction},
                      {"bandwidth_bps", f.bandwidth_bps}, {"latency_s", f.latency_s},
                      {"batch", f.batch},           {"seq_len", f.seq_len},
                      {"meta_bytes", f.meta_bytes}, {"bf16_weights", f.bf16_weights},
@@ -297,6 +298,13 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
                               ->type_name("F");
   CLI::Option* down_topk_opt =
       app->add_option("--down-topk", down_topk, "top-k sparsification of the changes down: fraction kept (0 = off)")->check(fraction)->type_name("F");
+  double coded_fraction = 1.0;
+  CLI::Option* coded_opt =
+      app->add_option("--coded-fraction", coded_fraction,
+                      "entropy coding (federation.entropy_coding): the share of the tensor bytes that zstd leaves, as a run "
+                      "records it in comm/up_coded_fraction (1 = uncoded)")
+          ->check(CLI::Range(1e-6, 1.0))
+          ->type_name("F");
   CLI::Option* bw_opt = app->add_option("--bandwidth-gbps", bandwidth_gbps, "link bandwidth, Gbit/s")
                             ->check(positive_number())
                             ->type_name("X");
@@ -394,6 +402,7 @@ int project_command(const std::vector<std::string>& args_in, std::ostream& out, 
   if (down_opt->count()) fed.down_compression = compression_of(down_compression);
   if (topk_opt->count()) fed.topk = topk;
   if (down_topk_opt->count()) fed.down_topk = down_topk;
+  if (coded_opt->count()) fed.coded_fraction = coded_fraction;
   if (fed.topk > 0 && fed.precision != WirePrecision::F32) {
     err << "fomoe project: --precision " << wire_precision_name(fed.precision) << " and --topk both set what travels up: choose one\n";
     return 2;

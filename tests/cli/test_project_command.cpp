@@ -81,6 +81,27 @@ TEST(ProjectCommand, FragmentsShowTheLargestSingleRound) {  // #15
   EXPECT_NE(too_many.err.find("more than the model's 32 layers"), std::string::npos) << too_many.err;
 }
 
+TEST(ProjectCommand, CodedFractionScalesTheRoundsBytes) {  // #15: entropy coding at scale
+  const CliResult r = cli({"--preset", "mixtral-8x7b", "--compression", "int4", "--down-compression", "int4",
+                           "--coded-fraction", "0.92", "--format", "json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  Preset pr = *find_preset("mixtral-8x7b");
+  pr.federation.compression = pr.federation.down_compression = Compression::Int4;
+  pr.federation.coded_fraction = 0.92;
+  const Projection p = project(pr.model, pr.federation);
+  EXPECT_EQ(j["federation"]["coded_fraction"], 0.92);
+  EXPECT_EQ(j["methods"]["fomoe"]["coordinator"]["in"]["total"].get<uint64_t>(), p.fomoe.coordinator_in.total());
+  const CliResult table = cli({"--preset", "mixtral-8x7b", "--compression", "int4", "--coded-fraction", "0.92"});
+  ASSERT_EQ(table.rc, 0) << table.err;
+  EXPECT_NE(table.out.find("entropy coded to 0.92"), std::string::npos) << table.out;
+  for (const char* bad : {"0", "1.5", "x"}) {
+    const CliResult refused = cli({"--preset", "mixtral-8x7b", "--coded-fraction", bad});
+    EXPECT_EQ(refused.rc, 2) << bad;
+    EXPECT_NE(refused.err.find("--coded-fraction"), std::string::npos) << refused.err;
+  }
+}
+
 TEST(ProjectCommand, BadPresetListsPresets) {
   const CliResult r = cli({"--preset", "nope"});
   EXPECT_EQ(r.rc, 2);

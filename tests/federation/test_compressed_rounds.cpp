@@ -378,6 +378,21 @@ TEST(EntropyCodedRounds, TrainExactlyAsUncodedWithFewerBytes) {
       }
     EXPECT_LT(coded_total, raw_total);
     if (st.up == Compression::Int4) EXPECT_LT(static_cast<double>(coded_total), 0.97 * static_cast<double>(raw_total));
+    // The coded fraction is recorded: each site's report, and the round's StartRounds.
+    if (st.method != Method::Ddp) {
+      int up = 0, down = 0;
+      for (auto& m : coded_sink.metrics) {
+        if (m.name == metric::kUpCodedFraction && m.site >= 0) ++up;
+        if (m.name == metric::kDownCodedFraction && m.site == -1) ++down;
+        if (m.name == metric::kUpCodedFraction || m.name == metric::kDownCodedFraction) {
+          EXPECT_GT(m.value, 0.0);
+          EXPECT_LE(m.value, 1.0);
+        }
+      }
+      EXPECT_EQ(up, 6);  // 2 sites x 3 rounds
+      EXPECT_EQ(down, 3);
+      for (auto& m : raw_sink.metrics) EXPECT_NE(m.name, metric::kUpCodedFraction) << "not coded, not recorded";
+    }
   }
 }
 

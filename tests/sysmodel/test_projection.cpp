@@ -222,6 +222,30 @@ TEST(SysmodelProjection, RoundTimeIsComputePlusWhatOverlapDoesNotHide) {
 
 // Streaming fragments: H steps are P rounds, each exchanging one layer-strided fragment of what
 // the site holds; the per-round figures cover the P rounds (the same tensors, P messages).
+// Entropy coding scales each round's tensor bytes, up and down, by the measured coded fraction;
+// framing is not coded, and the first round's whole fp32 download stays at its bound.
+TEST(SysmodelProjection, CodedFractionScalesTheTensorBytesOfEachRound) {
+  const ModelShape m = small_model();
+  FederationShape f = fed(4, 2, 8);
+  f.compression = Compression::Int4;
+  f.down_compression = Compression::Int4;
+  const Projection raw = project(m, f);
+  f.coded_fraction = 0.9;
+  const Projection coded = project(m, f);
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& a = raw.fomoe.sites[k];
+    const auto& b = coded.fomoe.sites[k];
+    EXPECT_NEAR(static_cast<double>(b.up.tensor), 0.9 * static_cast<double>(a.up.tensor), static_cast<double>(b.up.tensors));
+    EXPECT_NEAR(static_cast<double>(b.down.tensor), 0.9 * static_cast<double>(a.down.tensor), static_cast<double>(b.down.tensors));
+    EXPECT_EQ(b.up.framing, a.up.framing);
+  }
+  EXPECT_EQ(coded.fomoe.one_time_down.total(), raw.fomoe.one_time_down.total());
+  for (double bad : {0.0, 1.5, -0.1}) {
+    f.coded_fraction = bad;
+    EXPECT_FALSE(validate_federation_shape(f)) << bad;
+  }
+}
+
 TEST(SysmodelProjection, FragmentsSplitARoundsExchangeByLayer) {
   const ModelShape m = small_model();  // 3 layers, every one MoE
   FederationShape f = fed(3, 1, 6);

@@ -399,7 +399,8 @@ class Agent {
     }
     // The report's own upload time is part of this round's communication: it is known before
     // sending (the emulated link is deterministic), so it travels inside the report.
-    if (cfg_.federation.entropy_coding) net::entropy_code(report);  // before its size is taken
+    if (cfg_.federation.entropy_coding)  // before its size is taken
+      report.meta[net::field::kMetrics][metric::kUpCodedFraction] = net::entropy_code(report).fraction();
     if (settings_.bandwidth_mbps > 0 || settings_.latency_ms > 0) {
       const net::LinkEmulator link{settings_.bandwidth_mbps * 1e6, settings_.latency_ms / 1e3};
       report.meta[report::kLinkSeconds] = round_link_s_ + link.delay_seconds(net::encoded_size(report));

@@ -473,7 +473,7 @@ struct Coordinator::Impl {
         }
       }
     }
-    if (cfg.federation.entropy_coding) net::entropy_code(msg);
+    if (cfg.federation.entropy_coding) down_coding += net::entropy_code(msg);
     return msg;
   }
 
@@ -843,6 +843,10 @@ struct Coordinator::Impl {
       if (down_drift->second >= 0) points.push_back({metric::kDownDriftExperts, down_drift->second, step, round, -1, wall()});
       down_drift.reset();
     }
+    if (down_coding.raw > 0) {  // the StartRounds sent since the last round's end
+      points.push_back({metric::kDownCodedFraction, down_coding.fraction(), step, round, -1, wall()});
+      down_coding = {};
+    }
     if (!update_error.empty()) {
       const auto& options = global->model()->options();
       const auto e = update_error.relative([&](const std::string& name) {
@@ -912,6 +916,7 @@ struct Coordinator::Impl {
   }
 
   std::map<int, bool> ddp_step_sent_;
+  net::CodingTally down_coding;  // entropy coding of the StartRounds not yet reported in a metric
 };
 
 Coordinator::Coordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -20,20 +20,24 @@ ZSTD_DCtx* decompression_context() {
 }
 }  // namespace
 
-uint64_t entropy_code(Message& msg, int level) {
-  uint64_t saved = 0;
+CodingTally entropy_code(Message& msg, int level) {
+  CodingTally tally;
   std::string coded;
   for (TensorBlob& t : msg.tensors) {
-    if (t.zstd || t.data.size() < kEntropyCodingMinBytes) continue;
-    coded.resize(ZSTD_compressBound(t.data.size()));
-    const size_t n = ZSTD_compressCCtx(compression_context(), coded.data(), coded.size(), t.data.data(), t.data.size(), level);
-    if (ZSTD_isError(n) || n >= t.data.size()) continue;  // incompressible: raw is smaller
-    coded.resize(n);
-    saved += t.data.size() - n;
-    t.data.swap(coded);
-    t.zstd = true;
+    if (t.zstd) continue;  // coded before: its raw size is not known here
+    tally.raw += t.data.size();
+    if (t.data.size() >= kEntropyCodingMinBytes) {
+      coded.resize(ZSTD_compressBound(t.data.size()));
+      const size_t n = ZSTD_compressCCtx(compression_context(), coded.data(), coded.size(), t.data.data(), t.data.size(), level);
+      if (!ZSTD_isError(n) && n < t.data.size()) {  // else incompressible: raw is smaller
+        coded.resize(n);
+        t.data.swap(coded);
+        t.zstd = true;
+      }
+    }
+    tally.coded += t.data.size();
   }
-  return saved;
+  return tally;
 }
 
 Expected<uint64_t> zstd_content_size(const void* coded, size_t size) {

@@ -23,6 +23,8 @@ Status validate_federation_shape(const FederationShape& f) {
   if (!std::isfinite(f.site_tflops) || f.site_tflops < 0) return bad("site TFLOP/s", "must be a finite number >= 0 (0 = unknown)");
   if (f.overlap_steps < 0) return bad("overlap steps", "must be >= 0");
   if (f.fragments < 1) return bad("fragments", "is " + std::to_string(f.fragments) + ", must be >= 1");
+  if (!(f.coded_fraction > 0 && f.coded_fraction <= 1))
+    return bad("coded fraction", "is " + std::to_string(f.coded_fraction) + ", must be in (0, 1] (1 = no entropy coding)");
   if (f.inner_steps % f.fragments != 0)
     return bad("fragments", "= " + std::to_string(f.fragments) + " must divide inner_steps = " + std::to_string(f.inner_steps));
   return Status::ok();
@@ -129,6 +131,7 @@ Ingredients gather(const ModelShape& m, const FederationShape& f) {
   in.E = static_cast<int>(m.n_experts);
   in.up = travel_format(f.precision, f.compression, f.topk);
   in.down = travel_format(WirePrecision::F32, f.down_compression, f.down_topk);
+  in.up.coded = in.down.coded = f.coded_fraction;  // the first round's whole fp32 download stays uncoded: a bound
   in.expert_fp32.assign(static_cast<size_t>(in.M) * static_cast<size_t>(in.E), WireBytes{});
   in.expert_travel = in.expert_fp32;
   in.expert_down = in.expert_fp32;

@@ -41,6 +41,10 @@ inline constexpr const char* kUpdateErrorExperts = "comm/update_error_experts";
 inline constexpr const char* kUpdateErrorExpertMax = "comm/update_error_expert_max";
 inline constexpr const char* kDownDrift = "comm/down_drift";
 inline constexpr const char* kDownDriftExperts = "comm/down_drift_experts";
+// Entropy coding (federation.entropy_coding): tensor data bytes on the wire over their size
+// before zstd, per site for its report (up) and, global, for the round's StartRounds (down).
+inline constexpr const char* kUpCodedFraction = "comm/up_coded_fraction";
+inline constexpr const char* kDownCodedFraction = "comm/down_coded_fraction";
 
 /// "route/skip_rate" + layer 3 -> "route/skip_rate.L3"
 inline std::string layer_metric(const char* base, int layer) {

@@ -25,6 +25,10 @@ struct FederationShape {
   bool error_feedback = true;                        // with compression: a residual per held parameter
   double topk = 0;                                   // up (DDP: both ways): fraction kept per chunk, 0 = off
   double down_topk = 0;                              // down, after the first round: fraction kept, 0 = off
+  // Entropy coding (federation.entropy_coding): what zstd leaves of the tensor bytes that travel
+  // each round, up and down after the first round (a run records it as comm/up_coded_fraction and
+  // comm/down_coded_fraction). 1 = uncoded, which is also the bound for a coded run.
+  double coded_fraction = 1.0;
   double bandwidth_bps = 1e9;         // each site's link, bits per second; <= 0 = unlimited
   double latency_s = 0.01;            // one-way latency per message
   double coordinator_bandwidth_bps = 0.0;  // the coordinator's own link; <= 0 = same as bandwidth_bps

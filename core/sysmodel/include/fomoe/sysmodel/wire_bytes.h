@@ -4,6 +4,7 @@
 // The metadata JSON is not modelled: callers give its size (default 0 = pure tensor bytes).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -39,9 +40,13 @@ struct TravelFormat {
   bool quantized = false;
   QuantizedLayout layout;
   double topk = 0;
+  // Entropy coding: bytes on the wire over bytes before zstd (measured: comm/*_coded_fraction); 1 = off.
+  double coded = 1.0;
   uint64_t data_bytes(uint64_t numel) const {
-    if (topk > 0) return sparse_bytes(numel, topk, quantized ? &layout : nullptr);
-    return quantized ? quantized_bytes(numel, layout) : numel * elem_bytes;
+    const uint64_t raw = topk > 0 ? sparse_bytes(numel, topk, quantized ? &layout : nullptr)
+                         : quantized ? quantized_bytes(numel, layout)
+                                     : numel * elem_bytes;
+    return coded < 1.0 ? static_cast<uint64_t>(std::ceil(static_cast<double>(raw) * coded)) : raw;
   }
 };
 inline TravelFormat plain_travel(size_t elem_bytes) { return TravelFormat{elem_bytes, false, {}}; }
