@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "fomoe/net/entropy_coding.h"
 #include "fuzz_frames.h"
 #include "net_test_util.h"
 
@@ -35,6 +36,12 @@ int main(int argc, char** argv) {
       bad = *frames;
       bad.pop_back();
       write(std::string("unpaired_") + msg_type_name(type), bad);
+      // The same with zstd-coded data frames (bit 7 of the dtype byte), one surely compressible.
+      Message coded = testing::sample_message(type);
+      coded.tensors.push_back(make_tensor("zeros", DType::F32, {1024}, std::string(4096, '\0').data()));
+      entropy_code(coded);
+      auto coded_frames = encode(std::move(coded));
+      if (coded_frames) write(std::string("zstd_") + msg_type_name(type), *coded_frames);
     }
   }
   std::printf("wrote %d seed inputs to %s\n", n, dir.c_str());

@@ -165,8 +165,9 @@ class ConfigurePanelTest : public QObject {
     doc.edit("method", [](ExperimentConfig& c) { c.run.method = Method::Ddp; });
     QVERIFY(!enabled("federation.down_compression") && !enabled("federation.down_topk") && !enabled("federation.overlap"));
     QVERIFY(enabled("federation.compression") && enabled("federation.topk"));
-    // Undo walks back through the edits: the method, tau, overlap, top-k down.
-    for (int i = 0; i < 4; ++i) doc.undoStack()->undo();
+    // Undo walks back through the edits: the method, tau, overlap, entropy coding off and on, top-k down.
+    for (int i = 0; i < 6; ++i) doc.undoStack()->undo();
+    QVERIFY(!doc.config().federation.entropy_coding);
     QCOMPARE(doc.config().federation.down_topk, 0.0);
     QVERIFY(!doc.config().federation.overlap);
     QCOMPARE(downTopk->value(), 0.0);
