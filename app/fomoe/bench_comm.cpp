@@ -70,6 +70,7 @@ struct MethodResult {
   Method method = Method::FoMoE;
   double bytes_per_site_round = 0;  // of the first seed (bytes do not depend on the seed)
   double steady_bytes_per_site_round = 0;  // the same after the first H steps (their download is whole fp32)
+  std::vector<double> steady_by_seed;      // that, per seed: zstd-coded bytes depend on the values
   int64_t bytes_total = 0;
   std::vector<double> eval_loss;     // one per seed
   std::vector<double> tokens_per_s;  // one per seed
@@ -367,10 +368,14 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
         // Per H inner steps ("a round" of the table): with P streaming fragments, P rounds of H / P steps.
         const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
         mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * periods);
-        mr.steady_bytes_per_site_round =
-            periods > 1 ? static_cast<double>(tally.after_first(std::max(1, cfg.federation.fragments))) / (K * (periods - 1)) : 0.0;
         mr.tokens = r->tokens;
         mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
+      }
+      {
+        const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
+        mr.steady_by_seed.push_back(
+            periods > 1 ? static_cast<double>(tally.after_first(std::max(1, cfg.federation.fragments))) / (K * (periods - 1)) : 0.0);
+        if (mr.eval_loss.empty()) mr.steady_bytes_per_site_round = mr.steady_by_seed.back();
       }
       mr.eval_loss.push_back(r->final_eval_loss);
       for (auto& [name, values] : tally.comm_error) mr.comm_error[name].insert(mr.comm_error[name].end(), values.begin(), values.end());
@@ -404,6 +409,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
                               {"compression", r.variant},
                               {"bytes_per_site_per_round", r.bytes_per_site_round},
                               {"bytes_per_site_per_round_after_first", r.steady_bytes_per_site_round},
+                              {"bytes_per_site_per_round_after_first_by_seed", r.steady_by_seed},
                               {"bytes_total", r.bytes_total},
                               {"eval_loss", mean(r.eval_loss)},
                               {"eval_loss_per_seed", r.eval_loss},
@@ -448,6 +454,19 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       " FoMoE %s's, paired by seed; variant UP/DOWN, +topkF = top-k, noef = no error feedback, efD = its decay, zstd = entropy coded, @TAU = overlap, #P = fragments; round/compute: the\n"
       " median time from one round's end to the next one's over a site's mean compute per round; means over seeds)\n",
       H, variants.front().text.c_str(), variants.front().text.c_str());
+  for (auto& r : results) {
+    if (r.variant.find(":zstd") == std::string::npos || r.steady_by_seed.size() < 2) continue;
+    std::printf("%s %s, entropy coded: after 1st H per seed", r.name.c_str(), r.variant.c_str());
+    for (double b : r.steady_by_seed) std::printf(" %.0f", b);
+    // What zstd left of the tensor bytes (fomoe project --coded-fraction): every site's reports,
+    // and the rounds' StartRounds (the first, whole fp32 download included).
+    auto mean_of = [&](const std::string& key) {
+      auto it = r.comm_error.find(key);
+      return it == r.comm_error.end() ? std::nan("") : mean(it->second);
+    };
+    std::printf("; coded fraction up %.4f, down %.4f\n", mean_of(metric::kUpCodedFraction),
+                mean_of(std::string(metric::kDownCodedFraction) + "@global"));
+  }
   bool any_error = false;
   for (auto& r : results) any_error |= !r.comm_error.empty();
   if (any_error) {
