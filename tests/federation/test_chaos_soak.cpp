@@ -164,11 +164,12 @@ TEST(ChaosSoak, RandomKillsAndACoordinatorCrashLoseNoRound) {
   const auto& run = runs->front().run;
   EXPECT_EQ(run.status, "finished");
   std::map<long, int> train_at, eval_at;
-  (*store)->for_each_metric(run.id, [&](const MetricPoint& m) {
+  const Status read = (*store)->for_each_metric(run.id, [&](const MetricPoint& m) {
     if (m.site != -1) return;
     if (m.name == metric::kTrainLoss) ++train_at[m.step];
     if (m.name == metric::kEvalLoss) ++eval_at[m.step];
   });
+  ASSERT_TRUE(read) << read.error().message;
   for (long step = 4; step <= end_steps; step += 4) EXPECT_EQ(train_at[step], 1) << "global train loss at step " << step;
   for (long step = 8; step <= end_steps; step += 8) EXPECT_EQ(eval_at[step], 1) << "held-out loss at step " << step;
   auto events = (*store)->events(run.id);

@@ -51,6 +51,19 @@ Measured measure(const CapturingSink& sink) {
   return m;
 }
 
+// Two sites, three rounds of H = 4, a held-out evaluation every round, and the setting's compression.
+ExperimentConfig three_rounds(const Setting& st) {
+  auto c = tiny(st.method, 2);
+  c.train.steps = 12;
+  c.train.eval_every = 4;
+  c.federation.compression = st.up;
+  c.federation.down_compression = st.down;
+  c.federation.error_feedback = st.error_feedback;
+  c.federation.topk = st.topk;
+  c.federation.down_topk = st.down_topk;
+  return c;
+}
+
 TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
   const std::vector<Setting> settings = {
       {Method::FoMoE, Compression::Int8, Compression::None},
@@ -66,14 +79,7 @@ TEST(CompressedRounds, EverySettingTrainsAndSendsExactlyThePredictedBytes) {
   };
   for (const Setting& st : settings) {
     SCOPED_TRACE(label(st));
-    auto c = tiny(st.method, 2);
-    c.train.steps = 12;  // three rounds of H = 4
-    c.train.eval_every = 4;
-    c.federation.compression = st.up;
-    c.federation.down_compression = st.down;
-    c.federation.error_feedback = st.error_feedback;
-    c.federation.topk = st.topk;
-    c.federation.down_topk = st.down_topk;
+    auto c = three_rounds(st);
     CapturingSink sink;
     auto r = run(c, "compressed-" + label(st), &sink);
     ASSERT_TRUE(r) << r.error().message;
@@ -345,11 +351,7 @@ TEST(EntropyCodedRounds, TrainExactlyAsUncodedWithFewerBytes) {
   };
   for (const Setting& st : settings) {
     SCOPED_TRACE(label(st));
-    auto c = tiny(st.method, 2);
-    c.train.steps = 12;  // three rounds of H = 4
-    c.train.eval_every = 4;
-    c.federation.compression = st.up;
-    c.federation.down_compression = st.down;
+    auto c = three_rounds(st);
     auto coded = c;
     coded.federation.entropy_coding = true;
     CapturingSink raw_sink, coded_sink;
