@@ -192,8 +192,31 @@ TEST(EntropyCodingReject, DecompressionBombBeyondTheMessageLimit) {
   EXPECT_LT(f[3].size(), 1024u);
   DecodeLimits limits;
   limits.max_message_bytes = size_t{1} << 20;
-  expect_rejected(f, "decoded tensors exceed the message limit of 1048576", limits);
+  expect_rejected(f, "exceeds the message limit of 1048576", limits);  // the shape alone is too big
   EXPECT_TRUE(decode(f)) << "within the default limit the same frame decodes";
+}
+
+// encode() refuses what decode() would: a coded message whose decoded tensors exceed the limit,
+// though its frames are small, counting the raw tensors beside it too.
+TEST(EntropyCodingReject, EncodeRefusesADecodedTotalBeyondTheLimit) {
+  Message m = make_message(MsgType::StepGrad, minimal_meta(MsgType::StepGrad));
+  m.tensors.push_back(make_tensor("zeros", DType::F32, {192 * 1024}, std::string(768 * 1024, '\0').data()));
+  m.tensors.push_back(random_bytes_tensor("noise", 96 * 1024));  // 384 KiB, stays raw
+  entropy_code(m);
+  ASSERT_TRUE(m.tensors[0].zstd);
+  ASSERT_FALSE(m.tensors[1].zstd);
+  EXPECT_LT(encoded_size(m), 400u * 1024);
+  DecodeLimits limits;
+  limits.max_message_bytes = 1 << 20;  // frames: ~384 KiB; decoded: 1152 KiB
+  auto refused = encode(m, limits);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("decoded tensors exceed the message limit of 1048576"), std::string::npos)
+      << refused.error().message;
+  auto frames = encode(m);
+  ASSERT_TRUE(frames) << frames.error().message;
+  auto in = decode(*frames, limits);
+  ASSERT_FALSE(in);
+  EXPECT_NE(in.error().message.find("decoded tensors exceed"), std::string::npos) << in.error().message;
 }
 
 }  // namespace

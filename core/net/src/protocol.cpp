@@ -412,6 +412,7 @@ Status validate(const Message& msg, const DecodeLimits& limits) {
     return protocol_error(std::to_string(msg.tensors.size()) + " tensors, limit " +
                           std::to_string(limits.max_tensors));
   std::set<std::string> names;
+  uint64_t decoded_total = 0;  // as decode() counts it: zstd-coded tensors at their decoded size
   for (size_t i = 0; i < msg.tensors.size(); ++i) {
     const TensorBlob& t = msg.tensors[i];
     if (Status s = check_name(t.name, i); !s) return s;
@@ -424,6 +425,9 @@ Status validate(const Message& msg, const DecodeLimits& limits) {
       if (!content) return protocol_error("tensor '" + t.name + "': " + content.error().message);
       raw = *content;
     }
+    if ((decoded_total += raw) > limits.max_message_bytes)
+      return protocol_error("tensor '" + t.name + "': decoded tensors exceed the message limit of " +
+                            std::to_string(limits.max_message_bytes) + " bytes");
     auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, raw);
     if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
     if (*nbytes != raw)
@@ -577,8 +581,8 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
     for (size_t d = 0; d < ndim; ++d) t.shape[d] = static_cast<int64_t>(r.get(8));
     const uint64_t declared = r.get(8);
     const FrameView& df = frames[fi + 1];
-    // A coded frame is checked by the size its zstd header declares, before anything is decoded,
-    // and every message's decoded tensors together stay within the message limit.
+    // A coded frame is checked by the size its zstd header declares, and every message's decoded
+    // tensors together must stay within the message limit, before anything is decoded.
     if (coded && df.size != declared)
       return protocol_error(where + " '" + t.name + "': declares " + std::to_string(declared) +
                             " data bytes but its data frame holds " + std::to_string(df.size));
@@ -587,10 +591,6 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
       auto content = zstd_content_size(df.data, df.size);
       if (!content) return protocol_error(where + " '" + t.name + "': " + content.error().message);
       raw = *content;
-      decoded_total += raw;
-      if (decoded_total > limits.max_message_bytes)
-        return protocol_error(where + " '" + t.name + "': decoded tensors exceed the message limit of " +
-                              std::to_string(limits.max_message_bytes) + " bytes");
     }
     auto nbytes = checked_nbytes(t.shape, t.dtype, i, limits.max_message_bytes, raw);
     if (!nbytes) return protocol_error("'" + t.name + "': " + nbytes.error().message);
@@ -601,6 +601,10 @@ Expected<Message> decode(const std::vector<FrameView>& frames, const DecodeLimit
     if (!coded && df.size != declared)
       return protocol_error(where + " '" + t.name + "': declares " + std::to_string(declared) +
                             " data bytes but its data frame holds " + std::to_string(df.size));
+    decoded_total += raw;  // without coded frames never above the frames' own total, checked above
+    if (decoded_total > limits.max_message_bytes)
+      return protocol_error(where + " '" + t.name + "': decoded tensors exceed the message limit of " +
+                            std::to_string(limits.max_message_bytes) + " bytes");
     if (!names.insert(t.name).second)
       return protocol_error(where + ": tensor '" + t.name + "' appears twice in one message");
     if (coded) {
