@@ -198,7 +198,7 @@ ConfigurePanel::ConfigurePanel(ExperimentDocument* doc, QWidget* parent) : QWidg
       ->setSpecialValueText(tr("off"));
   addCheck(fed, "federation.entropy_coding", tr("entropy coding (zstd)"), [](auto& c) { return c.federation.entropy_coding; },
            [](auto& c, bool v) { c.federation.entropy_coding = v; },
-           tr("lossless zstd coding of every tensor frame, both ways, after any compression: 4-bit codes carry ~3.5 bits; "
+           tr("lossless zstd coding of every tensor frame, both ways, after any compression: 4-bit codes carry ~3.7 bits; "
               "the predicted bytes become an upper bound"));
   addCheck(fed, "federation.overlap", tr("overlap rounds"), [](auto& c) { return c.federation.overlap; },
            [](auto& c, bool v) { c.federation.overlap = v; },
@@ -339,10 +339,9 @@ void ConfigurePanel::applyMethodRules() {
   auto outer = [](const ExperimentConfig& c) { return c.run.method == Method::DiLoCo || c.run.method == Method::FoMoE; };
   auto photon = [](const ExperimentConfig& c) { return c.run.method == Method::Photon; };
   for (const char* key : {"federation.sites", "federation.precision", "federation.quorum", "federation.bandwidth_mbps",
-                          "federation.latency_ms", "federation.compression", "federation.topk"})
+                          "federation.latency_ms", "federation.compression", "federation.topk", "federation.entropy_coding"})
     appliesWhen(key, tr("Not used by a single-site run."), federated);
   appliesWhen("federation.inner_steps", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);
-  appliesWhen("federation.entropy_coding", tr("Not used by a single-site run."), federated);
   appliesWhen("federation.down_compression", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow compression up."), rounds);
   appliesWhen("federation.down_topk", tr("DiLoCo, Photon and FoMoE only: DDP's gradients follow top-k up."), rounds);
   appliesWhen("federation.overlap", tr("DiLoCo, Photon and FoMoE only: DDP syncs every step."), rounds);

@@ -69,8 +69,10 @@ struct MethodResult {
   std::string variant;              // compression: "none", "int4", "int4/int4" (up/down), "int4:noef"
   Method method = Method::FoMoE;
   double bytes_per_site_round = 0;  // of the first seed (bytes do not depend on the seed)
-  double steady_bytes_per_site_round = 0;  // the same after the first H steps (their download is whole fp32)
-  std::vector<double> steady_by_seed;      // that, per seed: zstd-coded bytes depend on the values
+  // The same after the first H steps (their download is whole fp32), per seed: zstd-coded bytes
+  // depend on the values. The table shows the first seed's, like bytes_per_site_round.
+  std::vector<double> steady_by_seed;
+  double steady_bytes_per_site_round() const { return steady_by_seed.empty() ? 0.0 : steady_by_seed.front(); }
   int64_t bytes_total = 0;
   std::vector<double> eval_loss;     // one per seed
   std::vector<double> tokens_per_s;  // one per seed
@@ -362,20 +364,16 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
         std::cerr << "fomoe bench comm: " << method_name(m) << ": " << r.error().message << "\n";
         return 1;
       }
+      // Per H inner steps ("a round" of the table): with P streaming fragments, P rounds of H / P steps.
+      const int P = std::max(1, cfg.federation.fragments);
+      const int periods = std::max(1, r->rounds / P);
+      mr.steady_by_seed.push_back(periods > 1 ? static_cast<double>(tally.after_first(P)) / (K * (periods - 1)) : 0.0);
       if (mr.eval_loss.empty()) {
         mr.rounds = r->rounds;
         mr.bytes_total = tally.per_round + tally.one_time;
-        // Per H inner steps ("a round" of the table): with P streaming fragments, P rounds of H / P steps.
-        const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
         mr.bytes_per_site_round = static_cast<double>(tally.per_round) / (K * periods);
         mr.tokens = r->tokens;
         mr.params_per_site = r->params_per_site.empty() ? 0 : r->params_per_site[0];
-      }
-      {
-        const int periods = std::max(1, r->rounds / std::max(1, cfg.federation.fragments));
-        mr.steady_by_seed.push_back(
-            periods > 1 ? static_cast<double>(tally.after_first(std::max(1, cfg.federation.fragments))) / (K * (periods - 1)) : 0.0);
-        if (mr.eval_loss.empty()) mr.steady_bytes_per_site_round = mr.steady_by_seed.back();
       }
       mr.eval_loss.push_back(r->final_eval_loss);
       for (auto& [name, values] : tally.comm_error) mr.comm_error[name].insert(mr.comm_error[name].end(), values.begin(), values.end());
@@ -408,7 +406,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
       j["methods"].push_back({{"method", r.name},
                               {"compression", r.variant},
                               {"bytes_per_site_per_round", r.bytes_per_site_round},
-                              {"bytes_per_site_per_round_after_first", r.steady_bytes_per_site_round},
+                              {"bytes_per_site_per_round_after_first", r.steady_bytes_per_site_round()},
                               {"bytes_per_site_per_round_after_first_by_seed", r.steady_by_seed},
                               {"bytes_total", r.bytes_total},
                               {"eval_loss", mean(r.eval_loss)},
@@ -443,7 +441,7 @@ int bench_comm_command(const std::vector<std::string>& args, const std::string& 
     char ddp_ratio[32] = "-";
     if (ddp) std::snprintf(ddp_ratio, sizeof ddp_ratio, "%.1fx", ddp->bytes_per_site_round / r.bytes_per_site_round);
     std::printf("%-8s %-27s %12lld %17.0f %15.0f %11.2fx %10s %10.4f %24s %11.0f %13.2fx\n", r.name.c_str(), r.variant.c_str(),
-                static_cast<long long>(r.params_per_site), r.bytes_per_site_round, r.steady_bytes_per_site_round,
+                static_cast<long long>(r.params_per_site), r.bytes_per_site_round, r.steady_bytes_per_site_round(),
                 r.bytes_per_site_round / fomoe->bytes_per_site_round, ddp_ratio, mean(r.eval_loss),
                 diffs.empty() ? "-" : diffs.c_str(), mean(r.tokens_per_s), mean(r.round_over_compute));
   }

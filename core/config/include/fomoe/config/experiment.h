@@ -164,7 +164,7 @@ struct FederationSection {
   double topk = 0.0;
   double down_topk = 0.0;
   // Lossless zstd coding of every tensor frame both ways (fomoe/net/entropy_coding.h), after any
-  // compression: 4-bit codes of bell-shaped values carry ~3-3.5 bits of information, so this is
+  // compression: 4-bit codes of pseudo-gradients carry ~3.7 bits of information, so this is
   // what takes a 4-bit round below 4 bits per value. Bytes then depend on the values: the system
   // model's figure becomes an upper bound (a frame is coded only when that makes it smaller).
   bool entropy_coding = false;
